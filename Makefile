@@ -1,0 +1,56 @@
+# peerchain — the two commands: `make demo` and `make test`. Each installs what is missing
+# (scripts/install-deps, Debian packages), configures and builds first.
+#
+#   make build   every program into build/bin/
+#   make test    deps + build + every test through CTest (unit, property, functional, design
+#                checks), then the clang ASan+UBSan build: unit/property suites and a short run
+#                of every libFuzzer target
+#   make demo    one node mining blocks that carry transfers, then the chain printed
+#   make bench   micro-benchmarks (figures in docs/performance.md)
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+WERROR     ?= ON
+FUZZ_SECONDS ?= 8
+
+.PHONY: all deps configure build test test-release test-asan demo bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPEERCHAIN_WERROR=$(WERROR) -DPEERCHAIN_TESTS=ON -DPEERCHAIN_BENCH=ON
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: test-release test-asan
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	  -DPEERCHAIN_WERROR=$(WERROR) -DPEERCHAIN_FUZZ=ON -DPEERCHAIN_FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+test-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz' --timeout 600
+
+demo: build
+	@scripts/demo
+
+bench: build
+	$(BUILD)/bin/bench_peerchain
+
+fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@scripts/fuzz-long $(ASAN_BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
