@@ -1,0 +1,73 @@
+// util/bytes.h — byte buffers, fixed-size byte arrays and hex.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peerchain::util {
+
+using Bytes = std::vector<uint8_t>;
+using ByteSpan = std::span<const uint8_t>;
+
+std::string to_hex(ByteSpan data);
+// Lower- or upper-case hex, even length; nullopt on anything else.
+std::optional<Bytes> from_hex(std::string_view hex);
+
+inline ByteSpan as_bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// A fixed-size opaque byte string (hashes, keys, signatures). Ordered and hashable.
+template <size_t N>
+struct FixedBytes {
+  std::array<uint8_t, N> data{};
+
+  static constexpr size_t size() { return N; }
+  uint8_t* begin() { return data.data(); }
+  uint8_t* end() { return data.data() + N; }
+  const uint8_t* begin() const { return data.data(); }
+  const uint8_t* end() const { return data.data() + N; }
+  uint8_t& operator[](size_t i) { return data[i]; }
+  const uint8_t& operator[](size_t i) const { return data[i]; }
+  ByteSpan span() const { return {data.data(), N}; }
+  bool is_zero() const {
+    for (auto b : data) if (b != 0) return false;
+    return true;
+  }
+  std::string hex() const { return to_hex(span()); }
+  static std::optional<FixedBytes> from_hex(std::string_view h) {
+    auto b = util::from_hex(h);
+    if (!b || b->size() != N) return std::nullopt;
+    FixedBytes out;
+    std::memcpy(out.data.data(), b->data(), N);
+    return out;
+  }
+  static FixedBytes from_span(ByteSpan s) {  // REQUIRES: s.size() == N
+    FixedBytes out;
+    std::memcpy(out.data.data(), s.data(), N);
+    return out;
+  }
+  auto operator<=>(const FixedBytes&) const = default;
+  bool operator==(const FixedBytes&) const = default;
+};
+
+// Hash functor for unordered containers keyed by hashes that are already uniformly
+// distributed (ids). NOT for attacker-chosen keys without a salt: see SaltedHasher.
+struct FixedBytesHasher {
+  template <size_t N>
+  size_t operator()(const FixedBytes<N>& b) const {
+    static_assert(N >= sizeof(size_t));
+    size_t h;
+    std::memcpy(&h, b.data.data(), sizeof h);
+    return h;
+  }
+};
+
+}  // namespace peerchain::util
