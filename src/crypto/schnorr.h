@@ -1,0 +1,44 @@
+// crypto/schnorr.h — BIP340 Schnorr signatures over secp256k1 (libsecp256k1).
+//
+// One verification context is created per process on first use and shared (libsecp256k1
+// contexts are safe for concurrent const use). Secret keys are wiped on destruction.
+#pragma once
+
+#include <optional>
+
+#include "crypto/sha256.h"
+#include "util/bytes.h"
+
+namespace peerchain::crypto {
+
+using XOnlyPubKey = util::FixedBytes<32>;
+using SchnorrSig = util::FixedBytes<64>;
+
+class SecretKey {
+ public:
+  // nullopt unless 0 < key < secp256k1 order.
+  static std::optional<SecretKey> from_bytes(const util::FixedBytes<32>& bytes);
+  // A fresh key from the operating system's CSPRNG.
+  static SecretKey generate();
+
+  SecretKey(const SecretKey& o) = default;
+  SecretKey& operator=(const SecretKey& o) = default;
+  ~SecretKey();
+
+  const util::FixedBytes<32>& bytes() const { return bytes_; }
+  XOnlyPubKey pubkey() const;
+  // BIP340 signature of a 32-byte message with 32 bytes of auxiliary randomness (all-zero
+  // gives deterministic signatures, as the vectors use).
+  SchnorrSig sign(const Hash256& msg, const util::FixedBytes<32>& aux = {}) const;
+
+ private:
+  explicit SecretKey(const util::FixedBytes<32>& b) : bytes_(b) {}
+  util::FixedBytes<32> bytes_;
+};
+
+// True iff `sig` is a valid BIP340 signature of `msg` (any length) by `pubkey`.
+bool schnorr_verify(const XOnlyPubKey& pubkey, ByteSpan msg, const SchnorrSig& sig);
+// True iff `pubkey` is the x coordinate of a point on the curve.
+bool is_valid_pubkey(const XOnlyPubKey& pubkey);
+
+}  // namespace peerchain::crypto
