@@ -1,0 +1,77 @@
+// storage/database.h — the key-value store behind the chain: RocksDB with one column family
+// per kind of record, written in atomic batches.
+//
+// Thread-safety: a Database may be used from several threads at once (RocksDB is).
+// Durability: write(batch, /*sync=*/true) returns only after the batch is on disk; a crash at
+// any instant leaves either all of a batch or none of it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace peerchain::storage {
+
+enum class Column : uint8_t {
+  kMeta = 0,     // tip, schema version, network
+  kBlocks,       // block id -> encoded block
+  kBlockIndex,   // block id -> index record (header, status, sequence)
+  kAccounts,     // account key -> account state
+  kUndo,         // block id -> undo record
+  kTxIndex,      // txid -> block id + position (active chain only)
+};
+inline constexpr size_t kColumnCount = 6;
+
+// An ordered list of puts and deletes applied atomically by Database::write.
+class WriteBatch {
+ public:
+  struct Op {
+    Column column;
+    util::Bytes key;
+    util::Bytes value;
+    bool erase;
+  };
+  void put(Column c, util::ByteSpan key, util::ByteSpan value) {
+    ops_.push_back({c, util::Bytes(key.begin(), key.end()), util::Bytes(value.begin(), value.end()), false});
+  }
+  void erase(Column c, util::ByteSpan key) {
+    ops_.push_back({c, util::Bytes(key.begin(), key.end()), {}, true});
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  void clear() { ops_.clear(); }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+struct Options {
+  bool create_if_missing = true;            // default: create a new database
+  size_t block_cache_bytes = 32 << 20;      // default: 32 MiB shared block cache
+  int max_open_files = 128;                 // default: 128, bounded so fds stay bounded
+  size_t write_buffer_bytes = 16 << 20;     // default: 16 MiB memtable per column family
+};
+
+class Database {
+ public:
+  // Opens (or creates) the RocksDB database at `path`. Errors: "io" (cannot open, locked by
+  // another process, corrupt).
+  static util::Result<std::unique_ptr<Database>> open(const std::string& path, const Options& opts = {});
+
+  virtual ~Database() = default;
+
+  virtual util::Result<std::optional<util::Bytes>> get(Column c, util::ByteSpan key) const = 0;
+  virtual util::Status write(const WriteBatch& batch, bool sync) = 0;
+  // Visits every record of a column in key order until `fn` returns false.
+  virtual util::Status for_each(Column c,
+                                const std::function<bool(util::ByteSpan key, util::ByteSpan value)>& fn) const = 0;
+  // Removes every record of a column (used by reindex).
+  virtual util::Status clear(Column c) = 0;
+};
+
+}  // namespace peerchain::storage

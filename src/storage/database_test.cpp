@@ -1,0 +1,76 @@
+#include "storage/database.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "storage/test_dir.h"
+
+using namespace peerchain;
+using namespace peerchain::storage;
+
+namespace {
+util::Bytes b(std::string_view s) { return util::Bytes(s.begin(), s.end()); }
+}  // namespace
+
+TEST(Database, BatchPutGetEraseAcrossColumns) {
+  TestDir dir;
+  auto db = Database::open(dir.sub("db"));
+  ASSERT_TRUE(db.ok()) << db.error().to_string();
+  WriteBatch batch;
+  batch.put(Column::kAccounts, b("k1"), b("v1"));
+  batch.put(Column::kBlocks, b("k1"), b("block"));
+  batch.put(Column::kAccounts, b("k2"), b("v2"));
+  ASSERT_TRUE((*db)->write(batch, true).ok());
+  EXPECT_EQ(*(*db)->get(Column::kAccounts, b("k1")).value(), b("v1"));
+  EXPECT_EQ(*(*db)->get(Column::kBlocks, b("k1")).value(), b("block"));
+  EXPECT_FALSE((*db)->get(Column::kUndo, b("k1")).value().has_value());
+  WriteBatch del;
+  del.erase(Column::kAccounts, b("k1"));
+  ASSERT_TRUE((*db)->write(del, false).ok());
+  EXPECT_FALSE((*db)->get(Column::kAccounts, b("k1")).value().has_value());
+  std::vector<util::Bytes> keys;
+  ASSERT_TRUE((*db)->for_each(Column::kAccounts, [&](util::ByteSpan k, util::ByteSpan) {
+    keys.emplace_back(k.begin(), k.end());
+    return true;
+  }).ok());
+  EXPECT_EQ(keys, std::vector<util::Bytes>{b("k2")});
+  ASSERT_TRUE((*db)->clear(Column::kAccounts).ok());
+  EXPECT_FALSE((*db)->get(Column::kAccounts, b("k2")).value().has_value());
+  EXPECT_TRUE((*db)->get(Column::kBlocks, b("k1")).value().has_value());
+}
+
+TEST(Database, PersistsAcrossReopen) {
+  TestDir dir;
+  {
+    auto db = Database::open(dir.sub("db"));
+    ASSERT_TRUE(db.ok());
+    WriteBatch batch;
+    batch.put(Column::kMeta, b("tip"), b("abc"));
+    ASSERT_TRUE((*db)->write(batch, true).ok());
+  }
+  auto db = Database::open(dir.sub("db"));
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*(*db)->get(Column::kMeta, b("tip")).value(), b("abc"));
+}
+
+TEST(Database, SecondOpenOfSameDirectoryFailsClearly) {
+  TestDir dir;
+  auto db = Database::open(dir.sub("db"));
+  ASSERT_TRUE(db.ok());
+  auto again = Database::open(dir.sub("db"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, "io");
+  EXPECT_NE(again.error().message.find("lock"), std::string::npos) << again.error().message;
+}
+
+TEST(Database, GarbageDirectoryRefused) {
+  TestDir dir;
+  std::filesystem::create_directories(dir.sub("db"));
+  {
+    std::ofstream(dir.sub("db/CURRENT")) << "MANIFEST-999999\n";
+  }
+  auto db = Database::open(dir.sub("db"));
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.error().code, "io");
+}

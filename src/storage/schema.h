@@ -1,0 +1,57 @@
+// storage/schema.h — what the chain keeps in each column and how it is encoded.
+//
+//   kBlocks      id -> encode_block
+//   kBlockIndex  id -> header(118) | status u8 | sequence u64
+//   kAccounts    key(32) -> encode_account (16); absent == empty account
+//   kUndo        id -> CompactSize(n) | n x (key 32 | existed u8 | account 16)
+//   kTxIndex     txid -> block id 32 | position u32
+//   kMeta        "schema" -> u32, "genesis" -> id, "tip" -> id
+// Every decoder is strict (exact sizes, bounded counts): a corrupt record is reported, never
+// trusted.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "primitives/account.h"
+#include "primitives/block.h"
+
+namespace peerchain::storage {
+
+inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr std::string_view kMetaSchema = "schema";
+inline constexpr std::string_view kMetaGenesis = "genesis";
+inline constexpr std::string_view kMetaTip = "tip";
+
+enum BlockStatus : uint8_t {
+  kStatusHaveData = 1,  // the full block is stored
+  kStatusFailed = 2,    // the block (or an ancestor) is invalid
+};
+
+struct BlockIndexRecord {
+  primitives::BlockHeader header;
+  uint8_t status = 0;
+  uint64_t sequence = 0;  // order in which block data arrived (fork choice tie-break)
+};
+util::Bytes encode_index_record(const BlockIndexRecord& r);
+util::Result<BlockIndexRecord> decode_index_record(util::ByteSpan in);
+
+struct AccountUndo {
+  primitives::AccountKey key;
+  std::optional<primitives::Account> prior;  // nullopt: the account did not exist before
+};
+struct UndoRecord {
+  std::vector<AccountUndo> accounts;
+};
+util::Bytes encode_undo(const UndoRecord& u);
+util::Result<UndoRecord> decode_undo(util::ByteSpan in);
+
+struct TxLocation {
+  primitives::BlockId block;
+  uint32_t position = 0;
+};
+util::Bytes encode_tx_location(const TxLocation& l);
+util::Result<TxLocation> decode_tx_location(util::ByteSpan in);
+
+}  // namespace peerchain::storage
