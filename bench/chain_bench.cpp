@@ -1,0 +1,59 @@
+// Validating and connecting a 5,000-transaction block: cold (every signature verified) and warm
+// (every transaction already admitted to the mempool, so its signature is cached).
+#include <benchmark/benchmark.h>
+
+#include "chain/test_util.h"
+
+using namespace peerchain;
+using namespace peerchain::chain;
+using namespace peerchain::chain::testing;
+
+namespace {
+
+struct Fixture {
+  consensus::Params params = easy_params();
+  std::vector<primitives::Transaction> txs;
+  primitives::Block block;
+
+  Fixture() {
+    constexpr uint32_t kSenders = 100, kPerSender = 50;
+    for (uint32_t n = 0; n < kPerSender; ++n)
+      for (uint32_t s = 0; s < kSenders; ++s)
+        txs.push_back(primitives::make_transfer(params.chain_id, consensus::dev_account_key(s),
+                                                consensus::dev_account_key((s + 1) % kSenders).pubkey(), 500, 1, n));
+    Forge forge(params);
+    block = forge.make(params.genesis_id, txs);
+  }
+};
+
+const Fixture& fixture() {
+  static const Fixture f;
+  return f;
+}
+
+void connect_block(benchmark::State& state, bool warm) {
+  const auto& f = fixture();
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto node = std::make_unique<TestNode>(f.params);
+    if (warm)
+      for (const auto& tx : f.txs)
+        if (!(*node)->submit_transaction(tx)) state.SkipWithError("submit failed");
+    state.ResumeTiming();
+    auto r = (*node)->process_block(f.block);
+    if (!r || (*node)->tip().height != 1) state.SkipWithError("block not connected");
+    state.PauseTiming();
+    node.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * f.txs.size()));
+  state.counters["txs"] = static_cast<double>(f.txs.size());
+}
+
+void BM_ConnectBlock5000_ColdSigCache(benchmark::State& state) { connect_block(state, false); }
+void BM_ConnectBlock5000_WarmSigCache(benchmark::State& state) { connect_block(state, true); }
+
+}  // namespace
+
+BENCHMARK(BM_ConnectBlock5000_ColdSigCache)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ConnectBlock5000_WarmSigCache)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -1,0 +1,650 @@
+#include "chain/chainstate.h"
+
+#include <algorithm>
+
+#include "consensus/pow.h"
+#include "util/log.h"
+
+namespace peerchain::chain {
+
+using consensus::reject;
+using consensus::RejectCode;
+using primitives::Account;
+using primitives::AccountKey;
+using primitives::TxId;
+using storage::Column;
+
+namespace {
+
+util::ByteSpan key_of(std::string_view s) { return util::as_bytes(s); }
+
+}  // namespace
+
+bool ChainState::CandidateOrder::operator()(const BlockIndexEntry* a, const BlockIndexEntry* b) const {
+  // Best first: more work, then earlier arrival; the pointer breaks exact ties of distinct entries.
+  if (a->chain_work != b->chain_work) return a->chain_work > b->chain_work;
+  if (a->sequence != b->sequence) return a->sequence < b->sequence;
+  return a < b;
+}
+
+ChainState::ChainState(const consensus::Params& params, std::unique_ptr<storage::Database> db,
+                       const util::Clock& clock, ChainOptions opts)
+    : params_(params),
+      engine_(consensus::make_pow_engine(params_)),
+      db_(std::move(db)),
+      clock_(clock),
+      opts_(opts),
+      sig_cache_(opts.sig_cache_entries),
+      mempool_(opts.mempool) {}
+
+ChainState::~ChainState() = default;
+
+util::Result<std::unique_ptr<ChainState>> ChainState::open(const consensus::Params& params,
+                                                           std::unique_ptr<storage::Database> db,
+                                                           const util::Clock& clock, ChainOptions opts) {
+  std::unique_ptr<ChainState> cs(new ChainState(params, std::move(db), clock, opts));
+  if (auto st = cs->load(); !st) return util::unexpected(st.error());
+  return cs;
+}
+
+void ChainState::set_events(ChainEvents events) {
+  std::lock_guard lock(mu_);
+  events_ = std::move(events);
+}
+
+BlockIndexEntry* ChainState::add_entry(const BlockHeader& h, const BlockId& id, uint8_t status, uint64_t seq) {
+  auto e = std::make_unique<BlockIndexEntry>();
+  e->header = h;
+  e->id = id;
+  e->status = status;
+  e->sequence = seq;
+  auto pit = index_.find(h.prev_id);
+  if (h.height > 0 && pit != index_.end()) e->parent = pit->second.get();
+  e->chain_work = engine_->block_work(h);
+  if (e->parent) e->chain_work.add(e->parent->chain_work);
+  auto* raw = e.get();
+  index_[id] = std::move(e);
+  return raw;
+}
+
+util::Status ChainState::init_genesis() {
+  storage::WriteBatch batch;
+  const auto& g = params_.genesis;
+  batch.put(Column::kBlocks, params_.genesis_id.span(), primitives::encode_block(g));
+  batch.put(Column::kBlockIndex, params_.genesis_id.span(),
+            storage::encode_index_record({g.header, storage::kStatusHaveData, 0}));
+  for (const auto& a : params_.allocations) {
+    Account acc{a.amount, 0};
+    batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(acc));
+  }
+  util::Writer schema;
+  schema.u32(storage::kSchemaVersion);
+  batch.put(Column::kMeta, key_of(storage::kMetaSchema), schema.data());
+  batch.put(Column::kMeta, key_of(storage::kMetaGenesis), params_.genesis_id.span());
+  batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
+  return db_->write(batch, true);
+}
+
+util::Status ChainState::load() {
+  std::lock_guard lock(mu_);
+  auto genesis = db_->get(Column::kMeta, key_of(storage::kMetaGenesis));
+  if (!genesis) return util::unexpected(genesis.error());
+  if (!*genesis) {
+    if (auto st = init_genesis(); !st) return st;
+  } else {
+    if (**genesis != util::Bytes(params_.genesis_id.begin(), params_.genesis_id.end()))
+      return util::fail("wrong-network", "the database holds a chain with genesis " +
+                                             util::to_hex(**genesis) + ", not the " + params_.network +
+                                             " network's " + params_.genesis_id.hex());
+    auto schema = db_->get(Column::kMeta, key_of(storage::kMetaSchema));
+    if (!schema) return util::unexpected(schema.error());
+    util::Writer want;
+    want.u32(storage::kSchemaVersion);
+    if (!*schema || **schema != want.data())
+      return util::fail("corrupt", "unsupported or missing database schema version");
+  }
+
+  // Load the block index; entries are linked and their work summed in height order.
+  std::vector<std::pair<BlockId, storage::BlockIndexRecord>> records;
+  std::string bad;
+  auto st = db_->for_each(Column::kBlockIndex, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto rec = storage::decode_index_record(v);
+    if (k.size() != 32 || !rec) {
+      bad = util::to_hex(k);
+      return false;
+    }
+    records.emplace_back(BlockId::from_span(k), *rec);
+    return true;
+  });
+  if (!st) return st;
+  if (!bad.empty()) return util::fail("corrupt", "unreadable block index record " + bad);
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return a.second.header.height < b.second.header.height;
+  });
+  for (const auto& [id, rec] : records) {
+    if (rec.header.id() != id) return util::fail("corrupt", "block index record " + id.hex() + " does not match its key");
+    if (rec.header.height > 0 && !index_.count(rec.header.prev_id)) {
+      util::log().warn("block index: {} has no parent in the index; ignored", id.hex());
+      continue;
+    }
+    auto* e = add_entry(rec.header, id, rec.status, rec.sequence);
+    next_sequence_ = std::max(next_sequence_, rec.sequence + 1);
+    if (e->parent && e->parent->failed()) e->status |= storage::kStatusFailed;
+  }
+  auto git = index_.find(params_.genesis_id);
+  if (git == index_.end()) return util::fail("corrupt", "genesis block missing from the index");
+
+  auto tip = db_->get(Column::kMeta, key_of(storage::kMetaTip));
+  if (!tip) return util::unexpected(tip.error());
+  if (!*tip || (*tip)->size() != 32) return util::fail("corrupt", "tip record missing");
+  auto tit = index_.find(BlockId::from_span(**tip));
+  if (tit == index_.end()) return util::fail("corrupt", "tip block missing from the index");
+  std::vector<BlockIndexEntry*> chain;
+  for (auto* e = tit->second.get(); e; e = e->parent) chain.push_back(e);
+  if (chain.back() != git->second.get()) return util::fail("corrupt", "tip does not descend from genesis");
+  active_.assign(chain.rbegin(), chain.rend());
+
+  // Completeness and candidates (blocks stored but not yet connected when the node stopped).
+  std::vector<BlockIndexEntry*> by_height;
+  for (auto& [id, e] : index_) by_height.push_back(e.get());
+  std::sort(by_height.begin(), by_height.end(), [](auto* a, auto* b) { return a->height() < b->height(); });
+  for (auto* e : by_height) {
+    if (!e->have_data()) continue;
+    if (!e->parent || e->parent->chain_complete) {
+      e->chain_complete = true;
+      if (!e->failed()) candidates_.insert(e);
+    } else {
+      unlinked_.emplace(e->header.prev_id, e);
+    }
+  }
+  ProcessResult result;
+  std::vector<Block> disconnected;
+  std::set<AccountKey> touched;
+  if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  util::log().info("chain loaded: network={} height={} tip={} blocks_indexed={}", params_.network,
+                   tip_entry()->height(), tip_entry()->id.hex(), index_.size());
+  return {};
+}
+
+consensus::ParentContext ChainState::parent_context(const BlockIndexEntry* parent) const {
+  consensus::ParentContext ctx;
+  ctx.parent = parent->header;
+  if (parent->parent) ctx.grandparent_time_ms = parent->parent->header.time_ms;
+  std::vector<uint64_t> times;
+  const BlockIndexEntry* e = parent;
+  for (int i = 0; i < params_.median_time_span && e; ++i, e = e->parent) times.push_back(e->header.time_ms);
+  std::sort(times.begin(), times.end());
+  ctx.median_time_past_ms = times[times.size() / 2];
+  return ctx;
+}
+
+Account ChainState::load_account(const AccountKey& key) const {
+  auto v = db_->get(Column::kAccounts, key.span());
+  if (!v || !*v) {
+    if (!v) util::log().error("account read failed: {}", v.error().to_string());
+    return {};
+  }
+  auto a = primitives::decode_account(**v);
+  if (!a) {
+    util::log().error("corrupt account record {}: {}", key.hex(), a.error().to_string());
+    return {};
+  }
+  return *a;
+}
+
+std::optional<Block> ChainState::read_block(const BlockId& id) const {
+  auto v = db_->get(Column::kBlocks, id.span());
+  if (!v || !*v) return std::nullopt;
+  auto b = primitives::decode_block(**v);
+  if (!b) {
+    util::log().error("corrupt stored block {}: {}", id.hex(), b.error().to_string());
+    return std::nullopt;
+  }
+  return std::move(*b);
+}
+
+util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::vector<TxId>* ids_in,
+                                     std::set<AccountKey>& touched, consensus::Rejection* why) {
+  auto eff = consensus::apply_block(params_, b, [this](const AccountKey& k) { return load_account(k); });
+  if (!eff) {
+    *why = eff.error();
+    return util::fail("rejected", eff.error().to_string());
+  }
+  std::vector<TxId> local_ids;
+  if (!ids_in) {
+    local_ids.reserve(b.txs.size());
+    for (const auto& tx : b.txs) local_ids.push_back(tx.id());
+    ids_in = &local_ids;
+  }
+  storage::WriteBatch batch;
+  storage::UndoRecord undo;
+  for (const auto& [key, before] : eff->before) {
+    undo.accounts.push_back({key, before.is_empty() ? std::nullopt : std::optional<Account>(before)});
+  }
+  for (const auto& [key, after] : eff->after) {
+    if (after.is_empty()) batch.erase(Column::kAccounts, key.span());
+    else batch.put(Column::kAccounts, key.span(), primitives::encode_account(after));
+    touched.insert(key);
+  }
+  batch.put(Column::kUndo, e->id.span(), storage::encode_undo(undo));
+  for (uint32_t i = 0; i < ids_in->size(); ++i)
+    batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
+  batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
+  if (auto st = db_->write(batch, true); !st) return st;
+  active_.push_back(e);
+  return {};
+}
+
+util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::set<AccountKey>& touched) {
+  BlockIndexEntry* e = tip_entry();
+  if (!e->parent) return util::fail("internal", "cannot disconnect genesis");
+  auto block = read_block(e->id);
+  if (!block) return util::fail("corrupt", "block " + e->id.hex() + " missing while disconnecting");
+  auto raw_undo = db_->get(Column::kUndo, e->id.span());
+  if (!raw_undo) return util::unexpected(raw_undo.error());
+  if (!*raw_undo) return util::fail("corrupt", "undo data of " + e->id.hex() + " missing");
+  auto undo = storage::decode_undo(**raw_undo);
+  if (!undo) return util::fail("corrupt", "undo data of " + e->id.hex() + ": " + undo.error().to_string());
+  storage::WriteBatch batch;
+  for (const auto& a : undo->accounts) {
+    if (a.prior) batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(*a.prior));
+    else batch.erase(Column::kAccounts, a.key.span());
+    touched.insert(a.key);
+  }
+  batch.erase(Column::kUndo, e->id.span());
+  for (const auto& tx : block->txs) batch.erase(Column::kTxIndex, tx.id().span());
+  batch.put(Column::kMeta, key_of(storage::kMetaTip), e->parent->id.span());
+  if (auto st = db_->write(batch, true); !st) return st;
+  active_.pop_back();
+  candidates_.insert(e);  // still valid: may win again
+  disconnected.push_back(std::move(*block));
+  return {};
+}
+
+void ChainState::mark_failed(BlockIndexEntry* e) {
+  e->status |= storage::kStatusFailed;
+  storage::WriteBatch batch;
+  batch.put(Column::kBlockIndex, e->id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
+  if (auto st = db_->write(batch, false); !st)
+    util::log().error("persisting invalid status of {} failed: {}", e->id.hex(), st.error().to_string());
+  for (auto it = candidates_.begin(); it != candidates_.end();) {
+    const BlockIndexEntry* a = *it;
+    while (a && a->height() > e->height()) a = a->parent;
+    if (a == e) {
+      const_cast<BlockIndexEntry*>(*it)->status |= storage::kStatusFailed;
+      it = candidates_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ChainState::mark_complete_from(BlockIndexEntry* first) {
+  std::vector<BlockIndexEntry*> todo{first};
+  while (!todo.empty()) {
+    BlockIndexEntry* e = todo.back();
+    todo.pop_back();
+    e->chain_complete = true;
+    if (!e->failed()) candidates_.insert(e);
+    auto range = unlinked_.equal_range(e->id);
+    for (auto it = range.first; it != range.second; ++it) todo.push_back(it->second);
+    unlinked_.erase(range.first, range.second);
+  }
+}
+
+util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
+                                             std::set<AccountKey>& touched) {
+  for (;;) {
+    if (candidates_.empty()) break;
+    BlockIndexEntry* best = *candidates_.begin();
+    BlockIndexEntry* tip = tip_entry();
+    if (best == tip || !engine_->better_chain(best->chain_work, best->sequence, tip->chain_work, tip->sequence))
+      break;
+    // Fork point: walk both back to a common ancestor.
+    const BlockIndexEntry* a = tip;
+    const BlockIndexEntry* b = best;
+    while (a->height() > b->height()) a = a->parent;
+    while (b->height() > a->height()) b = b->parent;
+    while (a != b) {
+      a = a->parent;
+      b = b->parent;
+    }
+    const BlockIndexEntry* fork = a;
+    while (tip_entry() != fork) {
+      if (auto st = disconnect_tip(disconnected, touched); !st) return st;
+      result.disconnected++;
+    }
+    std::vector<BlockIndexEntry*> path;
+    for (BlockIndexEntry* e = best; e != fork; e = e->parent) path.push_back(e);
+    std::reverse(path.begin(), path.end());
+    for (auto* e : path) {
+      auto block = read_block(e->id);
+      if (!block) return util::fail("corrupt", "stored block " + e->id.hex() + " unreadable");
+      consensus::Rejection why{RejectCode::kBadTx, {}};
+      auto st = connect_tip(e, *block, nullptr, touched, &why);
+      if (!st) {
+        if (st.error().code != "rejected") return st;
+        util::log().warn("block {} at height {} invalid: {}", e->id.hex(), e->height(), why.to_string());
+        last_invalid_ = {e->id, why};
+        mark_failed(e);
+        break;
+      }
+      result.connected++;
+    }
+    result.tip_changed = true;
+    // Candidates no better than the tip can never win: drop them (disconnected ones come back
+    // through disconnect_tip if the tip ever moves back).
+    tip = tip_entry();
+    for (auto it = candidates_.begin(); it != candidates_.end();) {
+      if (*it != tip && !engine_->better_chain((*it)->chain_work, (*it)->sequence, tip->chain_work, tip->sequence))
+        it = candidates_.erase(it);
+      else
+        ++it;
+    }
+  }
+  return {};
+}
+
+consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) {
+  const BlockId id = block.id();
+  {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second->have_data()) return reject(RejectCode::kDuplicateBlock);
+    if (it != index_.end() && it->second->failed()) return reject(RejectCode::kInvalidParent, "block known invalid");
+  }
+  // Context-free checks, signatures included, without the lock.
+  std::vector<TxId> ids;
+  if (auto r = consensus::check_block(params_, block, ids, [this](const TxId& t) { return sig_cache_.contains(t); }); !r)
+    return util::unexpected(r.error());
+
+  ProcessResult result;
+  std::vector<Block> disconnected;
+  std::set<AccountKey> touched;
+  ChainEvents events;
+  TipInfo tip_after;
+  std::optional<consensus::Rejection> invalid;
+  {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second->have_data()) return reject(RejectCode::kDuplicateBlock);
+    auto pit = index_.find(block.header.prev_id);
+    if (pit == index_.end() || block.header.height == 0)
+      return reject(RejectCode::kMissingParent, "parent " + block.header.prev_id.hex() + " unknown");
+    BlockIndexEntry* parent = pit->second.get();
+    if (parent->failed()) return reject(RejectCode::kInvalidParent, "parent is invalid");
+    if (auto r = consensus::check_header_contextual(params_, block.header, parent_context(parent), clock_.now_ms()); !r)
+      return util::unexpected(r.error());
+
+    BlockIndexEntry* e = it != index_.end() ? it->second.get() : add_entry(block.header, id, 0, 0);
+    e->status |= storage::kStatusHaveData;
+    e->sequence = next_sequence_++;
+    storage::WriteBatch batch;
+    batch.put(Column::kBlocks, id.span(), primitives::encode_block(block));
+    batch.put(Column::kBlockIndex, id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
+    // Not synced: the synced batch of the connect that follows (or any later one) makes it
+    // durable, and until then nothing depends on it.
+    if (auto st = db_->write(batch, false); !st) {
+      util::log().error("storing block {} failed: {}", id.hex(), st.error().to_string());
+      index_.erase(id);
+      return reject(RejectCode::kMalformed, "storage error: " + st.error().to_string());
+    }
+    result.stored = true;
+    if (parent->chain_complete) mark_complete_from(e);
+    else unlinked_.emplace(parent->id, e);
+
+    last_invalid_.reset();
+    if (auto st = activate_best_chain(result, disconnected, touched); !st)
+      util::log().error("activating the best chain failed: {}", st.error().to_string());
+    if (e->failed()) {
+      invalid = last_invalid_ && last_invalid_->first == id
+                    ? last_invalid_->second
+                    : consensus::Rejection{RejectCode::kInvalidParent, "descends from an invalid block"};
+    }
+
+    if (result.tip_changed) {
+      std::vector<primitives::Transaction> returned;
+      for (auto bit = disconnected.rbegin(); bit != disconnected.rend(); ++bit)
+        for (const auto& tx : bit->txs) {
+          sig_cache_.insert(tx.id());  // validated in a block already
+          returned.push_back(tx);
+        }
+      mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
+      tip_generation_.fetch_add(1, std::memory_order_acq_rel);
+      tip_after = tip_info();
+      events = events_;
+      if (result.disconnected)
+        util::log().info("reorg: disconnected {} connected {} new tip {} height {}", result.disconnected,
+                         result.connected, tip_after.id.hex(), tip_after.height);
+    }
+  }
+  if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
+  if (invalid) return util::unexpected(*invalid);
+  return result;
+}
+
+consensus::Checked<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
+  if (auto r = consensus::check_tx_shape(params_, tx); !r) return util::unexpected(r.error());
+  TxId id = tx.id();
+  if (!sig_cache_.contains(id)) {
+    if (auto r = consensus::check_tx_signature(tx); !r) return util::unexpected(r.error());
+    sig_cache_.insert(id);
+  }
+  ChainEvents events;
+  {
+    std::lock_guard lock(mu_);
+    auto loc = db_->get(Column::kTxIndex, id.span());
+    if (loc && *loc) return reject(RejectCode::kDuplicate, "already in a block");
+    auto r = mempool_.add(tx, id, [this](const AccountKey& k) { return load_account(k); });
+    if (!r) return util::unexpected(r.error());
+    mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
+    events = events_;
+  }
+  if (events.on_tx_accepted) events.on_tx_accepted(id);
+  return id;
+}
+
+BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_txs) const {
+  std::lock_guard lock(mu_);
+  BlockIndexEntry* tip = tip_entry();
+  auto ctx = parent_context(tip);
+  BlockTemplate t;
+  auto& h = t.block.header;
+  h.version = 1;
+  h.height = tip->height() + 1;
+  h.prev_id = tip->id;
+  h.time_ms = std::max<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(clock_.now_ms(), 0)),
+                                 ctx.median_time_past_ms + 1);
+  h.bits = engine_->next_bits(ctx);
+  h.miner = miner;
+  size_t room = (params_.max_block_bytes - primitives::BlockHeader::kEncodedSize - 9) /
+                primitives::Transaction::kEncodedSize;
+  size_t n = std::min({max_txs, static_cast<size_t>(params_.max_block_txs), room});
+  auto entries = mempool_.select(n);
+  std::vector<TxId> ids;
+  ids.reserve(entries.size());
+  t.block.txs.reserve(entries.size());
+  for (const auto* e : entries) {
+    t.block.txs.push_back(e->tx);
+    ids.push_back(e->id);
+  }
+  // Fee order may interleave senders, but each sender's transactions stay in nonce order, so
+  // the block applies cleanly.
+  h.merkle_root = primitives::compute_merkle_root(ids);
+  t.target = *consensus::decode_compact(h.bits);
+  return t;
+}
+
+TipInfo ChainState::tip_info() const {
+  const BlockIndexEntry* e = tip_entry();
+  return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
+}
+
+TipInfo ChainState::tip() const {
+  std::lock_guard lock(mu_);
+  return tip_info();
+}
+
+std::optional<BlockId> ChainState::block_id_at(uint32_t height) const {
+  std::lock_guard lock(mu_);
+  if (height >= active_.size()) return std::nullopt;
+  return active_[height]->id;
+}
+
+std::optional<Block> ChainState::block(const BlockId& id) const { return read_block(id); }
+
+std::optional<BlockHeader> ChainState::header(const BlockId& id) const {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second->header;
+}
+
+bool ChainState::in_active_chain(const BlockId& id) const {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  auto h = it->second->height();
+  return h < active_.size() && active_[h] == it->second.get();
+}
+
+Account ChainState::account(const AccountKey& key) const {
+  std::lock_guard lock(mu_);
+  return load_account(key);
+}
+
+std::map<AccountKey, Account> ChainState::all_accounts() const {
+  std::lock_guard lock(mu_);
+  std::map<AccountKey, Account> out;
+  auto st = db_->for_each(Column::kAccounts, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto a = primitives::decode_account(v);
+    if (k.size() == 32 && a) out[AccountKey::from_span(k)] = *a;
+    return true;
+  });
+  if (!st) util::log().error("reading accounts failed: {}", st.error().to_string());
+  return out;
+}
+
+std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
+  std::lock_guard lock(mu_);
+  if (const auto* e = mempool_.get(id)) return TxInfo{e->tx, std::nullopt, 0, 0};
+  auto v = db_->get(Column::kTxIndex, id.span());
+  if (!v || !*v) return std::nullopt;
+  auto loc = storage::decode_tx_location(**v);
+  if (!loc) return std::nullopt;
+  auto it = index_.find(loc->block);
+  if (it == index_.end()) return std::nullopt;
+  auto b = read_block(loc->block);
+  if (!b || loc->position >= b->txs.size()) return std::nullopt;
+  uint32_t h = it->second->height();
+  return TxInfo{b->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
+}
+
+size_t ChainState::mempool_size() const {
+  std::lock_guard lock(mu_);
+  return mempool_.size();
+}
+
+std::vector<TxId> ChainState::mempool_ids() const {
+  std::lock_guard lock(mu_);
+  return mempool_.ids();
+}
+
+std::pair<size_t, primitives::Amount> ChainState::mempool_pending(const AccountKey& sender) const {
+  std::lock_guard lock(mu_);
+  return mempool_.pending(sender);
+}
+
+util::Status ChainState::reindex() {
+  std::lock_guard lock(mu_);
+  std::vector<BlockIndexEntry*> old_chain = active_;
+  for (auto c : {Column::kAccounts, Column::kUndo, Column::kTxIndex})
+    if (auto st = db_->clear(c); !st) return st;
+  storage::WriteBatch batch;
+  for (const auto& a : params_.allocations)
+    batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(Account{a.amount, 0}));
+  batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
+  if (auto st = db_->write(batch, true); !st) return st;
+  active_.resize(1);
+  std::set<AccountKey> touched;
+  for (size_t h = 1; h < old_chain.size(); ++h) {
+    BlockIndexEntry* e = old_chain[h];
+    auto block = read_block(e->id);
+    if (!block) return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable");
+    std::vector<TxId> ids;
+    auto r = consensus::check_block(params_, *block, ids);
+    if (r) r = consensus::check_header_contextual(params_, block->header, parent_context(e->parent), INT64_MAX / 2);
+    consensus::Rejection why{RejectCode::kBadTx, {}};
+    if (r) {
+      auto st = connect_tip(e, *block, &ids, touched, &why);
+      if (!st && st.error().code != "rejected") return st;
+      if (st) continue;
+    } else {
+      why = r.error();
+    }
+    util::log().warn("reindex: block {} at height {} invalid: {}", e->id.hex(), h, why.to_string());
+    mark_failed(e);
+    break;
+  }
+  ProcessResult result;
+  std::vector<Block> disconnected;
+  if (auto st = activate_best_chain(result, disconnected, touched); !st) return st;
+  tip_generation_.fetch_add(1);
+  util::log().info("reindex done: height {}", tip_entry()->height());
+  return {};
+}
+
+util::Status ChainState::verify() const {
+  std::lock_guard lock(mu_);
+  std::map<AccountKey, Account> state;
+  consensus::uint128_t supply = 0;
+  for (const auto& a : params_.allocations) {
+    state[a.key].balance += a.amount;
+    supply += a.amount;
+  }
+  for (size_t h = 1; h < active_.size(); ++h) {
+    const BlockIndexEntry* e = active_[h];
+    auto block = read_block(e->id);
+    if (!block) return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable");
+    std::vector<TxId> ids;
+    auto r = consensus::check_block(params_, *block, ids);
+    if (r) r = consensus::check_header_contextual(params_, block->header, parent_context(e->parent), INT64_MAX / 2);
+    if (!r) return util::fail("invalid", "block at height " + std::to_string(h) + ": " + r.error().to_string());
+    auto eff = consensus::apply_block(params_, *block, [&](const AccountKey& k) {
+      auto it = state.find(k);
+      return it == state.end() ? Account{} : it->second;
+    });
+    if (!eff) return util::fail("invalid", "block at height " + std::to_string(h) + ": " + eff.error().to_string());
+    for (const auto& [k, a] : eff->after) state[k] = a;
+    supply += consensus::block_subsidy(params_, block->header.height);
+    for (uint32_t i = 0; i < ids.size(); ++i) {
+      auto loc = db_->get(Column::kTxIndex, ids[i].span());
+      if (!loc || !*loc) return util::fail("inconsistent", "tx " + ids[i].hex() + " missing from the tx index");
+    }
+  }
+  // Compare with the stored state, and check conservation.
+  std::map<AccountKey, Account> stored;
+  std::string bad;
+  auto st = db_->for_each(Column::kAccounts, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto a = primitives::decode_account(v);
+    if (k.size() != 32 || !a) {
+      bad = util::to_hex(k);
+      return false;
+    }
+    stored[AccountKey::from_span(k)] = *a;
+    return true;
+  });
+  if (!st) return st;
+  if (!bad.empty()) return util::fail("corrupt", "unreadable account record " + bad);
+  std::erase_if(state, [](const auto& kv) { return kv.second.is_empty(); });
+  if (stored != state)
+    return util::fail("inconsistent", "stored account state differs from replaying the chain (" +
+                                          std::to_string(stored.size()) + " stored vs " +
+                                          std::to_string(state.size()) + " replayed accounts)");
+  consensus::uint128_t total = 0;
+  for (const auto& [k, a] : stored) total += a.balance;
+  if (total != supply) return util::fail("inconsistent", "balances do not sum to allocations + subsidies");
+  return {};
+}
+
+}  // namespace peerchain::chain

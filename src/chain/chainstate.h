@@ -1,0 +1,191 @@
+// chain/chainstate.h — the chain state machine: block index, active chain, account state,
+// mempool; connect, disconnect and reorganise.
+//
+// Every block, whether mined here, received from a peer, generated over RPC or replayed by
+// reindex, enters through process_block(); the state moves only by connect_tip/disconnect_tip,
+// each one synced RocksDB write batch (accounts, undo data, tx index and tip together), so
+// kill -9 at any instant leaves a database that reopens at a consistent tip.
+//
+// Fork choice: the valid chain with the most cumulative work, first seen on a tie
+// (consensus::Engine). A reorg disconnects to the fork point and connects the new branch; the
+// transactions of disconnected blocks return to the mempool when still valid.
+//
+// Thread-safety: all public methods are thread-safe. One mutex guards the index, the active
+// chain and the mempool; signature checks run before taking it.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "chain/mempool.h"
+#include "chain/sig_cache.h"
+#include "consensus/engine.h"
+#include "consensus/params.h"
+#include "storage/database.h"
+#include "storage/schema.h"
+#include "util/clock.h"
+
+namespace peerchain::chain {
+
+using consensus::Uint256;
+using primitives::Block;
+using primitives::BlockHeader;
+using primitives::BlockId;
+
+struct BlockIndexEntry {
+  BlockHeader header;
+  BlockId id;
+  Uint256 chain_work;
+  BlockIndexEntry* parent = nullptr;
+  uint64_t sequence = 0;   // order block data arrived; 0 until it has
+  uint8_t status = 0;      // storage::BlockStatus bits
+  bool chain_complete = false;  // this block and all its ancestors have data
+
+  uint32_t height() const { return header.height; }
+  bool have_data() const { return status & storage::kStatusHaveData; }
+  bool failed() const { return status & storage::kStatusFailed; }
+};
+
+struct ChainOptions {
+  size_t sig_cache_entries = 1 << 19;  // default: 512k verified transactions remembered
+  MempoolOptions mempool;
+};
+
+struct TipInfo {
+  BlockId id;
+  uint32_t height = 0;
+  Uint256 chain_work;
+  uint32_t bits = 0;
+  uint64_t time_ms = 0;
+};
+
+struct ProcessResult {
+  bool stored = false;        // new block data was stored
+  bool tip_changed = false;
+  uint32_t disconnected = 0;  // blocks disconnected by a reorg
+  uint32_t connected = 0;
+};
+
+struct BlockTemplate {
+  Block block;  // header complete but for the nonce
+  Uint256 target;
+};
+
+struct TxInfo {
+  primitives::Transaction tx;
+  std::optional<BlockId> block;  // nullopt: in the mempool
+  uint32_t height = 0;
+  uint32_t confirmations = 0;
+};
+
+// What changed, for listeners (miner restarts, relay, RPC events). Called with no lock held.
+struct ChainEvents {
+  std::function<void(const TipInfo& tip, uint32_t disconnected)> on_tip_changed;
+  std::function<void(const primitives::TxId&)> on_tx_accepted;
+};
+
+class ChainState {
+ public:
+  // Opens or initialises the chain in `db` for `params`. Fails if the database belongs to
+  // another network or is corrupt.
+  static util::Result<std::unique_ptr<ChainState>> open(const consensus::Params& params,
+                                                        std::unique_ptr<storage::Database> db,
+                                                        const util::Clock& clock,
+                                                        ChainOptions opts = {});
+  ~ChainState();
+  ChainState(const ChainState&) = delete;
+  ChainState& operator=(const ChainState&) = delete;
+
+  void set_events(ChainEvents events);
+
+  // Validates, stores and, if it makes a better chain, activates `block`.
+  // Errors: consensus rejections (kDuplicateBlock when already stored, kMissingParent when the
+  // parent is unknown: the caller should fetch it).
+  consensus::Checked<ProcessResult> process_block(const Block& block);
+
+  // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
+  consensus::Checked<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
+
+  // A block to mine on the current tip, with the best mempool transactions.
+  BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX) const;
+  // Changes whenever the tip changes (the miner restarts on it).
+  uint64_t tip_generation() const { return tip_generation_.load(std::memory_order_acquire); }
+  // Changes whenever the mempool gains transactions.
+  uint64_t mempool_generation() const { return mempool_generation_.load(std::memory_order_acquire); }
+
+  // Reads.
+  TipInfo tip() const;
+  std::optional<BlockId> block_id_at(uint32_t height) const;
+  std::optional<Block> block(const BlockId& id) const;
+  std::optional<BlockHeader> header(const BlockId& id) const;
+  bool in_active_chain(const BlockId& id) const;
+  primitives::Account account(const primitives::AccountKey& key) const;
+  // Every stored account (absent == empty), in key order. For verification and tests.
+  std::map<primitives::AccountKey, primitives::Account> all_accounts() const;
+  std::optional<TxInfo> transaction(const primitives::TxId& id) const;
+  size_t mempool_size() const;
+  std::vector<primitives::TxId> mempool_ids() const;
+  std::pair<size_t, primitives::Amount> mempool_pending(const primitives::AccountKey& sender) const;
+  const consensus::Params& params() const { return params_; }
+  const util::Clock& clock() const { return clock_; }
+
+  // Rebuilds account state, undo data and the tx index by replaying the stored blocks of the
+  // active chain from genesis, re-validating each.
+  util::Status reindex();
+  // Re-validates the whole active chain from genesis against a fresh state and compares the
+  // result with the stored accounts. Read-only.
+  util::Status verify() const;
+
+ private:
+  ChainState(const consensus::Params& params, std::unique_ptr<storage::Database> db,
+             const util::Clock& clock, ChainOptions opts);
+  util::Status load();
+  util::Status init_genesis();
+
+  // All below: REQUIRES mu_ held.
+  BlockIndexEntry* add_entry(const BlockHeader& h, const BlockId& id, uint8_t status, uint64_t seq);
+  consensus::ParentContext parent_context(const BlockIndexEntry* parent) const;
+  primitives::Account load_account(const primitives::AccountKey& key) const;
+  util::Status connect_tip(BlockIndexEntry* e, const Block& b, std::vector<primitives::TxId>* ids,
+                           std::set<primitives::AccountKey>& touched, consensus::Rejection* why);
+  util::Status disconnect_tip(std::vector<Block>& disconnected, std::set<primitives::AccountKey>& touched);
+  void mark_failed(BlockIndexEntry* e);
+  util::Status activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
+                                   std::set<primitives::AccountKey>& touched);
+  void mark_complete_from(BlockIndexEntry* e);
+  std::optional<Block> read_block(const BlockId& id) const;
+  BlockIndexEntry* tip_entry() const { return active_.back(); }
+  TipInfo tip_info() const;
+
+  struct CandidateOrder {
+    bool operator()(const BlockIndexEntry* a, const BlockIndexEntry* b) const;
+  };
+
+  const consensus::Params params_;
+  std::unique_ptr<consensus::Engine> engine_;
+  std::unique_ptr<storage::Database> db_;
+  const util::Clock& clock_;
+  const ChainOptions opts_;
+  SigCache sig_cache_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<BlockId, std::unique_ptr<BlockIndexEntry>, util::FixedBytesHasher> index_;  // GUARDED_BY(mu_)
+  std::unordered_multimap<BlockId, BlockIndexEntry*, util::FixedBytesHasher> unlinked_;  // parent id -> children with data waiting for the parent's data
+  std::vector<BlockIndexEntry*> active_;                      // GUARDED_BY(mu_), by height
+  std::set<BlockIndexEntry*, CandidateOrder> candidates_;     // GUARDED_BY(mu_)
+  Mempool mempool_;                                           // GUARDED_BY(mu_)
+  uint64_t next_sequence_ = 1;                                // GUARDED_BY(mu_)
+  std::atomic<uint64_t> tip_generation_{0};
+  std::atomic<uint64_t> mempool_generation_{0};
+  ChainEvents events_;
+  std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace peerchain::chain

@@ -1,0 +1,322 @@
+#include "chain/chainstate.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <random>
+
+#include "chain/test_util.h"
+
+using namespace peerchain;
+using namespace peerchain::chain;
+using namespace peerchain::chain::testing;
+using consensus::dev_account_key;
+using consensus::RejectCode;
+using primitives::make_transfer;
+
+namespace {
+
+const consensus::Params& params() {
+  static const consensus::Params p = easy_params();
+  return p;
+}
+
+primitives::Transaction transfer(uint32_t from, uint32_t to, uint64_t nonce, primitives::Amount amount = 500,
+                                 primitives::Amount fee = 1) {
+  return make_transfer(params().chain_id, dev_account_key(from), dev_account_key(to).pubkey(), amount, fee, nonce);
+}
+
+primitives::AccountKey account_key(uint32_t i) { return dev_account_key(i).pubkey(); }
+
+}  // namespace
+
+TEST(ChainState, OpensAtGenesisWithAllocations) {
+  TestNode node(params());
+  EXPECT_EQ(node->tip().height, 0u);
+  EXPECT_EQ(node->tip().id, params().genesis_id);
+  EXPECT_EQ(node->account(account_key(5)).balance, consensus::kDevAccountFunds);
+  EXPECT_TRUE(node->verify().ok());
+}
+
+TEST(ChainState, RefusesDatabaseOfAnotherNetwork) {
+  storage::TestDir dir;
+  { TestNode node(params(), &dir); }
+  auto db = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(db.ok());
+  util::ManualClock clock(0);
+  auto cs = ChainState::open(consensus::main_params(), std::move(*db), clock);
+  ASSERT_FALSE(cs.ok());
+  EXPECT_EQ(cs.error().code, "wrong-network");
+}
+
+TEST(ChainState, MinesBlockWithTransfersAndPersists) {
+  storage::TestDir dir;
+  primitives::TxId id1;
+  {
+    TestNode node(params(), &dir);
+    auto r1 = node->submit_transaction(transfer(1, 2, 0, 500, 3));
+    ASSERT_TRUE(r1.ok()) << r1.error().to_string();
+    id1 = *r1;
+    ASSERT_TRUE(node->submit_transaction(transfer(1, 2, 1, 500, 3)).ok());
+    EXPECT_EQ(node->mempool_size(), 2u);
+    auto info = node->transaction(id1);
+    ASSERT_TRUE(info);
+    EXPECT_FALSE(info->block);
+    auto ids = Miner::generate(node.chain(), account_key(50), 1);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(node->tip().height, 1u);
+    EXPECT_EQ(node->mempool_size(), 0u);
+    EXPECT_EQ(node->account(account_key(1)), (primitives::Account{consensus::kDevAccountFunds - 1006, 2}));
+    EXPECT_EQ(node->account(account_key(2)).balance, consensus::kDevAccountFunds + 1000);
+    EXPECT_EQ(node->account(account_key(50)).balance, consensus::kDevAccountFunds + params().initial_subsidy + 6);
+    info = node->transaction(id1);
+    ASSERT_TRUE(info && info->block);
+    EXPECT_EQ(*info->block, ids[0]);
+    EXPECT_EQ(info->confirmations, 1u);
+    EXPECT_TRUE(node->verify().ok());
+  }
+  TestNode again(params(), &dir);
+  EXPECT_EQ(again->tip().height, 1u);
+  EXPECT_EQ(again->account(account_key(1)).nonce, 2u);
+  EXPECT_TRUE(again->transaction(id1).has_value());
+  EXPECT_TRUE(again->verify().ok());
+}
+
+TEST(ChainState, SubmitReasons) {
+  TestNode node(params());
+  auto t = transfer(1, 2, 0);
+  ASSERT_TRUE(node->submit_transaction(t).ok());
+  EXPECT_EQ(node->submit_transaction(t).error().code, RejectCode::kDuplicate);
+  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 5)).error().code, RejectCode::kNonceTooHigh);
+  EXPECT_EQ(node->submit_transaction(transfer(3, 2, 0, consensus::kDevAccountFunds)).error().code,
+            RejectCode::kInsufficientFunds);
+  auto forged = transfer(4, 2, 0);
+  forged.amount = 9;
+  EXPECT_EQ(node->submit_transaction(forged).error().code, RejectCode::kBadSignature);
+  auto other = transfer(4, 2, 0);
+  other.chain_id = 1;
+  EXPECT_EQ(node->submit_transaction(other).error().code, RejectCode::kWrongChain);
+  Miner::generate(node.chain(), account_key(0), 1);
+  EXPECT_EQ(node->submit_transaction(t).error().code, RejectCode::kDuplicate);  // now in a block
+  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 0, 600)).error().code, RejectCode::kNonceTooLow);
+}
+
+TEST(ChainState, MissingParentAndDuplicate) {
+  TestNode node(params());
+  Forge forge(params());
+  auto b1 = forge.make(params().genesis_id);
+  auto b2 = forge.make(b1.id());
+  EXPECT_EQ(node->process_block(b2).error().code, RejectCode::kMissingParent);
+  ASSERT_TRUE(node->process_block(b1).ok());
+  EXPECT_EQ(node->process_block(b1).error().code, RejectCode::kDuplicateBlock);
+  ASSERT_TRUE(node->process_block(b2).ok());
+  EXPECT_EQ(node->tip().id, b2.id());
+}
+
+TEST(ChainState, FirstSeenWinsATie) {
+  TestNode node(params());
+  Forge forge(params());
+  auto a = forge.make(params().genesis_id, {}, nullptr, 1000);
+  auto b = forge.make(params().genesis_id, {}, nullptr, 1001);
+  ASSERT_TRUE(node->process_block(a).ok());
+  ASSERT_TRUE(node->process_block(b).ok());
+  EXPECT_EQ(node->tip().id, a.id());
+  auto b2 = forge.make(b.id());
+  ASSERT_TRUE(node->process_block(b2).ok());
+  EXPECT_EQ(node->tip().id, b2.id());
+}
+
+TEST(ChainState, ReorgReturnsTransactionsToMempool) {
+  TestNode node(params());
+  Forge forge(params());
+  auto t = transfer(1, 2, 0);
+  auto a1 = forge.make(params().genesis_id, {t});
+  ASSERT_TRUE(node->process_block(a1).ok());
+  EXPECT_EQ(node->account(account_key(1)).nonce, 1u);
+  EXPECT_EQ(node->mempool_size(), 0u);
+  auto b1 = forge.make(params().genesis_id);
+  auto b2 = forge.make(b1.id());
+  ASSERT_TRUE(node->process_block(b1).ok());
+  EXPECT_EQ(node->tip().id, a1.id());
+  auto r = node->process_block(b2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->disconnected, 1u);
+  EXPECT_EQ(r->connected, 2u);
+  EXPECT_EQ(node->tip().id, b2.id());
+  EXPECT_EQ(node->account(account_key(1)), (primitives::Account{consensus::kDevAccountFunds, 0}));
+  EXPECT_EQ(node->mempool_ids(), std::vector<primitives::TxId>{t.id()});
+  auto info = node->transaction(t.id());
+  ASSERT_TRUE(info);
+  EXPECT_FALSE(info->block);
+  // The next block mined takes it again.
+  Miner::generate(node.chain(), account_key(0), 1);
+  EXPECT_EQ(node->account(account_key(1)).nonce, 1u);
+  EXPECT_TRUE(node->verify().ok());
+}
+
+TEST(ChainState, ApplyThenUndoRestoresExactState) {
+  TestNode node(params());
+  Forge forge(params());
+  auto base = forge.make(params().genesis_id, {transfer(1, 2, 0)});
+  ASSERT_TRUE(node->process_block(base).ok());
+  auto before = node->all_accounts();
+  auto x = forge.make(base.id(), {transfer(1, 2, 1), transfer(2, 7, 0, 9000), transfer(8, 99, 0)}, nullptr);
+  ASSERT_TRUE(node->process_block(x).ok());
+  ASSERT_NE(node->all_accounts(), before);
+  // Undo x by a heavier sibling branch of empty blocks paid to a fresh account.
+  auto fresh = dev_account_key(1000).pubkey();
+  auto y1 = forge.make(base.id(), {}, &fresh);
+  auto y2 = forge.make(y1.id(), {}, &fresh);
+  ASSERT_TRUE(node->process_block(y1).ok());
+  ASSERT_TRUE(node->process_block(y2).ok());
+  ASSERT_EQ(node->tip().id, y2.id());
+  auto after = node->all_accounts();
+  ASSERT_EQ(after.count(fresh), 1u);
+  EXPECT_EQ(after[fresh], (primitives::Account{2 * params().initial_subsidy, 0}));
+  after.erase(fresh);
+  EXPECT_EQ(after, before);
+}
+
+TEST(ChainState, InvalidBranchIsMarkedAndAbandoned) {
+  TestNode node(params());
+  Forge forge(params());
+  auto a1 = forge.make(params().genesis_id);
+  ASSERT_TRUE(node->process_block(a1).ok());
+  auto b1 = forge.make(params().genesis_id, {transfer(1, 2, 0)});
+  // b2 spends more than account 3 has: passes context-free checks, fails when connected.
+  auto b2 = forge.make(b1.id(), {transfer(3, 2, 0, consensus::kDevAccountFunds)});
+  auto b3 = forge.make(b2.id());
+  ASSERT_TRUE(node->process_block(b1).ok());
+  auto r = node->process_block(b2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, RejectCode::kBadTx);
+  EXPECT_EQ(node->process_block(b3).error().code, RejectCode::kInvalidParent);
+  // b1 had as much work as a1 but came later; b2 failed: the tip is still a1 or b1, never b2.
+  auto tip = node->tip();
+  EXPECT_EQ(tip.height, 1u);
+  EXPECT_TRUE(node->verify().ok());
+  // Survives restart: the invalid mark is remembered.
+  auto b4 = forge.make(b1.id());
+  auto b5 = forge.make(b4.id());
+  ASSERT_TRUE(node->process_block(b4).ok());
+  ASSERT_TRUE(node->process_block(b5).ok());
+  EXPECT_EQ(node->tip().id, b5.id());
+  EXPECT_EQ(node->account(account_key(1)).nonce, 1u);
+}
+
+TEST(ChainState, FutureBlockRefusedUntilItsTime) {
+  TestNode node(params());
+  Forge forge(params());
+  node.clock().set(static_cast<int64_t>(params().genesis.header.time_ms));
+  auto far = forge.make(params().genesis_id, {}, nullptr, params().max_future_block_ms + 5000);
+  EXPECT_EQ(node->process_block(far).error().code, RejectCode::kTimeTooNew);
+  node.clock().advance(params().max_future_block_ms + 5000);
+  EXPECT_TRUE(node->process_block(far).ok());
+}
+
+TEST(ChainState, ReindexRebuildsTheSameState) {
+  TestNode node(params());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(node->submit_transaction(transfer(static_cast<uint32_t>(i + 1), 50, 0)).ok());
+    Miner::generate(node.chain(), account_key(0), 1);
+  }
+  auto before = node->all_accounts();
+  auto tip = node->tip();
+  ASSERT_TRUE(node->reindex().ok());
+  EXPECT_EQ(node->all_accounts(), before);
+  EXPECT_EQ(node->tip().id, tip.id);
+  EXPECT_TRUE(node->verify().ok());
+}
+
+// Random fork shapes: blocks on random parents, carrying random valid transfers (valid on their
+// own branch), delivered in random order. The node must end on the most-work branch (first
+// seen on ties), in exactly the state of building that branch directly, with every transaction
+// that was ever in its active chain either still in the chain, back in the mempool, or no
+// longer admissible.
+RC_GTEST_PROP(ChainState, ReorgAcrossRandomForksMatchesDirectBuild, ()) {
+  const auto& p = params();
+  Forge forge(p);
+  std::vector<primitives::Block> blocks;
+  std::vector<primitives::BlockId> ids{p.genesis_id};
+  const int n = *rc::gen::inRange(2, 14);
+  for (int i = 0; i < n; ++i) {
+    auto parent = ids[*rc::gen::inRange<size_t>(0, ids.size())];
+    std::vector<primitives::Transaction> txs;
+    std::map<uint32_t, uint64_t> next_nonce;
+    const int ntx = *rc::gen::inRange(0, 4);
+    for (int k = 0; k < ntx; ++k) {
+      uint32_t from = *rc::gen::inRange<uint32_t>(1, 5);
+      uint32_t to = *rc::gen::inRange<uint32_t>(1, 7);
+      if (to == from) to = 7;
+      if (!next_nonce.count(from)) next_nonce[from] = forge.account(parent, account_key(from)).nonce;
+      txs.push_back(transfer(from, to, next_nonce[from]++, *rc::gen::inRange<uint64_t>(1, 5000),
+                             *rc::gen::inRange<uint64_t>(0, 4)));
+    }
+    auto miner = dev_account_key(static_cast<uint32_t>(200 + i)).pubkey();  // distinct blocks
+    auto b = forge.make(parent, txs, &miner, 1000 + *rc::gen::inRange(0, 3));
+    blocks.push_back(b);
+    ids.push_back(b.id());
+  }
+  // Deliver in a random order; orphans wait until their parent is in.
+  std::vector<size_t> order(blocks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto seed = *rc::gen::arbitrary<uint32_t>();
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed));
+  TestNode node(p);
+  std::set<primitives::TxId> ever_active;
+  std::vector<size_t> pending = order;
+  std::vector<primitives::BlockId> arrival;
+  while (!pending.empty()) {
+    std::vector<size_t> later;
+    for (size_t i : pending) {
+      auto r = node->process_block(blocks[i]);
+      if (!r && r.error().code == RejectCode::kMissingParent) {
+        later.push_back(i);
+        continue;
+      }
+      RC_ASSERT(r.ok());
+      arrival.push_back(blocks[i].id());
+      auto tip = node->tip();
+      for (uint32_t h = 1; h <= tip.height; ++h) {
+        auto blk = node->block(*node->block_id_at(h));
+        for (const auto& tx : blk->txs) ever_active.insert(tx.id());
+      }
+    }
+    RC_ASSERT(later.size() < pending.size());
+    pending = later;
+  }
+  // Expected tip: greatest height (equal targets), first to arrive among those.
+  uint32_t best_h = 0;
+  primitives::BlockId best = p.genesis_id;
+  for (const auto& id : arrival) {
+    auto h = node->header(id)->height;
+    if (h > best_h) {
+      best_h = h;
+      best = id;
+    }
+  }
+  RC_ASSERT(node->tip().id == best);
+  // Build the winning branch directly on a fresh node.
+  std::vector<primitives::Block> branch;
+  for (auto id = best; id != p.genesis_id; id = node->header(id)->prev_id) branch.push_back(*node->block(id));
+  TestNode direct(p);
+  for (auto it = branch.rbegin(); it != branch.rend(); ++it) RC_ASSERT(direct->process_block(*it).ok());
+  RC_ASSERT(direct->tip().id == best);
+  RC_ASSERT(direct->all_accounts() == node->all_accounts());
+  RC_ASSERT(node->verify().ok());
+  // Nothing valid lost.
+  std::set<primitives::TxId> in_chain;
+  for (const auto& b : branch)
+    for (const auto& tx : b.txs) in_chain.insert(tx.id());
+  auto mempool = node->mempool_ids();
+  std::set<primitives::TxId> pooled(mempool.begin(), mempool.end());
+  for (const auto& b : blocks)
+    for (const auto& tx : b.txs) {
+      if (!ever_active.count(tx.id()) || in_chain.count(tx.id()) || pooled.count(tx.id())) continue;
+      // Its nonce is spent in the chain or held by another pooled transaction: a conflict.
+      auto [npending, cost] = node->mempool_pending(tx.sender);
+      if (tx.nonce < node->account(tx.sender).nonce + npending) continue;
+      auto r = node->submit_transaction(tx);
+      RC_ASSERT(!r.ok());  // else a valid transaction was dropped
+    }
+}

@@ -1,0 +1,106 @@
+// chain/mempool.h — transactions waiting for a block.
+//
+// Invariant: for every sender, the pooled transactions carry consecutive nonces starting at the
+// sender's confirmed nonce, and their amounts + fees together fit the confirmed balance. So any
+// prefix of a sender's queue can go into the next block, and a block template is valid by
+// construction.
+//
+// Policy (docs/design/mempool.md):
+// - Gaps are refused (nonce-too-high): a transaction must follow the sender's last pooled one.
+// - Replacement: a transaction with the nonce of a pooled one replaces it when its fee is at
+//   least the old fee plus max(1, old fee * replace_bump_percent / 100); the sender's later
+//   transactions that no longer fit the balance are dropped.
+// - Limits: total count and bytes, and a per-sender count. When full, the lowest-fee last
+//   transaction of any sender is evicted if the newcomer pays more; else mempool-full.
+// - Block templates take transactions by fee (highest first), each sender's in nonce order.
+//
+// Not thread-safe: its owner (ChainState) serialises access.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "consensus/checks.h"
+#include "primitives/transaction.h"
+
+namespace peerchain::chain {
+
+using consensus::Checked;
+using primitives::Account;
+using primitives::AccountKey;
+using primitives::Amount;
+using primitives::Transaction;
+using primitives::TxId;
+
+struct MempoolOptions {
+  size_t max_count = 300'000;         // default: 300k transactions
+  size_t max_bytes = 64 << 20;        // default: 64 MiB of encoded transactions
+  size_t max_per_sender = 100'000;    // default: 100k pending per sender
+  Amount min_fee = 0;                 // default: 0 (no minimum)
+  unsigned replace_bump_percent = 10; // default: a replacement pays >= 10% more
+};
+
+struct MempoolEntry {
+  Transaction tx;
+  TxId id;
+  uint64_t sequence;  // arrival order
+};
+
+class Mempool {
+ public:
+  using AccountLookup = std::function<Account(const AccountKey&)>;
+
+  explicit Mempool(MempoolOptions opts = {}) : opts_(opts) {}
+
+  // REQUIRES: tx passed check_tx_shape and its signature verified; id == tx.id().
+  // On success returns the ids of transactions that were evicted or replaced.
+  Checked<std::vector<TxId>> add(const Transaction& tx, const TxId& id, const AccountLookup& state);
+
+  // Re-establishes the invariant for `accounts` after their confirmed state changed (a block
+  // was connected or disconnected): their pooled transactions and `returned` ones (from
+  // disconnected blocks, already verified) are re-admitted in nonce order; what no longer
+  // fits is dropped. Returns the ids dropped.
+  std::vector<TxId> update_accounts(const std::set<AccountKey>& accounts,
+                                    const std::vector<Transaction>& returned,
+                                    const AccountLookup& state);
+
+  // Up to max_txs transactions, highest fee first, each sender's in nonce order.
+  std::vector<const MempoolEntry*> select(size_t max_txs) const;
+
+  bool contains(const TxId& id) const { return by_id_.count(id) != 0; }
+  const MempoolEntry* get(const TxId& id) const;
+  size_t size() const { return by_id_.size(); }
+  size_t bytes() const { return by_id_.size() * Transaction::kEncodedSize; }
+  // Number of pooled transactions of a sender and the sum of their amounts + fees.
+  std::pair<size_t, Amount> pending(const AccountKey& sender) const;
+  std::vector<TxId> ids() const;
+  const MempoolOptions& options() const { return opts_; }
+
+ private:
+  struct Queue {
+    std::map<uint64_t, MempoolEntry> by_nonce;
+    Amount total_cost = 0;
+  };
+  struct TailKey {
+    Amount fee;
+    uint64_t neg_sequence;  // newest first among equal fees
+    AccountKey sender;
+    auto operator<=>(const TailKey&) const = default;
+  };
+  void erase_tail_key(const AccountKey& sender, const Queue& q);
+  void insert_tail_key(const AccountKey& sender, const Queue& q);
+  void remove_from(const AccountKey& sender, Queue& q, std::map<uint64_t, MempoolEntry>::iterator it);
+  bool evict_one(Amount than_fee, const AccountKey& protect, std::vector<TxId>& evicted);
+
+  MempoolOptions opts_;
+  std::map<AccountKey, Queue> queues_;
+  std::unordered_map<TxId, std::pair<AccountKey, uint64_t>, util::FixedBytesHasher> by_id_;  // -> sender, nonce
+  std::set<TailKey> tails_;  // each sender's highest-nonce entry, for eviction
+  uint64_t next_sequence_ = 1;
+};
+
+}  // namespace peerchain::chain

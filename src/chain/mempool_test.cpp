@@ -1,0 +1,124 @@
+#include "chain/mempool.h"
+
+#include <gtest/gtest.h>
+
+#include "consensus/params.h"
+
+using namespace peerchain;
+using namespace peerchain::chain;
+using consensus::dev_account_key;
+using consensus::RejectCode;
+
+namespace {
+
+struct Fixture {
+  std::map<AccountKey, Account> state;
+  Mempool::AccountLookup lookup() {
+    return [this](const AccountKey& k) { return state.count(k) ? state[k] : Account{}; };
+  }
+};
+
+Transaction tx(uint32_t from, uint64_t nonce, Amount fee = 1, Amount amount = 100) {
+  return primitives::make_transfer(2, dev_account_key(from), dev_account_key(from + 100).pubkey(), amount, fee, nonce);
+}
+AccountKey key(uint32_t i) { return dev_account_key(i).pubkey(); }
+
+}  // namespace
+
+TEST(Mempool, NonceOrderAndGapsRefused) {
+  Fixture f;
+  f.state[key(1)] = Account{10'000, 5};
+  Mempool m;
+  EXPECT_EQ(m.add(tx(1, 4), tx(1, 4).id(), f.lookup()).error().code, RejectCode::kNonceTooLow);
+  EXPECT_EQ(m.add(tx(1, 6), tx(1, 6).id(), f.lookup()).error().code, RejectCode::kNonceTooHigh);
+  ASSERT_TRUE(m.add(tx(1, 5), tx(1, 5).id(), f.lookup()).ok());
+  ASSERT_TRUE(m.add(tx(1, 6), tx(1, 6).id(), f.lookup()).ok());
+  EXPECT_EQ(m.add(tx(1, 6), tx(1, 6).id(), f.lookup()).error().code, RejectCode::kDuplicate);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.pending(key(1)), (std::pair<size_t, Amount>{2, 202}));
+}
+
+TEST(Mempool, PendingSpendsCountAgainstBalance) {
+  Fixture f;
+  f.state[key(1)] = Account{250, 0};
+  Mempool m;
+  ASSERT_TRUE(m.add(tx(1, 0), tx(1, 0).id(), f.lookup()).ok());
+  ASSERT_TRUE(m.add(tx(1, 1), tx(1, 1).id(), f.lookup()).ok());
+  EXPECT_EQ(m.add(tx(1, 2), tx(1, 2).id(), f.lookup()).error().code, RejectCode::kInsufficientFunds);
+}
+
+TEST(Mempool, ReplacementNeedsFeeBumpAndDropsWhatNoLongerFits) {
+  Fixture f;
+  f.state[key(1)] = Account{400, 0};
+  Mempool m;
+  ASSERT_TRUE(m.add(tx(1, 0, 100), tx(1, 0, 100).id(), f.lookup()).ok());
+  ASSERT_TRUE(m.add(tx(1, 1, 1), tx(1, 1, 1).id(), f.lookup()).ok());  // 200 + 101 = 301 <= 400
+  EXPECT_EQ(m.add(tx(1, 0, 105), tx(1, 0, 105).id(), f.lookup()).error().code, RejectCode::kReplacementFeeTooLow);
+  // Pays 110 (>= 100 + 10%) with a bigger amount: 110 + 190 = 300, then nonce 1 (101) no longer fits.
+  auto repl = tx(1, 0, 110, 190);
+  auto r = m.add(repl, repl.id(), f.lookup());
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->size(), 2u);  // the replaced one and the dropped follower
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m.contains(repl.id()));
+}
+
+TEST(Mempool, SelectsByFeeKeepingNonceOrder) {
+  Fixture f;
+  for (uint32_t i = 1; i <= 3; ++i) f.state[key(i)] = Account{1'000'000, 0};
+  Mempool m;
+  // Sender 1: fees 1 then 50. Sender 2: fee 10. Sender 3: fee 5.
+  for (auto t : {tx(1, 0, 1), tx(1, 1, 50), tx(2, 0, 10), tx(3, 0, 5)}) ASSERT_TRUE(m.add(t, t.id(), f.lookup()).ok());
+  auto sel = m.select(10);
+  ASSERT_EQ(sel.size(), 4u);
+  EXPECT_EQ(sel[0]->tx.fee, 10u);
+  EXPECT_EQ(sel[1]->tx.fee, 5u);
+  EXPECT_EQ(sel[2]->tx.fee, 1u);   // sender 1's nonce 0 must precede its nonce 1
+  EXPECT_EQ(sel[3]->tx.fee, 50u);
+  EXPECT_EQ(m.select(2).size(), 2u);
+}
+
+TEST(Mempool, EvictsCheapestTailWhenFull) {
+  Fixture f;
+  for (uint32_t i = 1; i <= 4; ++i) f.state[key(i)] = Account{1'000'000, 0};
+  MempoolOptions opts;
+  opts.max_count = 3;
+  Mempool m(opts);
+  for (auto t : {tx(1, 0, 5), tx(2, 0, 2), tx(3, 0, 7)}) ASSERT_TRUE(m.add(t, t.id(), f.lookup()).ok());
+  EXPECT_EQ(m.add(tx(4, 0, 1), tx(4, 0, 1).id(), f.lookup()).error().code, RejectCode::kMempoolFull);
+  auto r = m.add(tx(4, 0, 3), tx(4, 0, 3).id(), f.lookup());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0], tx(2, 0, 2).id());
+  EXPECT_EQ(m.size(), 3u);
+}
+
+TEST(Mempool, PerSenderLimit) {
+  Fixture f;
+  f.state[key(1)] = Account{1'000'000, 0};
+  MempoolOptions opts;
+  opts.max_per_sender = 2;
+  Mempool m(opts);
+  ASSERT_TRUE(m.add(tx(1, 0), tx(1, 0).id(), f.lookup()).ok());
+  ASSERT_TRUE(m.add(tx(1, 1), tx(1, 1).id(), f.lookup()).ok());
+  EXPECT_EQ(m.add(tx(1, 2), tx(1, 2).id(), f.lookup()).error().code, RejectCode::kTooManyPending);
+}
+
+TEST(Mempool, UpdateAccountsAfterBlockAndReorg) {
+  Fixture f;
+  f.state[key(1)] = Account{1'000'000, 0};
+  Mempool m;
+  for (uint64_t n = 0; n < 3; ++n) ASSERT_TRUE(m.add(tx(1, n), tx(1, n).id(), f.lookup()).ok());
+  // A block confirmed nonces 0 and 1.
+  f.state[key(1)] = Account{1'000'000 - 202, 2};
+  auto dropped = m.update_accounts({key(1)}, {}, f.lookup());
+  EXPECT_EQ(dropped.size(), 2u);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m.contains(tx(1, 2).id()));
+  // That block was disconnected: nonces 0 and 1 come back, ahead of 2.
+  f.state[key(1)] = Account{1'000'000, 0};
+  m.update_accounts({key(1)}, {tx(1, 0), tx(1, 1)}, f.lookup());
+  EXPECT_EQ(m.size(), 3u);
+  auto sel = m.select(10);
+  for (size_t i = 0; i < sel.size(); ++i) EXPECT_EQ(sel[i]->tx.nonce, i);
+}

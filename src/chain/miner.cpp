@@ -1,0 +1,129 @@
+#include "chain/miner.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "util/log.h"
+
+namespace peerchain::chain {
+
+namespace {
+
+void lower_thread_priority() {
+  sched_param param{};
+  param.sched_priority = 0;
+  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
+    // Fall back to the lowest nice value for this thread only.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+  }
+}
+
+}  // namespace
+
+Miner::Miner(ChainState& chain, MinerOptions opts) : chain_(chain), opts_(opts) {}
+
+Miner::~Miner() { stop(); }
+
+void Miner::start() {
+  if (running_.exchange(true)) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Miner::stop() {
+  running_.store(false);
+  if (thread_.joinable()) thread_.join();
+}
+
+void Miner::run() {
+  using clock = std::chrono::steady_clock;
+  if (opts_.idle_priority) lower_thread_priority();
+  const double share = opts_.cpu_share > 0 && opts_.cpu_share <= 1 ? opts_.cpu_share : 1.0;
+  // Pacing is global over the miner's life (not per template), so easy targets that are met in
+  // a few attempts cannot escape the cap.
+  const auto born = clock::now();
+  auto busy = clock::duration::zero();
+  uint64_t attempts_total = 0;
+  auto last_mark = clock::now();
+  // Sleeps until the attempts so far fit the hash-rate cap and the CPU share, or `stop_now`.
+  auto pace = [&](const auto& stop_now) {
+    auto now = clock::now();
+    busy += now - last_mark;
+    for (;;) {
+      if (stop_now()) return true;
+      double need_s = 0;
+      if (opts_.max_hashes_per_second > 0) need_s = static_cast<double>(attempts_total) / opts_.max_hashes_per_second;
+      need_s = std::max(need_s, std::chrono::duration<double>(busy).count() / share);
+      double elapsed = std::chrono::duration<double>(clock::now() - born).count();
+      if (elapsed >= need_s) break;
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(need_s - elapsed, 0.05)));
+    }
+    last_mark = clock::now();
+    return false;
+  };
+  while (running_.load()) {
+    uint64_t gen = chain_.tip_generation();
+    uint64_t mgen = chain_.mempool_generation();
+    BlockTemplate tmpl = chain_.create_template(opts_.reward_key, opts_.max_block_txs);
+    const auto started = clock::now();
+    auto stop_now = [&] {
+      if (!running_.load(std::memory_order_relaxed)) return true;
+      if (chain_.tip_generation() != gen) return true;
+      auto age = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+      if (chain_.mempool_generation() != mgen && age >= opts_.template_refresh_ms) return true;
+      return age >= 1000;  // keep the timestamp fresh
+    };
+    uint64_t counted = 0;  // attempts of this template already added to the totals
+    uint64_t done = 0;     // attempts of this template, as solve() reports them
+    auto should_stop = [&] {
+      // Called every 4096 attempts.
+      attempts_total += 4096;
+      counted += 4096;
+      hashes_.fetch_add(4096, std::memory_order_relaxed);
+      return pace(stop_now);
+    };
+    bool found = solve(tmpl, should_stop, done);
+    if (done > counted) {
+      attempts_total += done - counted;
+      hashes_.fetch_add(done - counted, std::memory_order_relaxed);
+    }
+    if (found) {
+      auto r = chain_.process_block(tmpl.block);
+      if (r) {
+        blocks_found_.fetch_add(1);
+        util::log().info("mined block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,
+                         tmpl.block.txs.size());
+      } else if (r.error().code != consensus::RejectCode::kDuplicateBlock) {
+        util::log().warn("mined block refused: {}", r.error().to_string());
+      }
+    }
+    pace([&] { return !running_.load(std::memory_order_relaxed); });
+  }
+}
+
+std::vector<primitives::BlockId> Miner::generate(ChainState& chain, const primitives::AccountKey& reward,
+                                                 uint32_t n, const std::atomic<bool>* cancel) {
+  std::vector<primitives::BlockId> ids;
+  int failures = 0;
+  while (ids.size() < n && failures < 100) {
+    if (cancel && cancel->load()) break;
+    BlockTemplate tmpl = chain.create_template(reward);
+    uint64_t gen = chain.tip_generation();
+    uint64_t hashes = 0;
+    bool found = solve(tmpl, [&] { return (cancel && cancel->load()) || chain.tip_generation() != gen; }, hashes);
+    if (!found) continue;
+    auto r = chain.process_block(tmpl.block);
+    if (r && chain.in_active_chain(tmpl.block.id())) {
+      ids.push_back(tmpl.block.id());
+    } else {
+      ++failures;  // lost a race with another block; mine on the new tip
+    }
+  }
+  return ids;
+}
+
+}  // namespace peerchain::chain

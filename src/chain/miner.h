@@ -1,0 +1,68 @@
+// chain/miner.h — proof-of-work mining on its own thread.
+//
+// The miner hashes block templates with the SHA-256d midstate (two compressions per attempt),
+// restarts at once when the tip changes, refreshes the template when new transactions arrive,
+// and submits found blocks through ChainState::process_block like any other block.
+//
+// Mining yields to everything else: its thread runs at SCHED_IDLE priority, and it can be capped
+// to a hash rate and/or a share of one core, so several nodes on one machine leave the cores to
+// validation and networking.
+#pragma once
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "chain/chainstate.h"
+
+namespace peerchain::chain {
+
+struct MinerOptions {
+  primitives::AccountKey reward_key;   // receives subsidy + fees
+  double max_hashes_per_second = 0;    // default: 0 = no cap
+  double cpu_share = 1.0;              // default: 1.0 = may use a whole core; (0, 1]
+  bool idle_priority = true;           // default: run at SCHED_IDLE
+  int64_t template_refresh_ms = 250;   // default: pick up new transactions every 250 ms
+  size_t max_block_txs = SIZE_MAX;     // default: up to the consensus limit
+};
+
+class Miner {
+ public:
+  Miner(ChainState& chain, MinerOptions opts);
+  ~Miner();  // stops the thread
+  Miner(const Miner&) = delete;
+  Miner& operator=(const Miner&) = delete;
+
+  void start();
+  void stop();
+  bool running() const { return running_.load(); }
+
+  uint64_t hashes() const { return hashes_.load(); }
+  uint64_t blocks_found() const { return blocks_found_.load(); }
+
+  // Mines `n` blocks on the current tip at full speed on the calling thread (the dev network's
+  // `generate`). Returns the ids of the blocks that were accepted; stops early if `cancel`
+  // becomes true.
+  static std::vector<primitives::BlockId> generate(ChainState& chain, const primitives::AccountKey& reward,
+                                                   uint32_t n, const std::atomic<bool>* cancel = nullptr);
+
+  // Searches nonces for `tmpl` until one meets its target, `should_stop` says so (checked every
+  // few thousand attempts) or the nonces run out. Returns true with tmpl.block.header.nonce set
+  // when found. `hashes` is increased by the attempts made.
+  template <typename StopFn>
+  static bool solve(BlockTemplate& tmpl, StopFn&& should_stop, uint64_t& hashes);
+
+ private:
+  void run();
+
+  ChainState& chain_;
+  const MinerOptions opts_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  std::atomic<uint64_t> hashes_{0};
+  std::atomic<uint64_t> blocks_found_{0};
+};
+
+}  // namespace peerchain::chain
+
+#include "chain/miner_inl.h"

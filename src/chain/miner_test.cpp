@@ -1,0 +1,79 @@
+#include "chain/miner.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "chain/test_util.h"
+
+using namespace peerchain;
+using namespace peerchain::chain;
+using namespace peerchain::chain::testing;
+
+namespace {
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds deadline) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+}  // namespace
+
+TEST(Miner, SolveFindsValidProofOfWork) {
+  auto p = consensus::dev_params();
+  BlockTemplate t;
+  t.block.header.bits = 0x2000ffff;  // ~1 in 256
+  t.target = *consensus::decode_compact(t.block.header.bits);
+  uint64_t hashes = 0;
+  ASSERT_TRUE(Miner::solve(t, [] { return false; }, hashes));
+  EXPECT_TRUE(consensus::meets_target(t.block.header.id(), t.target));
+  EXPECT_GE(hashes, 1u);
+}
+
+TEST(Miner, SolveStopsWhenAsked) {
+  BlockTemplate t;
+  t.block.header.bits = 0x1b00ffff;  // far too hard to find here
+  t.target = *consensus::decode_compact(t.block.header.bits);
+  uint64_t hashes = 0;
+  int calls = 0;
+  EXPECT_FALSE(Miner::solve(t, [&] { return ++calls == 3; }, hashes));
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(hashes, 3u * 4096u);
+}
+
+TEST(Miner, ThreadMinesBlocksCarryingTransactions) {
+  TestNode node(easy_params());
+  MinerOptions opts;
+  opts.reward_key = consensus::dev_account_key(0).pubkey();
+  opts.max_hashes_per_second = 2000;
+  Miner miner(node.chain(), opts);
+  miner.start();
+  auto tx = primitives::make_transfer(node->params().chain_id, consensus::dev_account_key(1),
+                                      consensus::dev_account_key(2).pubkey(), 500, 1, 0);
+  ASSERT_TRUE(node->submit_transaction(tx).ok());
+  ASSERT_TRUE(wait_for([&] {
+    auto info = node->transaction(tx.id());
+    return info && info->block && node->tip().height >= 3;
+  }, std::chrono::seconds(30)));
+  miner.stop();
+  EXPECT_FALSE(miner.running());
+  EXPECT_GE(miner.blocks_found(), 3u);
+  EXPECT_TRUE(node->verify().ok());
+}
+
+TEST(Miner, RespectsHashRateCap) {
+  TestNode node(easy_params());
+  MinerOptions opts;
+  opts.reward_key = consensus::dev_account_key(0).pubkey();
+  opts.max_hashes_per_second = 500;
+  Miner miner(node.chain(), opts);
+  auto start = std::chrono::steady_clock::now();
+  miner.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  miner.stop();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // An upper bound only (a slow machine mines less, never more): the cap plus one batch.
+  EXPECT_LE(static_cast<double>(miner.hashes()), 500 * secs + 4096 + 100);
+}
