@@ -76,13 +76,13 @@ int main(int argc, char** argv) {
 
   uint32_t blocks = 5, transfers = 10, from = 1;
   uint64_t amount = 500;
-  double hash_rate = 0;
+  double hash_rate = -1;
   auto* demo = app.add_subcommand("demo", "mine blocks on a miner thread while sending dev transfers, then print the chain");
   demo->add_option("--blocks", blocks, "blocks to mine")->capture_default_str();
   demo->add_option("--transfers", transfers, "transfers to send (dev account --from to --from+1)")->capture_default_str();
   demo->add_option("--from", from, "dev account that sends")->capture_default_str();
   demo->add_option("--amount", amount, "amount per transfer")->capture_default_str();
-  demo->add_option("--hash-rate", hash_rate, "miner hash-rate cap (0 = none)")->capture_default_str();
+  demo->add_option("--hash-rate", hash_rate, "miner hash-rate cap in hashes/s (0 = none; default: the network's)");
 
   uint32_t mine_blocks = 1, per_block = 0;
   auto* mine = app.add_subcommand("mine", "mine blocks at full speed on this thread, each carrying dev transfers");
@@ -129,9 +129,10 @@ int main(int argc, char** argv) {
     std::printf("data directory %s, network %s, starting at height %u\n", datadir.c_str(), network.c_str(),
                 chain.tip().height);
     send_dev_transfers(chain, from, transfers, amount);
-    chain::MinerOptions mo;
-    mo.reward_key = miner_key;
-    mo.max_hashes_per_second = hash_rate;
+    chain::MinerOptions mo = chain::default_miner_options(*params, miner_key);
+    if (hash_rate >= 0) mo.max_hashes_per_second = hash_rate;
+    std::printf("mining at up to %s hashes/s at idle priority\n",
+                mo.max_hashes_per_second > 0 ? std::to_string(static_cast<long>(mo.max_hashes_per_second)).c_str() : "unlimited");
     chain::Miner miner(chain, mo);
     uint32_t target = chain.tip().height + blocks;
     miner.start();

@@ -25,6 +25,13 @@ void lower_thread_priority() {
 
 }  // namespace
 
+MinerOptions default_miner_options(const consensus::Params& params, const primitives::AccountKey& reward) {
+  MinerOptions o;
+  o.reward_key = reward;
+  o.max_hashes_per_second = params.network == "dev" ? kDevHashRateCap : 0;
+  return o;
+}
+
 Miner::Miner(ChainState& chain, MinerOptions opts) : chain_(chain), opts_(opts) {}
 
 Miner::~Miner() { stop(); }

@@ -26,6 +26,12 @@ struct MinerOptions {
   size_t max_block_txs = SIZE_MAX;     // default: up to the consensus limit
 };
 
+// The defaults for a network: dev miners are capped at kDevHashRateCap hashes/s (about 0.5%
+// of a core here; with the dev starting target that is a block every ~2 s per node, and three
+// nodes on two cores stay responsive); main is uncapped. Mining always runs at idle priority.
+inline constexpr double kDevHashRateCap = 50'000;
+MinerOptions default_miner_options(const consensus::Params& params, const primitives::AccountKey& reward);
+
 class Miner {
  public:
   Miner(ChainState& chain, MinerOptions opts);
