@@ -64,7 +64,13 @@ BlockIndexEntry* ChainState::add_entry(const BlockHeader& h, const BlockId& id, 
   if (e->parent) e->chain_work.add(e->parent->chain_work);
   auto* raw = e.get();
   index_[id] = std::move(e);
+  note_header(raw);
   return raw;
+}
+
+void ChainState::note_header(BlockIndexEntry* e) {
+  if (e->failed()) return;
+  if (!best_header_ || e->chain_work > best_header_->chain_work) best_header_ = e;
 }
 
 util::Status ChainState::init_genesis() {
@@ -133,6 +139,8 @@ util::Status ChainState::load() {
   }
   auto git = index_.find(params_.genesis_id);
   if (git == index_.end()) return util::fail("corrupt", "genesis block missing from the index");
+  best_header_ = nullptr;  // failure marks were inherited after insertion: recompute
+  for (auto& [id, e] : index_) note_header(e.get());
 
   auto tip = db_->get(Column::kMeta, key_of(storage::kMetaTip));
   if (!tip) return util::unexpected(tip.error());
@@ -263,6 +271,19 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
 
 void ChainState::mark_failed(BlockIndexEntry* e) {
   e->status |= storage::kStatusFailed;
+  if (best_header_) {
+    const BlockIndexEntry* a = best_header_;
+    while (a && a->height() > e->height()) a = a->parent;
+    if (a == e) {
+      // The best header descends from the invalid block: fall back to the best valid one.
+      best_header_ = nullptr;
+      for (auto& [id, entry] : index_) {
+        const BlockIndexEntry* x = entry.get();
+        while (x && !x->failed()) x = x->parent;
+        if (!x) note_header(entry.get());
+      }
+    }
+  }
   storage::WriteBatch batch;
   batch.put(Column::kBlockIndex, e->id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
   if (auto st = db_->write(batch, false); !st)
@@ -421,6 +442,83 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (invalid) return util::unexpected(*invalid);
   return result;
+}
+
+consensus::Checked<bool> ChainState::accept_header(const BlockHeader& header) {
+  const BlockId id = header.id();
+  std::lock_guard lock(mu_);
+  auto it = index_.find(id);
+  if (it != index_.end()) {
+    if (it->second->failed()) return reject(RejectCode::kInvalidParent, "header known invalid");
+    return false;
+  }
+  if (auto r = engine_->check_seal(header); !r) return util::unexpected(r.error());
+  auto pit = index_.find(header.prev_id);
+  if (pit == index_.end() || header.height == 0)
+    return reject(RejectCode::kMissingParent, "parent " + header.prev_id.hex() + " unknown");
+  BlockIndexEntry* parent = pit->second.get();
+  if (parent->failed()) return reject(RejectCode::kInvalidParent, "parent is invalid");
+  if (auto r = consensus::check_header_contextual(params_, header, parent_context(parent), clock_.now_ms()); !r)
+    return util::unexpected(r.error());
+  BlockIndexEntry* e = add_entry(header, id, 0, 0);
+  storage::WriteBatch batch;
+  batch.put(Column::kBlockIndex, id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
+  if (auto st = db_->write(batch, false); !st)
+    util::log().warn("storing header {} failed: {}", id.hex(), st.error().to_string());
+  return true;
+}
+
+std::vector<BlockId> ChainState::locator() const {
+  std::lock_guard lock(mu_);
+  std::vector<BlockId> out;
+  int64_t h = static_cast<int64_t>(active_.size()) - 1;
+  int64_t step = 1;
+  while (h > 0) {
+    out.push_back(active_[static_cast<size_t>(h)]->id);
+    if (out.size() >= 10) step *= 2;
+    h -= step;
+  }
+  out.push_back(active_[0]->id);
+  return out;
+}
+
+std::vector<BlockHeader> ChainState::headers_after(const std::vector<BlockId>& locator, size_t max) const {
+  std::lock_guard lock(mu_);
+  size_t start = 0;
+  for (const auto& id : locator) {
+    auto it = index_.find(id);
+    if (it == index_.end()) continue;
+    auto h = it->second->height();
+    if (h < active_.size() && active_[h] == it->second.get()) {
+      start = h;
+      break;
+    }
+  }
+  std::vector<BlockHeader> out;
+  for (size_t h = start + 1; h < active_.size() && out.size() < max; ++h) out.push_back(active_[h]->header);
+  return out;
+}
+
+std::vector<BlockId> ChainState::blocks_to_fetch(size_t max) const {
+  std::lock_guard lock(mu_);
+  std::vector<BlockId> out;
+  if (!best_header_) return out;
+  // Walk back from the best header to the active chain, collecting entries without data.
+  std::vector<const BlockIndexEntry*> path;
+  for (const BlockIndexEntry* e = best_header_; e; e = e->parent) {
+    auto h = e->height();
+    if (h < active_.size() && active_[h] == e) break;
+    path.push_back(e);
+  }
+  for (auto it = path.rbegin(); it != path.rend() && out.size() < max; ++it)
+    if (!(*it)->have_data()) out.push_back((*it)->id);
+  return out;
+}
+
+TipInfo ChainState::best_header() const {
+  std::lock_guard lock(mu_);
+  const BlockIndexEntry* e = best_header_ && best_header_->chain_work > tip_entry()->chain_work ? best_header_ : tip_entry();
+  return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
 }
 
 consensus::Checked<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {

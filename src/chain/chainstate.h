@@ -110,6 +110,21 @@ class ChainState {
   // parent is unknown: the caller should fetch it).
   consensus::Checked<ProcessResult> process_block(const Block& block);
 
+  // Headers-first sync: validates a header (proof of work, parent known and valid, height,
+  // target, time rules) and adds it to the block index without its data. Returns true if the
+  // header was new. Errors as for process_block (kMissingParent: fetch headers from further back).
+  consensus::Checked<bool> accept_header(const BlockHeader& header);
+  // Exponentially spaced ids back from the tip to genesis, for asking a peer where we diverge.
+  std::vector<BlockId> locator() const;
+  // Headers of the active chain after the first locator id found in it (genesis if none), up
+  // to `max` of them.
+  std::vector<BlockHeader> headers_after(const std::vector<BlockId>& locator, size_t max) const;
+  // Blocks to download: those without data on the path from the active chain to the best
+  // known header, lowest first, at most `max`.
+  std::vector<BlockId> blocks_to_fetch(size_t max) const;
+  // The valid header with the most work (the active tip when nothing better is known).
+  TipInfo best_header() const;
+
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
   consensus::Checked<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
 
@@ -162,6 +177,7 @@ class ChainState {
   void mark_complete_from(BlockIndexEntry* e);
   std::optional<Block> read_block(const BlockId& id) const;
   BlockIndexEntry* tip_entry() const { return active_.back(); }
+  void note_header(BlockIndexEntry* e);
   TipInfo tip_info() const;
 
   struct CandidateOrder {
@@ -186,6 +202,7 @@ class ChainState {
   std::atomic<uint64_t> mempool_generation_{0};
   ChainEvents events_;
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
+  BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
 };
 
 }  // namespace peerchain::chain

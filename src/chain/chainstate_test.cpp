@@ -320,3 +320,64 @@ RC_GTEST_PROP(ChainState, ReorgAcrossRandomForksMatchesDirectBuild, ()) {
       RC_ASSERT(!r.ok());  // else a valid transaction was dropped
     }
 }
+
+TEST(ChainState, HeadersFirstSyncWithBlocksOutOfOrder) {
+  TestNode a(params());
+  for (int i = 0; i < 30; ++i) {
+    if (i % 3 == 0) {
+      auto from = static_cast<uint32_t>(1 + i % 5);
+      ASSERT_TRUE(a->submit_transaction(transfer(from, 9, a->account(account_key(from)).nonce)).ok());
+    }
+    ASSERT_EQ(Miner::generate(a.chain(), account_key(0), 1).size(), 1u);
+  }
+  TestNode b(params());
+  auto loc = b->locator();
+  ASSERT_EQ(loc.size(), 1u);
+  EXPECT_EQ(loc[0], params().genesis_id);
+  auto headers = a->headers_after(loc, 2000);
+  ASSERT_EQ(headers.size(), 30u);
+  // A header whose parent is unknown is refused until its parent arrives.
+  EXPECT_EQ(b->accept_header(headers[5]).error().code, RejectCode::kMissingParent);
+  for (const auto& h : headers) ASSERT_TRUE(b->accept_header(h).ok());
+  EXPECT_FALSE(*b->accept_header(headers[3]));  // already known
+  EXPECT_EQ(b->best_header().height, 30u);
+  EXPECT_EQ(b->tip().height, 0u);
+  auto want = b->blocks_to_fetch(1000);
+  ASSERT_EQ(want.size(), 30u);
+  EXPECT_EQ(want.front(), headers.front().id());
+  EXPECT_EQ(b->blocks_to_fetch(16).size(), 16u);
+  // Deliver newest first: each waits for its parent's data, then the whole chain connects.
+  for (auto it = want.rbegin(); it != want.rend(); ++it) ASSERT_TRUE(b->process_block(*a->block(*it)).ok());
+  EXPECT_EQ(b->tip().id, a->tip().id);
+  EXPECT_TRUE(b->blocks_to_fetch(10).empty());
+  EXPECT_EQ(b->all_accounts(), a->all_accounts());
+  EXPECT_TRUE(b->verify().ok());
+  // A locator from b now finds everything: nothing after the tip.
+  EXPECT_TRUE(a->headers_after(b->locator(), 2000).empty());
+}
+
+TEST(ChainState, LocatorFindsTheForkPoint) {
+  TestNode a(params());
+  Forge forge(params());
+  std::vector<primitives::Block> trunk;
+  primitives::BlockId parent = params().genesis_id;
+  for (int i = 0; i < 40; ++i) {
+    trunk.push_back(forge.make(parent));
+    parent = trunk.back().id();
+    ASSERT_TRUE(a->process_block(trunk.back()).ok());
+  }
+  TestNode b(params());
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(b->process_block(trunk[static_cast<size_t>(i)]).ok());
+  auto fresh = dev_account_key(500).pubkey();
+  auto side = forge.make(trunk[24].id(), {}, &fresh);
+  ASSERT_TRUE(b->process_block(side).ok());  // b: 25 trunk blocks + 1 of its own
+  auto loc = b->locator();
+  EXPECT_EQ(loc.front(), side.id());
+  EXPECT_EQ(loc.back(), params().genesis_id);
+  auto headers = a->headers_after(loc, 2000);
+  ASSERT_EQ(headers.size(), 15u);  // a's blocks 26..40
+  EXPECT_EQ(headers.front().prev_id, trunk[24].id());
+  for (const auto& h : headers) ASSERT_TRUE(b->accept_header(h).ok());
+  for (auto id : b->blocks_to_fetch(100)) ASSERT_TRUE(b->process_block(*a->block(id)).ok());
+  EXPECT_EQ(b->tip().id, a->tip().id);  // reorged off its own block onto a's heavier chain
+}
