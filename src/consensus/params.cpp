@@ -55,7 +55,7 @@ Params main_params() {
   Params p;
   p.network = "main";
   p.chain_id = 1;
-  p.magic = {0x50, 0x43, 0x4d, 0xd9};  // "PCM"
+  p.magic = {0xd9, 0x50, 0x43, 0x4d};  // 0xd9 "PCM": the first byte is not ASCII, so never HTTP
   p.address_prefix = "pc";
   p.default_port = 9333;
   p.target_spacing_ms = 30'000;
@@ -77,7 +77,7 @@ Params dev_params() {
   Params p;
   p.network = "dev";
   p.chain_id = 2;
-  p.magic = {0x50, 0x43, 0x44, 0xd9};  // "PCD"
+  p.magic = {0xd9, 0x50, 0x43, 0x44};  // 0xd9 "PCD"
   p.address_prefix = "pcdev";
   p.default_port = 19333;
   p.target_spacing_ms = 1'000;
