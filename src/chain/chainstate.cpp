@@ -385,6 +385,7 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
   ChainEvents events;
   TipInfo tip_after;
   std::optional<consensus::Rejection> invalid;
+  std::vector<TxId> readmitted;
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(id);
@@ -431,6 +432,13 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
           returned.push_back(tx);
         }
       mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
+      // Transactions back from disconnected blocks are announced again, like new ones: peers
+      // on the winning branch may never have seen them.
+      for (const auto& tx : returned) {
+        auto txid = tx.id();
+        if (mempool_.contains(txid)) readmitted.push_back(txid);
+      }
+      if (!readmitted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
       tip_generation_.fetch_add(1, std::memory_order_acq_rel);
       tip_after = tip_info();
       events = events_;
@@ -440,6 +448,8 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
     }
   }
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
+  if (events.on_tx_accepted)
+    for (const auto& t : readmitted) events.on_tx_accepted(t);
   if (invalid) return util::unexpected(*invalid);
   return result;
 }

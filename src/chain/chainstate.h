@@ -88,6 +88,7 @@ struct TxInfo {
 // What changed, for listeners (miner restarts, relay, RPC events). Called with no lock held.
 struct ChainEvents {
   std::function<void(const TipInfo& tip, uint32_t disconnected)> on_tip_changed;
+  // A transaction entered the mempool: submitted, or back from a block a reorg disconnected.
   std::function<void(const primitives::TxId&)> on_tx_accepted;
 };
 
