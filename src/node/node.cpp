@@ -1,0 +1,139 @@
+#include "node/node.h"
+
+#include <filesystem>
+
+#include "storage/database.h"
+#include "util/log.h"
+
+namespace peerchain::node {
+
+namespace {
+
+// PeerManager's view of net::NetManager.
+class NetAdapter final : public PeerNetwork {
+ public:
+  explicit NetAdapter(net::NetManager& net) : net_(net) {}
+  bool send(PeerId peer, uint16_t type, util::Bytes payload) override { return net_.send(peer, type, std::move(payload)); }
+  void disconnect(PeerId peer, const std::string& reason) override { net_.disconnect(peer, reason); }
+  void ban(PeerId peer, int64_t duration_ms, const std::string& reason) override {
+    for (const auto& p : net_.peers()) {
+      if (p.id != peer) continue;
+      auto colon = p.address.rfind(':');
+      std::string host = p.address.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      net_.ban(host, duration_ms, reason);
+      return;
+    }
+    net_.disconnect(peer, reason);
+  }
+
+ private:
+  net::NetManager& net_;
+};
+
+}  // namespace
+
+Node::Node(NodeOptions opts, consensus::Params params, const util::Clock& clock)
+    : opts_(std::move(opts)), params_(std::move(params)), clock_(clock) {}
+
+Node::~Node() { stop(); }
+
+util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::Clock& clock) {
+  auto params = consensus::params_for(opts.network);
+  if (!params) return util::fail("bad-options", "unknown network '" + opts.network + "' (main or dev)");
+  if (opts.data_dir.empty()) return util::fail("bad-options", "no data directory");
+  if (opts.port == 0) opts.port = params->default_port;
+  if (opts.mine && !opts.miner_key) {
+    if (params->network != "dev") return util::fail("bad-options", "mining on main needs a miner address");
+    opts.miner_key = consensus::dev_account_key(0).pubkey();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opts.data_dir, ec);
+  if (ec) return util::fail("io", "cannot create data directory " + opts.data_dir + ": " + ec.message());
+  auto db = storage::Database::open(opts.data_dir + "/chain");
+  if (!db) return util::unexpected(db.error());
+  std::unique_ptr<Node> node(new Node(std::move(opts), *params, clock));
+  auto cs = chain::ChainState::open(node->params_, std::move(*db), clock);
+  if (!cs) return util::unexpected(cs.error());
+  node->chain_ = std::move(*cs);
+  return node;
+}
+
+util::Status Node::start() {
+  net::NetOptions no;
+  no.magic = net::Magic::from_span(params_.magic);
+  no.local_hello_template.chain_id = params_.chain_id;
+  no.local_hello_template.genesis_id = params_.genesis_id;
+  no.local_hello_template.best_height = chain_->tip().height;
+  no.local_hello_template.user_agent = opts_.user_agent;
+  no.listen_host = opts_.listen_host;
+  no.listen_port = opts_.port;
+  no.max_inbound = opts_.max_inbound;
+  no.max_outbound = opts_.discover ? opts_.max_outbound : 0;  // 0: only the configured peers
+  no.limits = node_message_limits(params_);
+
+  net::NetEvents ev;
+  ev.on_connected = [this](const net::PeerInfo& p) {
+    peer_manager_->on_connected(p.id, p.address, p.inbound, p.hello.best_height);
+  };
+  ev.on_message = [this](net::PeerId id, uint16_t type, util::Bytes payload) {
+    peer_manager_->on_message(id, type, std::move(payload));
+  };
+  ev.on_disconnected = [this](net::PeerId id, const std::string& reason) {
+    util::log().info("peer {} disconnected: {}", id, reason);
+    peer_manager_->on_disconnected(id);
+  };
+  ev.on_connection_failed = [](const std::string& address, bool inbound, const std::string& reason) {
+    util::log().debug("connection {} {} failed: {}", inbound ? "from" : "to", address, reason);
+  };
+  ev.on_foreign_connection = [this](boost::asio::ip::tcp::socket s, util::Bytes first) {
+    if (foreign_) foreign_(std::move(s), std::move(first));
+  };
+  auto net = net::NetManager::create(std::move(no), std::move(ev), clock_);
+  if (!net) return util::unexpected(net.error());
+  net_ = std::move(*net);
+  adapter_ = std::make_unique<NetAdapter>(*net_);
+  PeerManagerOptions pmo;
+  pmo.ban_ms = opts_.ban_ms;
+  peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
+  chain_->set_events({[this](const chain::TipInfo& tip, uint32_t) {
+                        net_->set_best_height(tip.height);
+                        peer_manager_->on_tip_changed(tip);
+                      },
+                      [this](const primitives::TxId& id) { peer_manager_->on_tx_accepted(id); }});
+  if (auto st = net_->start(); !st) return st;
+  for (const auto& p : opts_.peers) net_->add_persistent_peer(p.host, p.port);
+  ticker_ = std::thread([this] {
+    std::unique_lock lock(tick_mu_);
+    while (!stopping_) {
+      tick_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (stopping_) break;
+      lock.unlock();
+      peer_manager_->tick();
+      lock.lock();
+    }
+  });
+  if (opts_.mine) {
+    auto mo = chain::default_miner_options(params_, *opts_.miner_key);
+    if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
+    miner_ = std::make_unique<chain::Miner>(*chain_, mo);
+    miner_->start();
+  }
+  util::log().info("node started: network {} port {} height {} peers configured {} mining {}", params_.network,
+                   net_->listen_port(), chain_->tip().height, opts_.peers.size(), opts_.mine ? "on" : "off");
+  return {};
+}
+
+void Node::stop() {
+  if (miner_) miner_->stop();
+  {
+    std::lock_guard lock(tick_mu_);
+    stopping_ = true;
+  }
+  tick_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  if (net_) net_->stop();
+  if (chain_) chain_->set_events({});
+}
+
+}  // namespace peerchain::node

@@ -1,0 +1,82 @@
+// node/node.h — one place wires a node together: storage, chain, peer network, protocol logic,
+// miner and (through a hook) the client API on the same port.
+//
+// Thread-safety: start/stop from one thread; accessors are safe from any thread once started.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chain/chainstate.h"
+#include "chain/miner.h"
+#include "net/net_manager.h"
+#include "node/peer_manager.h"
+
+namespace peerchain::node {
+
+struct PeerAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct NodeOptions {
+  std::string data_dir;                     // required: RocksDB lives in data_dir/chain
+  std::string network = "dev";              // default: dev
+  std::string listen_host = "0.0.0.0";      // default: all interfaces
+  uint16_t port = 0;                        // default: the network's default port
+  std::vector<PeerAddress> peers;           // redialled forever
+  bool mine = false;                        // default: off
+  std::optional<primitives::AccountKey> miner_key;  // default: dev account 0 on dev, required on main
+  double hash_rate = -1;                    // default (-1): the network's (dev capped, main not)
+  size_t max_inbound = 64, max_outbound = 16;
+  bool discover = true;                     // default: also dial addresses learned by gossip
+  int64_t ban_ms = 10 * 60 * 1000;          // default: 10 minutes
+  std::string user_agent = "peerchain/0.1";
+};
+
+class Node {
+ public:
+  // HTTP connections (first bytes not the peer magic) are handed here; unset: closed.
+  using ForeignHandler = std::function<void(boost::asio::ip::tcp::socket, util::Bytes)>;
+
+  // Opens the database and the chain; errors are printable ("cannot open database ...: lock").
+  static util::Result<std::unique_ptr<Node>> create(NodeOptions opts, const util::Clock& clock);
+  ~Node();
+
+  void set_foreign_handler(ForeignHandler h) { foreign_ = std::move(h); }
+  util::Status start();
+  void stop();
+
+  chain::ChainState& chain() { return *chain_; }
+  const consensus::Params& params() const { return params_; }
+  net::NetManager& net() { return *net_; }
+  PeerManager& peers() { return *peer_manager_; }
+  chain::Miner* miner() { return miner_.get(); }
+  uint16_t port() const { return net_ ? net_->listen_port() : 0; }
+  const NodeOptions& options() const { return opts_; }
+
+ private:
+  Node(NodeOptions opts, consensus::Params params, const util::Clock& clock);
+
+  NodeOptions opts_;
+  const consensus::Params params_;
+  const util::Clock& clock_;
+  std::unique_ptr<chain::ChainState> chain_;
+  std::unique_ptr<net::NetManager> net_;
+  std::unique_ptr<PeerNetwork> adapter_;
+  std::unique_ptr<PeerManager> peer_manager_;
+  std::unique_ptr<chain::Miner> miner_;
+  ForeignHandler foreign_;
+  std::thread ticker_;
+  std::mutex tick_mu_;
+  std::condition_variable tick_cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace peerchain::node

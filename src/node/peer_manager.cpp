@@ -1,0 +1,347 @@
+#include "node/peer_manager.h"
+
+#include "util/log.h"
+
+namespace peerchain::node {
+
+using consensus::RejectCode;
+using primitives::BlockId;
+
+PeerManager::PeerManager(chain::ChainState& chain, PeerNetwork& net, const util::Clock& clock,
+                         PeerManagerOptions opts)
+    : chain_(chain), net_(net), clock_(clock), opts_(opts) {}
+
+int PeerManager::penalty(RejectCode code) {
+  switch (code) {
+    // Provably invalid data: only a broken or hostile peer sends it.
+    case RejectCode::kMalformed:
+    case RejectCode::kWrongChain:
+    case RejectCode::kBadAmount:
+    case RejectCode::kBadFee:
+    case RejectCode::kSelfTransfer:
+    case RejectCode::kBadRecipient:
+    case RejectCode::kBadSender:
+    case RejectCode::kBadSignature:
+    case RejectCode::kBadVersion:
+    case RejectCode::kBadPow:
+    case RejectCode::kBadTarget:
+    case RejectCode::kBadMerkleRoot:
+    case RejectCode::kBadHeight:
+    case RejectCode::kTimeTooOld:
+    case RejectCode::kTooManyTxs:
+    case RejectCode::kBlockTooLarge:
+    case RejectCode::kBadTx:
+    case RejectCode::kInvalidParent:
+    case RejectCode::kBadGenesis:
+      return 100;
+    // Honest peers send these in the normal course of events (races, forks, clock skew, policy).
+    case RejectCode::kNonceTooLow:
+    case RejectCode::kNonceTooHigh:
+    case RejectCode::kInsufficientFunds:
+    case RejectCode::kBalanceOverflow:
+    case RejectCode::kDuplicate:
+    case RejectCode::kMempoolFull:
+    case RejectCode::kReplacementFeeTooLow:
+    case RejectCode::kTooManyPending:
+    case RejectCode::kFeeTooLow:
+    case RejectCode::kTimeTooNew:
+    case RejectCode::kMissingParent:
+    case RejectCode::kDuplicateBlock:
+      return 0;
+  }
+  return 0;
+}
+
+void PeerManager::mark_known(Peer& p, const crypto::Hash256& id) {
+  if (!p.known.insert(id).second) return;
+  p.known_order.push_back(id);
+  while (p.known_order.size() > opts_.max_known_per_peer) {
+    p.known.erase(p.known_order.front());
+    p.known_order.pop_front();
+  }
+}
+
+void PeerManager::on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height) {
+  {
+    std::lock_guard lock(mu_);
+    Peer& p = peers_[id];
+    p.address = address;
+    p.inbound = inbound;
+    p.best_height = best_height;
+  }
+  util::log().info("peer {} connected: {} ({}), height {}", id, address, inbound ? "inbound" : "outbound", best_height);
+  // Always ask where the peer is: if it has more work, its headers start our sync.
+  send_getheaders(id);
+}
+
+void PeerManager::on_disconnected(PeerId id) {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  for (const auto& [block, at] : it->second.in_flight) requested_.erase(block);
+  peers_.erase(it);
+}
+
+void PeerManager::on_message(PeerId id, uint16_t type, util::Bytes payload) {
+  {
+    std::lock_guard lock(mu_);
+    if (!peers_.count(id)) return;  // not (or no longer) connected
+  }
+  switch (type) {
+    case msg::kGetHeaders: return handle_getheaders(id, payload);
+    case msg::kHeaders: return handle_headers(id, payload);
+    case msg::kInv: return handle_inv(id, payload);
+    case msg::kGetData: return handle_getdata(id, payload);
+    case msg::kTx: return handle_tx(id, payload);
+    case msg::kBlock: return handle_block(id, payload);
+    case msg::kNotFound: return handle_notfound(id, payload);
+    default: return misbehave(id, 10, "unexpected message type " + std::to_string(type));
+  }
+}
+
+void PeerManager::send_getheaders(PeerId id, const std::vector<BlockId>& prefix) {
+  auto loc = chain_.locator();
+  if (!prefix.empty()) loc.insert(loc.begin(), prefix.begin(), prefix.end());
+  if (loc.size() > kMaxLocator) loc.erase(loc.begin() + static_cast<long>(kMaxLocator) - 1, loc.end() - 1);
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    it->second.last_headers_request_ms = clock_.now_ms();
+  }
+  net_.send(id, msg::kGetHeaders, encode_locator(loc));
+}
+
+void PeerManager::handle_getheaders(PeerId id, util::ByteSpan payload) {
+  auto loc = decode_locator(payload);
+  if (!loc) return misbehave(id, 100, "malformed getheaders: " + loc.error().to_string());
+  auto headers = chain_.headers_after(*loc, kMaxHeaders);
+  net_.send(id, msg::kHeaders, encode_headers(headers));
+}
+
+void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
+  auto headers = decode_headers(payload);
+  if (!headers) return misbehave(id, 100, "malformed headers: " + headers.error().to_string());
+  if (headers->empty()) return;
+  for (size_t i = 0; i < headers->size(); ++i) {
+    const auto& h = (*headers)[i];
+    if (i > 0 && h.prev_id != (*headers)[i - 1].id()) return misbehave(id, 100, "headers not a chain");
+    auto r = chain_.accept_header(h);
+    if (!r) {
+      if (r.error().code == RejectCode::kMissingParent) {
+        // We are further apart than the peer thought: ask again from our locator.
+        if (i == 0) send_getheaders(id);
+        return;
+      }
+      if (int p = penalty(r.error().code); p > 0) return misbehave(id, p, "invalid header: " + r.error().to_string());
+      return;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    p.best_height = std::max(p.best_height, headers->back().height);
+    for (const auto& h : *headers) mark_known(p, h.id());
+  }
+  if (headers->size() == kMaxHeaders) send_getheaders(id, {headers->back().id()});  // more to come
+  request_blocks(id);
+}
+
+void PeerManager::request_blocks(PeerId id) {
+  auto wanted = chain_.blocks_to_fetch(256);
+  std::vector<InvItem> ask;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    int64_t now = clock_.now_ms();
+    for (const auto& bid : wanted) {
+      if (p.in_flight.size() >= opts_.max_blocks_in_flight) break;
+      if (requested_.count(bid)) continue;  // another peer is fetching it: parallel download
+      auto hdr = chain_.header(bid);
+      if (hdr && hdr->height > p.best_height) continue;  // the peer has not shown it has it
+      requested_[bid] = id;
+      p.in_flight[bid] = now;
+      ask.push_back({InvKind::kBlock, bid});
+    }
+  }
+  if (!ask.empty()) net_.send(id, msg::kGetData, encode_inv(ask));
+}
+
+void PeerManager::handle_inv(PeerId id, util::ByteSpan payload) {
+  auto items = decode_inv(payload);
+  if (!items) return misbehave(id, 100, "malformed inv: " + items.error().to_string());
+  std::vector<InvItem> want_txs;
+  bool unknown_block = false;
+  for (const auto& item : *items) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return;
+      mark_known(it->second, item.id);
+    }
+    if (item.kind == InvKind::kTx) {
+      if (!chain_.transaction(item.id)) want_txs.push_back(item);
+    } else if (!chain_.header(item.id)) {
+      unknown_block = true;
+    }
+  }
+  if (!want_txs.empty()) net_.send(id, msg::kGetData, encode_inv(want_txs));
+  if (unknown_block) send_getheaders(id);
+  else request_blocks(id);
+}
+
+void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
+  auto items = decode_inv(payload);
+  if (!items) return misbehave(id, 100, "malformed getdata: " + items.error().to_string());
+  std::vector<InvItem> missing;
+  for (const auto& item : *items) {
+    if (item.kind == InvKind::kTx) {
+      auto info = chain_.transaction(item.id);
+      if (info) net_.send(id, msg::kTx, primitives::encode_transaction(info->tx));
+      else missing.push_back(item);
+    } else {
+      auto b = chain_.block(item.id);
+      if (b) net_.send(id, msg::kBlock, primitives::encode_block(*b));
+      else missing.push_back(item);
+    }
+  }
+  if (!missing.empty()) net_.send(id, msg::kNotFound, encode_inv(missing));
+}
+
+void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
+  auto tx = primitives::decode_transaction(payload);
+  if (!tx) return misbehave(id, 100, "malformed tx: " + tx.error().to_string());
+  auto txid = tx->id();
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    mark_known(it->second, txid);
+  }
+  auto r = chain_.submit_transaction(*tx);  // on success the chain fires on_tx_accepted: relay
+  if (!r) {
+    if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
+  }
+}
+
+void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
+  auto block = primitives::decode_block(payload);
+  if (!block) return misbehave(id, 100, "malformed block: " + block.error().to_string());
+  auto bid = block->id();
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    mark_known(it->second, bid);
+    it->second.in_flight.erase(bid);
+    it->second.best_height = std::max(it->second.best_height, block->header.height);
+    auto rq = requested_.find(bid);
+    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
+  }
+  auto r = chain_.process_block(*block);
+  if (!r) {
+    auto code = r.error().code;
+    if (code == RejectCode::kMissingParent) {
+      send_getheaders(id);  // fetch the ancestors, headers first
+    } else if (int p = penalty(code); p > 0) {
+      misbehave(id, p, "invalid block " + bid.hex() + ": " + r.error().to_string());
+      return;
+    }
+  }
+  request_blocks(id);
+}
+
+void PeerManager::handle_notfound(PeerId id, util::ByteSpan payload) {
+  auto items = decode_inv(payload);
+  if (!items) return misbehave(id, 100, "malformed notfound: " + items.error().to_string());
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  for (const auto& item : *items) {
+    if (item.kind != InvKind::kBlock) continue;
+    it->second.in_flight.erase(item.id);
+    auto rq = requested_.find(item.id);
+    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
+  }
+}
+
+void PeerManager::misbehave(PeerId id, int points, const std::string& why) {
+  bool ban = false;
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    it->second.score += points;
+    ban = it->second.score >= opts_.ban_score;
+    address = it->second.address;
+  }
+  util::log().warn("peer {} ({}) misbehaving (+{}): {}", id, address, points, why);
+  if (ban) {
+    util::log().warn("peer {} ({}) banned for {} s", id, address, opts_.ban_ms / 1000);
+    net_.ban(id, opts_.ban_ms, why);
+  }
+}
+
+void PeerManager::announce(const InvItem& item) {
+  std::lock_guard lock(mu_);
+  for (auto& [id, p] : peers_) {
+    if (p.known.count(item.id)) continue;
+    mark_known(p, item.id);
+    p.pending_inv.push_back(item);
+  }
+}
+
+void PeerManager::on_tip_changed(const chain::TipInfo& tip) { announce({InvKind::kBlock, tip.id}); }
+
+void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind::kTx, id}); }
+
+void PeerManager::tick() {
+  const int64_t now = clock_.now_ms();
+  std::vector<std::pair<PeerId, std::vector<InvItem>>> flush;
+  std::vector<PeerId> poll, fetch;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, p] : peers_) {
+      if (!p.pending_inv.empty()) {
+        // Blocks first, so a new tip travels ahead of the transactions it confirms.
+        std::stable_partition(p.pending_inv.begin(), p.pending_inv.end(),
+                              [](const InvItem& i) { return i.kind == InvKind::kBlock; });
+        for (size_t off = 0; off < p.pending_inv.size(); off += kMaxInv) {
+          auto end = std::min(p.pending_inv.size(), off + kMaxInv);
+          flush.emplace_back(id, std::vector<InvItem>(p.pending_inv.begin() + static_cast<long>(off),
+                                                      p.pending_inv.begin() + static_cast<long>(end)));
+        }
+        p.pending_inv.clear();
+      }
+      for (auto it = p.in_flight.begin(); it != p.in_flight.end();) {
+        if (now - it->second > opts_.block_timeout_ms) {
+          util::log().info("peer {}: block {} timed out, asking elsewhere", id, it->first.hex());
+          requested_.erase(it->first);
+          it = p.in_flight.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (now - p.last_headers_request_ms >= opts_.headers_poll_ms) poll.push_back(id);
+      if (p.in_flight.size() < opts_.max_blocks_in_flight) fetch.push_back(id);
+    }
+  }
+  for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
+  for (auto id : poll) send_getheaders(id);
+  if (!chain_.blocks_to_fetch(1).empty())
+    for (auto id : fetch) request_blocks(id);
+}
+
+std::vector<PeerStats> PeerManager::stats() const {
+  std::lock_guard lock(mu_);
+  std::vector<PeerStats> out;
+  for (const auto& [id, p] : peers_) out.push_back({id, p.address, p.inbound, p.score, p.best_height, p.in_flight.size()});
+  return out;
+}
+
+}  // namespace peerchain::node

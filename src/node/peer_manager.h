@@ -1,0 +1,117 @@
+// node/peer_manager.h — the peer protocol's logic: what to send to whom when a block, header
+// or transaction arrives (relay, headers-first sync, block download from several peers,
+// misbehaviour scoring). Bitcoin's net_processing to net's net.cpp.
+//
+// It talks to the transport only through PeerNetwork, so tests drive it over an in-memory
+// network and the node wires it to net::NetManager.
+//
+// Thread-safety: every method may be called from any thread. Chain calls are made without
+// holding the manager's lock (the chain fires events back into it synchronously).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "chain/chainstate.h"
+#include "node/protocol.h"
+#include "util/clock.h"
+
+namespace peerchain::node {
+
+using PeerId = uint64_t;
+
+// The transport seen from the protocol logic.
+class PeerNetwork {
+ public:
+  virtual ~PeerNetwork() = default;
+  // Queues a message; false if the peer is gone or its queue is full.
+  virtual bool send(PeerId peer, uint16_t type, util::Bytes payload) = 0;
+  virtual void disconnect(PeerId peer, const std::string& reason) = 0;
+  // Disconnects and refuses the peer's host for `duration_ms`.
+  virtual void ban(PeerId peer, int64_t duration_ms, const std::string& reason) = 0;
+};
+
+struct PeerManagerOptions {
+  int ban_score = 100;                       // default: disconnect and ban at 100 points
+  int64_t ban_ms = 10 * 60 * 1000;           // default: banned for 10 minutes
+  size_t max_blocks_in_flight = 16;          // default: per peer
+  int64_t block_timeout_ms = 15'000;         // default: re-request a block elsewhere after 15 s
+  int64_t headers_poll_ms = 10'000;          // default: ask every peer for headers every 10 s
+  size_t max_known_per_peer = 50'000;        // default: inventory remembered per peer
+};
+
+struct PeerStats {
+  PeerId id = 0;
+  std::string address;
+  bool inbound = false;
+  int score = 0;
+  uint32_t best_height = 0;   // best height the peer has shown us
+  size_t blocks_in_flight = 0;
+};
+
+class PeerManager {
+ public:
+  PeerManager(chain::ChainState& chain, PeerNetwork& net, const util::Clock& clock,
+              PeerManagerOptions opts = {});
+
+  // Transport events.
+  void on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height);
+  void on_message(PeerId id, uint16_t type, util::Bytes payload);
+  void on_disconnected(PeerId id);
+
+  // Chain events (from ChainEvents): announce to peers.
+  void on_tip_changed(const chain::TipInfo& tip);
+  void on_tx_accepted(const primitives::TxId& id);
+
+  // Timers: flushes batched announcements, retries stalled downloads, polls for headers.
+  // Call every ~100 ms.
+  void tick();
+
+  std::vector<PeerStats> stats() const;
+  // Points a misbehaving peer gets for a rejection from the chain (0: not its fault).
+  static int penalty(consensus::RejectCode code);
+
+ private:
+  struct Peer {
+    std::string address;
+    bool inbound = false;
+    int score = 0;
+    uint32_t best_height = 0;
+    std::unordered_set<crypto::Hash256, util::FixedBytesHasher> known;
+    std::deque<crypto::Hash256> known_order;  // eviction order for `known`
+    std::map<primitives::BlockId, int64_t> in_flight;  // block -> requested at (ms)
+    std::vector<InvItem> pending_inv;                  // announcements batched until tick()
+    int64_t last_headers_request_ms = 0;
+  };
+
+  void handle_getheaders(PeerId id, util::ByteSpan payload);
+  void handle_headers(PeerId id, util::ByteSpan payload);
+  void handle_inv(PeerId id, util::ByteSpan payload);
+  void handle_getdata(PeerId id, util::ByteSpan payload);
+  void handle_tx(PeerId id, util::ByteSpan payload);
+  void handle_block(PeerId id, util::ByteSpan payload);
+  void handle_notfound(PeerId id, util::ByteSpan payload);
+
+  void send_getheaders(PeerId id, const std::vector<primitives::BlockId>& prefix = {});
+  void request_blocks(PeerId id);
+  void misbehave(PeerId id, int points, const std::string& why);
+  void announce(const InvItem& item);
+  // REQUIRES: mu_ held.
+  void mark_known(Peer& p, const crypto::Hash256& id);
+
+  chain::ChainState& chain_;
+  PeerNetwork& net_;
+  const util::Clock& clock_;
+  const PeerManagerOptions opts_;
+
+  mutable std::mutex mu_;
+  std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
+  std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
+};
+
+}  // namespace peerchain::node

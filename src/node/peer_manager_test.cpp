@@ -1,0 +1,207 @@
+// PeerManager over an in-memory network: several real ChainStates (RocksDB in temp dirs) whose
+// managers exchange real protocol messages through a deterministic message pump.
+#include "node/peer_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "chain/test_util.h"
+
+using namespace peerchain;
+using namespace peerchain::node;
+using namespace peerchain::chain::testing;
+
+namespace {
+
+struct Envelope {
+  size_t from, to;
+  uint16_t type;
+  util::Bytes payload;
+};
+
+class FakeNet;
+
+// One node's view of the fake network: PeerId == index of the remote node.
+class Endpoint final : public PeerNetwork {
+ public:
+  Endpoint(FakeNet& net, size_t self) : net_(net), self_(self) {}
+  bool send(PeerId peer, uint16_t type, util::Bytes payload) override;
+  void disconnect(PeerId peer, const std::string& reason) override;
+  void ban(PeerId peer, int64_t, const std::string& reason) override;
+
+ private:
+  FakeNet& net_;
+  size_t self_;
+};
+
+struct Member {
+  std::unique_ptr<TestNode> node;
+  std::unique_ptr<Endpoint> endpoint;
+  std::unique_ptr<PeerManager> manager;
+};
+
+class FakeNet {
+ public:
+  explicit FakeNet(size_t n, const consensus::Params& p) {
+    for (size_t i = 0; i < n; ++i) {
+      Member m;
+      m.node = std::make_unique<TestNode>(p);
+      m.endpoint = std::make_unique<Endpoint>(*this, i);
+      m.manager = std::make_unique<PeerManager>(m.node->chain(), *m.endpoint, m.node->clock());
+      auto* mgr = m.manager.get();
+      m.node->chain().set_events({[mgr](const chain::TipInfo& t, uint32_t) { mgr->on_tip_changed(t); },
+                                  [mgr](const primitives::TxId& id) { mgr->on_tx_accepted(id); }});
+      members.push_back(std::move(m));
+    }
+  }
+  void connect(size_t a, size_t b) {
+    links.insert({a, b});
+    links.insert({b, a});
+    members[a].manager->on_connected(b, "node" + std::to_string(b), false, members[b].node->chain().tip().height);
+    members[b].manager->on_connected(a, "node" + std::to_string(a), true, members[a].node->chain().tip().height);
+  }
+  void cut(size_t a, size_t b) {
+    links.erase({a, b});
+    links.erase({b, a});
+    members[a].manager->on_disconnected(b);
+    members[b].manager->on_disconnected(a);
+  }
+  // Delivers messages (and runs every manager's tick between rounds) until nothing moves.
+  void pump(int max_rounds = 200) {
+    for (int round = 0; round < max_rounds; ++round) {
+      for (auto& m : members) m.manager->tick();
+      if (queue.empty()) return;
+      while (!queue.empty()) {
+        auto e = std::move(queue.front());
+        queue.pop_front();
+        if (!links.count({e.from, e.to})) continue;
+        members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));
+      }
+    }
+  }
+  chain::ChainState& chain(size_t i) { return members[i].node->chain(); }
+
+  std::vector<Member> members;
+  std::deque<Envelope> queue;
+  std::set<std::pair<size_t, size_t>> links;
+  std::vector<std::pair<size_t, std::string>> bans;  // (banned node, reason)
+};
+
+bool Endpoint::send(PeerId peer, uint16_t type, util::Bytes payload) {
+  if (!net_.links.count({self_, peer})) return false;
+  net_.queue.push_back({self_, peer, type, std::move(payload)});
+  return true;
+}
+void Endpoint::disconnect(PeerId peer, const std::string&) { net_.cut(self_, peer); }
+void Endpoint::ban(PeerId peer, int64_t, const std::string& reason) {
+  net_.bans.emplace_back(peer, reason);
+  net_.cut(self_, peer);
+}
+
+const consensus::Params& params() {
+  static const consensus::Params p = easy_params();
+  return p;
+}
+
+primitives::Transaction transfer(chain::ChainState& c, uint32_t from, uint32_t to) {
+  auto key = consensus::dev_account_key(from);
+  auto [pending, cost] = c.mempool_pending(key.pubkey());
+  return primitives::make_transfer(params().chain_id, key, consensus::dev_account_key(to).pubkey(), 500, 1,
+                                   c.account(key.pubkey()).nonce + pending);
+}
+
+}  // namespace
+
+TEST(PeerManager, NewPeerSyncsAChainHeadersFirst) {
+  FakeNet net(2, params());
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 7, 20)).ok());
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  }
+  net.connect(0, 1);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.chain(1).all_accounts(), net.chain(0).all_accounts());
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, TransactionAndBlockCrossALine) {
+  // A - B - C - D, each knowing only its neighbours.
+  FakeNet net(4, params());
+  net.connect(0, 1);
+  net.connect(1, 2);
+  net.connect(2, 3);
+  net.pump();
+  auto tx = transfer(net.chain(0), 3, 4);
+  ASSERT_TRUE(net.chain(0).submit_transaction(tx).ok());
+  net.pump();
+  EXPECT_EQ(net.chain(3).mempool_size(), 1u);
+  // D mines it; the block travels back to A.
+  ASSERT_EQ(chain::Miner::generate(net.chain(3), consensus::dev_account_key(9).pubkey(), 1).size(), 1u);
+  net.pump();
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(net.chain(i).tip().id, net.chain(3).tip().id) << i;
+    auto info = net.chain(i).transaction(tx.id());
+    ASSERT_TRUE(info && info->block) << i;
+    EXPECT_EQ(net.chain(i).mempool_size(), 0u);
+  }
+}
+
+TEST(PeerManager, PartitionHealsOntoTheHeavierSideWithNothingLost) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  net.pump();
+  net.cut(0, 1);
+  // Both sides mine; side 0 mines more. Side 1 confirms a transfer.
+  auto tx = transfer(net.chain(1), 5, 6);
+  ASSERT_TRUE(net.chain(1).submit_transaction(tx).ok());
+  ASSERT_EQ(chain::Miner::generate(net.chain(1), consensus::dev_account_key(1).pubkey(), 2).size(), 2u);
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 4).size(), 4u);
+  net.connect(0, 1);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.chain(0).tip().height, 4u);
+  // The losing side's transfer went back to its mempool and was relayed: mine it anywhere.
+  EXPECT_TRUE(net.chain(0).transaction(tx.id()).has_value());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.pump();
+  auto info = net.chain(1).transaction(tx.id());
+  ASSERT_TRUE(info && info->block);
+}
+
+TEST(PeerManager, HostilePeerIsBanned) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  net.pump();
+  // A block with a bad proof of work (nonce changed after solving, target made hard).
+  Forge forge(params());
+  auto b = forge.make(params().genesis_id);
+  b.header.bits = 0x1d00ffff;
+  net.queue.push_back({1, 0, msg::kBlock, primitives::encode_block(b)});
+  net.pump();
+  ASSERT_EQ(net.bans.size(), 1u);
+  EXPECT_EQ(net.bans[0].first, 1u);
+  EXPECT_NE(net.bans[0].second.find("bad-"), std::string::npos) << net.bans[0].second;
+  EXPECT_EQ(net.chain(0).tip().height, 0u);
+
+  // Garbage payloads and forged signatures also cost the full score.
+  net.connect(0, 1);
+  net.queue.push_back({1, 0, msg::kHeaders, util::Bytes{0xff, 0xff}});
+  net.pump();
+  ASSERT_EQ(net.bans.size(), 2u);
+  net.connect(0, 1);
+  auto forged = transfer(net.chain(1), 2, 3);
+  forged.amount += 1;
+  net.queue.push_back({1, 0, msg::kTx, primitives::encode_transaction(forged)});
+  net.pump();
+  ASSERT_EQ(net.bans.size(), 3u);
+  EXPECT_NE(net.bans[2].second.find("bad-signature"), std::string::npos);
+  // An honest race (a stale nonce) costs nothing.
+  net.connect(0, 1);
+  auto ok = transfer(net.chain(0), 2, 3);
+  ASSERT_TRUE(net.chain(0).submit_transaction(ok).ok());
+  net.queue.push_back({1, 0, msg::kTx, primitives::encode_transaction(ok)});
+  net.pump();
+  EXPECT_EQ(net.bans.size(), 3u);
+}
