@@ -1,0 +1,114 @@
+// client — the seed's client command lines, on top of the JSON-RPC API:
+//   client HOST PORT ID 0 COUNT AMOUNT   sends COUNT signed transfers of AMOUNT from development
+//                                        account ID (to account ID+1), prints their ids
+//   client HOST PORT ID 1                prints the node's chain: "height H tip ID", then per
+//                                        block "block H ID txs N" and one line per transaction
+// Keys are derived locally (dev accounts are public test keys); nothing secret leaves here.
+#include <cstdio>
+#include <string>
+
+#include "consensus/params.h"
+#include "primitives/address.h"
+#include "rpc/http_client.h"
+
+using namespace peerchain;
+
+namespace {
+
+int usage(const std::string& why) {
+  std::fprintf(stderr,
+               "error: %s\nusage: client HOST PORT ID 0 COUNT AMOUNT   (send COUNT transfers of AMOUNT)\n"
+               "       client HOST PORT ID 1                (print the chain)\n",
+               why.c_str());
+  return 2;
+}
+
+bool parse_u64(const std::string& s, uint64_t& out, uint64_t max) {
+  if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  try {
+    out = std::stoull(s);
+  } catch (...) {
+    return false;
+  }
+  return out <= max;
+}
+
+int fail(const util::Error& e) {
+  std::fprintf(stderr, "error: %s\n", e.message.empty() ? e.code.c_str() : e.message.c_str());
+  return 1;
+}
+
+int send(rpc::RpcClient& c, const consensus::Params& p, uint32_t id, uint64_t count, uint64_t amount) {
+  auto key = consensus::dev_account_key(id);
+  auto to = consensus::dev_account_key((id + 1) % consensus::kDevAccounts).pubkey();
+  auto acc = c.call("getaccount", rpc::Json::array({primitives::encode_address(p.address_prefix, key.pubkey())}));
+  if (!acc) return fail(acc.error());
+  uint64_t nonce = (*acc)["next_nonce"].get<uint64_t>();
+  rpc::Json hexes = rpc::Json::array();
+  std::vector<std::string> ids;
+  for (uint64_t i = 0; i < count; ++i) {
+    auto tx = primitives::make_transfer(p.chain_id, key, to, amount, 1, nonce + i);
+    hexes.push_back(util::to_hex(primitives::encode_transaction(tx)));
+  }
+  auto r = c.call("sendtransactions", rpc::Json::array({hexes}));
+  if (!r) return fail(r.error());
+  int rejected = 0;
+  for (const auto& item : *r) {
+    if (item.contains("id")) {
+      std::printf("%s\n", item["id"].get<std::string>().c_str());
+    } else {
+      ++rejected;
+      std::fprintf(stderr, "rejected: %s\n", item["error"].value("message", std::string("?")).c_str());
+    }
+  }
+  return rejected ? 1 : 0;
+}
+
+int print_chain(rpc::RpcClient& c) {
+  auto info = c.call("getblockchaininfo");
+  if (!info) return fail(info.error());
+  uint64_t height = (*info)["height"].get<uint64_t>();
+  std::printf("height %llu tip %s\n", static_cast<unsigned long long>(height), (*info)["tip"].get<std::string>().c_str());
+  for (uint64_t start = 0; start <= height; start += 200) {
+    rpc::Json batch = rpc::Json::array();
+    for (uint64_t h = start; h <= height && h < start + 200; ++h)
+      batch.push_back({{"jsonrpc", "2.0"}, {"id", h}, {"method", "getblock"}, {"params", {h}}});
+    auto res = c.batch(batch);
+    if (!res) return fail(res.error());
+    for (const auto& r : *res) {
+      if (!r.contains("result")) return fail(util::Error{"rpc", r["error"].value("message", std::string("?"))});
+      const auto& b = r["result"];
+      std::printf("block %llu %s txs %zu\n", static_cast<unsigned long long>(b["height"].get<uint64_t>()),
+                  b["id"].get<std::string>().c_str(), b["txs"].size());
+      for (const auto& tx : b["txs"])
+        std::printf("  tx %s from %s to %s amount %llu fee %llu\n", tx["id"].get<std::string>().c_str(),
+                    tx["from"].get<std::string>().c_str(), tx["to"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(tx["amount"].get<uint64_t>()),
+                    static_cast<unsigned long long>(tx["fee"].get<uint64_t>()));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 5) return usage("missing arguments");
+  std::string host = argv[1];
+  uint64_t port = 0, id = 0, mode = 0;
+  if (!parse_u64(argv[2], port, 65535) || port == 0) return usage("PORT must be 1..65535");
+  if (!parse_u64(argv[3], id, consensus::kDevAccounts - 1))
+    return usage("ID must be a development account 0.." + std::to_string(consensus::kDevAccounts - 1));
+  if (!parse_u64(argv[4], mode, 1)) return usage("the 4th argument must be 0 (send) or 1 (print)");
+  auto params = consensus::dev_params();
+  rpc::RpcClient client(host, static_cast<uint16_t>(port));
+  if (mode == 1) {
+    if (argc != 5) return usage("print takes no further arguments");
+    return print_chain(client);
+  }
+  if (argc != 7) return usage("send needs COUNT and AMOUNT");
+  uint64_t count = 0, amount = 0;
+  if (!parse_u64(argv[5], count, 50'000) || count == 0) return usage("COUNT must be 1..50000");
+  if (!parse_u64(argv[6], amount, primitives::kMaxMoney) || amount == 0) return usage("AMOUNT must be a positive amount");
+  return send(client, params, static_cast<uint32_t>(id), count, amount);
+}

@@ -1,0 +1,15 @@
+// apps/node_runner.h — runs a node with its client API until SIGINT/SIGTERM (shared by
+// peerchaind and the seed's `server`).
+#pragma once
+
+#include "node/node.h"
+
+namespace peerchain::apps {
+
+// Returns the process exit code.
+int run_node(node::NodeOptions opts);
+
+// "host:port" -> PeerAddress; nullopt when malformed (port must be 1..65535).
+std::optional<node::PeerAddress> parse_peer(const std::string& s);
+
+}  // namespace peerchain::apps

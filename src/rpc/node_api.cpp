@@ -1,0 +1,218 @@
+#include "rpc/node_api.h"
+
+#include "chain/miner.h"
+#include "consensus/pow.h"
+#include "primitives/address.h"
+
+namespace peerchain::rpc {
+
+namespace {
+
+std::string addr(const node::Node& n, const primitives::AccountKey& k) {
+  return primitives::encode_address(n.params().address_prefix, k);
+}
+
+Json tx_json(const node::Node& n, const primitives::Transaction& tx) {
+  return Json{{"id", tx.id().hex()},       {"from", addr(n, tx.sender)}, {"to", addr(n, tx.recipient)},
+              {"amount", tx.amount},       {"fee", tx.fee},               {"nonce", tx.nonce}};
+}
+
+crypto::Hash256 parse_id(const std::string& s, const char* what) {
+  auto id = crypto::Hash256::from_hex(s);
+  if (!id) throw RpcError{code::kInvalidParams, std::string(what) + " must be 64 hex characters"};
+  return *id;
+}
+
+primitives::BlockId resolve_block(node::Node& n, const Json& v) {
+  if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) {
+    auto h = v.get<uint64_t>();
+    auto id = h <= UINT32_MAX ? n.chain().block_id_at(static_cast<uint32_t>(h)) : std::nullopt;
+    if (!id) throw RpcError{code::kNotFound, "no block at height " + std::to_string(h)};
+    return *id;
+  }
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (!s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string::npos)
+      return resolve_block(n, Json(std::stoull(s)));
+    return parse_id(s, "block id");
+  }
+  throw RpcError{code::kInvalidParams, "block must be a height or an id"};
+}
+
+Json block_json(node::Node& n, const primitives::BlockId& id, bool verbose) {
+  auto b = n.chain().block(id);
+  if (!b) throw RpcError{code::kNotFound, "block " + id.hex() + " not found"};
+  if (!verbose) return util::to_hex(primitives::encode_block(*b));
+  bool active = n.chain().in_active_chain(id);
+  auto tip = n.chain().tip();
+  Json txs = Json::array();
+  for (const auto& tx : b->txs) txs.push_back(tx_json(n, tx));
+  return Json{{"id", id.hex()},
+              {"height", b->header.height},
+              {"prev_id", b->header.prev_id.hex()},
+              {"merkle_root", b->header.merkle_root.hex()},
+              {"time_ms", b->header.time_ms},
+              {"bits", b->header.bits},
+              {"nonce", b->header.nonce},
+              {"miner", addr(n, b->header.miner)},
+              {"in_active_chain", active},
+              {"confirmations", active ? tip.height - b->header.height + 1 : 0},
+              {"tx_count", b->txs.size()},
+              {"size", b->encoded_size()},
+              {"txs", txs}};
+}
+
+Json tx_rejection(const consensus::Rejection& r) {
+  return Json{{"reason", std::string(consensus::reject_token(r.code))}, {"message", r.to_string()}};
+}
+
+Json chain_info(node::Node& n) {
+  auto tip = n.chain().tip();
+  auto best = n.chain().best_header();
+  auto target = consensus::decode_compact(tip.bits);
+  return Json{{"network", n.params().network},
+              {"chain_id", n.params().chain_id},
+              {"genesis", n.params().genesis_id.hex()},
+              {"height", tip.height},
+              {"tip", tip.id.hex()},
+              {"tip_time_ms", tip.time_ms},
+              {"cumulative_work", tip.chain_work.hex()},
+              {"bits", tip.bits},
+              {"target", target ? target->hex() : ""},
+              {"best_header_height", best.height},
+              {"syncing", best.height > tip.height},
+              {"mempool_size", n.chain().mempool_size()},
+              {"peers", n.peers().stats().size()},
+              {"mining", n.miner() != nullptr && n.miner()->running()}};
+}
+
+}  // namespace
+
+void register_node_methods(Dispatcher& d, node::Node& n) {
+  d.add("getblockchaininfo", [&n](const Json&) { return chain_info(n); });
+  d.add("getblockhash", [&n](const Json& p) {
+    auto h = param_u64(p, 0, "height");
+    auto id = h <= UINT32_MAX ? n.chain().block_id_at(static_cast<uint32_t>(h)) : std::nullopt;
+    if (!id) throw RpcError{code::kNotFound, "no block at height " + std::to_string(h)};
+    return Json(id->hex());
+  });
+  d.add("getblock", [&n](const Json& p) {
+    auto id = resolve_block(n, param(p, 0, "block"));
+    bool verbose = !has_param(p, 1, "verbose") || param(p, 1, "verbose").get<bool>();
+    return block_json(n, id, verbose);
+  });
+  d.add("gettransaction", [&n](const Json& p) {
+    auto id = parse_id(param_string(p, 0, "id"), "transaction id");
+    auto info = n.chain().transaction(id);
+    if (!info) throw RpcError{code::kNotFound, "transaction " + id.hex() + " not found"};
+    Json j = tx_json(n, info->tx);
+    j["status"] = info->block ? "confirmed" : "pending";
+    j["block"] = info->block ? Json(info->block->hex()) : Json(nullptr);
+    j["height"] = info->block ? Json(info->height) : Json(nullptr);
+    j["confirmations"] = info->confirmations;
+    j["final"] = info->confirmations >= n.params().finality_depth;
+    return j;
+  });
+  d.add("getaccount", [&n](const Json& p) {
+    auto a = param_string(p, 0, "address");
+    auto key = primitives::decode_address(n.params().address_prefix, a);
+    if (!key) throw RpcError{code::kInvalidParams, key.error().message};
+    auto acc = n.chain().account(*key);
+    auto [pending, cost] = n.chain().mempool_pending(*key);
+    return Json{{"address", a},           {"balance", acc.balance},         {"nonce", acc.nonce},
+                {"pending", pending},     {"pending_cost", cost},           {"next_nonce", acc.nonce + pending}};
+  });
+  auto submit = [&n](const std::string& hex) -> Json {
+    auto bytes = util::from_hex(hex);
+    if (!bytes) return Json{{"error", {{"reason", "malformed"}, {"message", "transaction is not hex"}}}};
+    auto tx = primitives::decode_transaction(*bytes);
+    if (!tx) return Json{{"error", {{"reason", "malformed"}, {"message", tx.error().to_string()}}}};
+    auto r = n.chain().submit_transaction(*tx);
+    if (!r) return Json{{"error", tx_rejection(r.error())}};
+    return Json{{"id", r->hex()}};
+  };
+  d.add("sendtransaction", [submit](const Json& p) {
+    auto out = submit(param_string(p, 0, "hex"));
+    if (out.contains("error"))
+      throw RpcError{code::kTxRejected, out["error"]["message"].get<std::string>(), out["error"]};
+    return out["id"];
+  });
+  d.add("sendtransactions", [submit](const Json& p) {
+    const Json& list = param(p, 0, "hexes");
+    if (!list.is_array()) throw RpcError{code::kInvalidParams, "hexes must be an array"};
+    if (list.size() > 50'000) throw RpcError{code::kInvalidParams, "at most 50000 transactions per call"};
+    Json out = Json::array();
+    for (const auto& h : list) out.push_back(h.is_string() ? submit(h.get<std::string>()) : Json{{"error", {{"reason", "malformed"}, {"message", "not a string"}}}});
+    return out;
+  });
+  d.add("getmempoolinfo", [&n](const Json&) {
+    auto size = n.chain().mempool_size();
+    return Json{{"size", size}, {"bytes", size * primitives::Transaction::kEncodedSize}};
+  });
+  d.add("getrawmempool", [&n](const Json&) {
+    Json out = Json::array();
+    for (const auto& id : n.chain().mempool_ids()) out.push_back(id.hex());
+    return out;
+  });
+  d.add("getpeerinfo", [&n](const Json&) {
+    Json out = Json::array();
+    auto infos = n.net().peers();
+    for (const auto& s : n.peers().stats()) {
+      Json j{{"id", s.id}, {"address", s.address}, {"inbound", s.inbound}, {"best_height", s.best_height},
+             {"score", s.score}, {"blocks_in_flight", s.blocks_in_flight}};
+      for (const auto& i : infos)
+        if (i.id == s.id) {
+          j["user_agent"] = i.hello.user_agent;
+          j["ping_ms"] = i.last_ping_rtt_ms;
+          j["bytes_sent"] = i.bytes_sent;
+          j["bytes_received"] = i.bytes_received;
+        }
+      out.push_back(j);
+    }
+    return out;
+  });
+  d.add("generate", [&n](const Json& p) {
+    if (n.params().network != "dev") throw RpcError{code::kNotAllowed, "generate is only available on the dev network"};
+    auto count = param_u64(p, 0, "count");
+    if (count == 0 || count > 10'000) throw RpcError{code::kInvalidParams, "count must be 1..10000"};
+    primitives::AccountKey to = consensus::dev_account_key(0).pubkey();
+    if (has_param(p, 1, "address")) {
+      auto key = primitives::decode_address(n.params().address_prefix, param_string(p, 1, "address"));
+      if (!key) throw RpcError{code::kInvalidParams, key.error().message};
+      to = *key;
+    }
+    Json out = Json::array();
+    for (const auto& id : chain::Miner::generate(n.chain(), to, static_cast<uint32_t>(count))) out.push_back(id.hex());
+    return out;
+  });
+}
+
+HttpResponse route(const HttpRequest& req, const Dispatcher& d, node::Node& n) {
+  auto json = [](int status, const Json& j) { return HttpResponse{status, "application/json", j.dump()}; };
+  std::string path = req.target.substr(0, req.target.find('?'));
+  if (req.method == "POST" && path == "/") {
+    auto body = d.handle(req.body);
+    return HttpResponse{200, "application/json", body};
+  }
+  if (req.method != "GET") return json(405, Json{{"error", "method not allowed"}});
+  auto call = [&](const std::string& method, Json params) {
+    Json r = d.call(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}});
+    if (r.contains("error")) {
+      int c = r["error"]["code"].get<int>();
+      return json(c == code::kNotFound ? 404 : 400, r["error"]);
+    }
+    return json(200, r["result"]);
+  };
+  if (path == "/health") return json(200, Json{{"status", "ok"}, {"height", n.chain().tip().height}});
+  if (path == "/status") return call("getblockchaininfo", Json::array());
+  auto tail = [&](const std::string& prefix) -> std::optional<std::string> {
+    if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size()) return path.substr(prefix.size());
+    return std::nullopt;
+  };
+  if (auto v = tail("/blocks/")) return call("getblock", Json::array({*v}));
+  if (auto v = tail("/tx/")) return call("gettransaction", Json::array({*v}));
+  if (auto v = tail("/accounts/")) return call("getaccount", Json::array({*v}));
+  return json(404, Json{{"error", "not found: " + path}});
+}
+
+}  // namespace peerchain::rpc
