@@ -4,17 +4,18 @@
 #   make build   every program into build/bin/
 #   make test    deps + build + every test through CTest (unit, property, functional, design
 #                checks), then the clang ASan+UBSan build: unit/property suites and a short run
-#                of every libFuzzer target
+#                of every libFuzzer target, then the clang TSan build over the threaded code
 #   make demo    one node mining blocks that carry transfers, then the chain printed
 #   make bench   micro-benchmarks (figures in docs/performance.md)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 WERROR     ?= ON
 FUZZ_SECONDS ?= 8
 
-.PHONY: all deps configure build test test-release test-asan demo bench fuzz clean
+.PHONY: all deps configure build test test-release test-asan test-tsan demo bench fuzz clean
 
 all: build
 
@@ -27,7 +28,7 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: test-release test-asan
+test: test-release test-asan test-tsan
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
@@ -42,6 +43,17 @@ test-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz' --timeout 600
 
+$(TSAN_BUILD)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPEERCHAIN_WERROR=$(WERROR) -DPEERCHAIN_TSAN=ON -DPEERCHAIN_BENCH=OFF
+
+# ThreadSanitizer over the threaded code: the transport, the peer protocol over real chains,
+# the chain state and the miner thread.
+test-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_net test_node test_chain
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -L unit -R '^(NetManager|PeerManager|ChainState|Miner|Mempool)' --timeout 600
+
 demo: build
 	@scripts/demo
 
@@ -53,4 +65,4 @@ fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
 	@scripts/fuzz-long $(ASAN_BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

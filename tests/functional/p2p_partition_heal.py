@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Issue 3, test 3 — partition four nodes 2+2 (each node on its own 127.0.0.x; iptables rules
+between the two halves, all removed afterwards), both sides mine, heal: all converge on the
+heavier side, and every transfer accepted on the losing side ends in the final chain.
+Skipped (exit 77) with a clear message where iptables cannot be used (no root)."""
+import os
+import subprocess
+import sys
+import time
+
+from framework import free_port, main, wait_for
+
+ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
+TAG = f"peerchain-test-{os.getpid()}"
+
+
+def iptables(*args, check=True):
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
+
+
+def can_use_iptables():
+    if os.geteuid() != 0:
+        return "not root"
+    try:
+        r = iptables("-S", "INPUT", check=False)
+    except FileNotFoundError:
+        return "iptables not installed"
+    if r.returncode != 0:
+        return "iptables unusable: " + r.stderr.strip()
+    return None
+
+
+def remove_rules():
+    out = iptables("-S", "INPUT", check=False).stdout
+    for line in out.splitlines():
+        if TAG in line and line.startswith("-A "):
+            iptables("-D", *line.split()[1:], check=False)
+
+
+def partition(side_a, side_b):
+    for a in side_a:
+        for b in side_b:
+            for src, dst in ((a, b), (b, a)):
+                # Every TCP packet across the cut is answered with a reset (the resets themselves
+                # pass), so open connections break at their next packet and redials fail fast.
+                iptables("-I", "INPUT", "-s", src, "-d", dst, "-p", "tcp", "!", "--tcp-flags", "RST", "RST",
+                         "-m", "comment", "--comment", TAG, "-j", "REJECT", "--reject-with", "tcp-reset")
+
+
+def body(ctx):
+    port = free_port()
+    nodes = []
+    for i, addr in enumerate(ADDRS):
+        peers = []
+        for j, other in enumerate(ADDRS):
+            if j != i:
+                peers += ["--peer", f"{other}:{port}"]
+        nodes.append(ctx.daemon(f"n{i}", port, ["--network", "dev", "--no-discover"] + peers, host=addr).start())
+    for n in nodes:
+        wait_for(lambda n=n: len(n.rpc("getpeerinfo")) >= 3, 30, f"{n.name} to see 3 peers")
+    nodes[0].rpc("generate", [2])
+    wait_for(lambda: len({n.rpc("getblockchaininfo")["tip"] for n in nodes}) == 1, 30, "one tip before the split")
+
+    try:
+        partition(ADDRS[:2], ADDRS[2:])
+        wait_for(lambda: all(len(n.rpc("getpeerinfo")) <= 1 for n in nodes), 60, "the halves to lose each other")
+        # Losing side (C, D): transfers accepted and mined into 2 blocks.
+        lost_side = set(ctx.client(ADDRS[2], port, 4, 0, 5, 500).stdout.split())
+        nodes[2].rpc("generate", [2])
+        wait_for(lambda: all(nodes[3].rpc("gettransaction", [t])["status"] == "confirmed" for t in lost_side),
+                 30, "D to see the losing side's block")
+        # Winning side (A, B): its own transfers and 6 blocks.
+        won_side = set(ctx.client(ADDRS[0], port, 5, 0, 5, 500).stdout.split())
+        nodes[0].rpc("generate", [6])
+        heavy_tip = nodes[0].rpc("getblockchaininfo")["tip"]
+        wait_for(lambda: nodes[1].rpc("getblockchaininfo")["tip"] == heavy_tip, 30, "B to follow A")
+        assert nodes[2].rpc("getblockchaininfo")["tip"] != heavy_tip
+    finally:
+        remove_rules()
+    healed = time.monotonic()
+    wait_for(lambda: all(n.rpc("getblockchaininfo")["tip"] == heavy_tip for n in nodes), 90,
+             "every node to reorg onto the heavier side")
+    print(f"converged {time.monotonic() - healed:.1f}s after healing")
+
+    # The losing side's transfers went back to the mempool; the next blocks confirm them.
+    def all_in_chain():
+        if any(n.rpc("getmempoolinfo")["size"] for n in nodes):
+            nodes[0].rpc("generate", [1])
+        return all(n.rpc("gettransaction", [t])["status"] == "confirmed" for n in nodes for t in lost_side | won_side)
+
+    wait_for(all_in_chain, 60, "every accepted transfer in the final chain on every node", interval=1.0)
+    for n in nodes:
+        assert n.stop() == 0
+
+
+if __name__ == "__main__":
+    why = can_use_iptables()
+    if why:
+        print(f"SKIP p2p_partition_heal: needs iptables as root ({why})")
+        sys.exit(77)
+    try:
+        main(body)
+    finally:
+        remove_rules()
