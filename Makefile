@@ -55,7 +55,7 @@ test-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 	  ctest --output-on-failure -j $(JOBS) -L unit -R '^(NetManager|PeerManager|ChainState|Miner|Mempool)' --timeout 600
 
 demo: build
-	@scripts/demo
+	@scripts/demo $(ARGS)
 
 bench: build
 	$(BUILD)/bin/bench_peerchain

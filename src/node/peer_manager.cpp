@@ -146,6 +146,10 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
     for (const auto& h : *headers) mark_known(p, h.id());
   }
   if (headers->size() == kMaxHeaders) send_getheaders(id, {headers->back().id()});  // more to come
+  auto best = chain_.best_header();
+  auto tip = chain_.tip();
+  if (best.height > tip.height)
+    util::log().info("sync: {} headers from peer {}, best header {}, tip {}", headers->size(), id, best.height, tip.height);
   request_blocks(id);
 }
 
@@ -332,6 +336,13 @@ void PeerManager::tick() {
     }
   }
   for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
+  if (now - last_progress_log_ms_ >= 5000) {
+    last_progress_log_ms_ = now;
+    auto best = chain_.best_header();
+    auto tip = chain_.tip();
+    if (best.height > tip.height)
+      util::log().info("sync: at height {} of {} ({} blocks to go)", tip.height, best.height, best.height - tip.height);
+  }
   for (auto id : poll) send_getheaders(id);
   if (!chain_.blocks_to_fetch(1).empty())
     for (auto id : fetch) request_blocks(id);

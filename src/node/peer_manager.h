@@ -9,6 +9,7 @@
 // holding the manager's lock (the chain fires events back into it synchronously).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -112,6 +113,7 @@ class PeerManager {
   mutable std::mutex mu_;
   std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
+  std::atomic<int64_t> last_progress_log_ms_{0};
 };
 
 }  // namespace peerchain::node
