@@ -1,8 +1,13 @@
 #include "apps/node_runner.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 
+#include "crypto/random.h"
 #include "rpc/node_api.h"
 #include "util/log.h"
 
@@ -19,7 +24,30 @@ std::optional<node::PeerAddress> parse_peer(const std::string& s) {
   return node::PeerAddress{host, static_cast<uint16_t>(p)};
 }
 
-int run_node(node::NodeOptions opts) {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+}
+
+// A random token in HOME/api.token, readable by the owner only.
+std::optional<std::string> make_token_file(const std::string& home) {
+  util::FixedBytes<16> raw;
+  crypto::random_bytes(raw.data);
+  std::string token = raw.hex();
+  std::string path = home + "/api.token";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return std::nullopt;
+  ::fchmod(fd, 0600);
+  bool ok = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return token;
+}
+
+}  // namespace
+
+int run_node(node::NodeOptions opts, ApiOptions api) {
   // Block the stop signals in every thread; this one waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -35,10 +63,38 @@ int run_node(node::NodeOptions opts) {
     return 1;
   }
   node::Node& node = **n;
-  rpc::Dispatcher dispatcher;
-  rpc::register_node_methods(dispatcher, node);
-  rpc::HttpServer http(rpc::HttpOptions{}, [&](const rpc::HttpRequest& r) { return rpc::route(r, dispatcher, node); });
+  rpc::ApiState state;
+  state.admin_token = api.token;
+  if (state.admin_token.empty() && !is_loopback(opts.listen_host)) {
+    auto t = make_token_file(opts.data_dir);
+    if (!t) {
+      std::fprintf(stderr, "error: cannot write %s/api.token\n", opts.data_dir.c_str());
+      return 1;
+    }
+    state.admin_token = *t;
+    std::printf("peerchaind: admin methods need the token in %s/api.token\n", opts.data_dir.c_str());
+  }
+  rpc::Dispatcher pub, admin;
+  rpc::register_node_methods(pub, node, state, false);
+  rpc::register_node_methods(admin, node, state, true);
+  rpc::HttpOptions ho;
+  ho.threads = 16;  // waitfortransaction blocks a thread; at most state.max_waiters of them
+  rpc::HttpServer http(ho, [&](const rpc::HttpRequest& r) { return rpc::route(r, pub, admin, node, state, &http); });
   http.start();
+  node.add_listener({[&](const chain::TipInfo& tip, uint32_t disconnected) {
+                       state.blocks_connected.fetch_add(1);
+                       if (disconnected) {
+                         state.reorgs.fetch_add(1);
+                         http.publish(rpc::Json{{"type", "reorg"}, {"disconnected", disconnected},
+                                                {"height", tip.height}, {"tip", tip.id.hex()}}.dump());
+                       }
+                       http.publish(rpc::Json{{"type", "block"}, {"height", tip.height}, {"id", tip.id.hex()},
+                                              {"time_ms", tip.time_ms}}.dump());
+                     },
+                     [&](const primitives::TxId& id) {
+                       state.tx_accepted.fetch_add(1);
+                       if (http.websocket_clients()) http.publish(rpc::Json{{"type", "tx"}, {"id", id.hex()}}.dump());
+                     }});
   node.set_foreign_handler([&http](boost::asio::ip::tcp::socket s, util::Bytes first) { http.adopt(std::move(s), std::move(first)); });
   if (auto st = node.start(); !st) {
     std::fprintf(stderr, "error: %s\n", st.error().to_string().c_str());

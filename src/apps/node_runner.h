@@ -6,8 +6,15 @@
 
 namespace peerchain::apps {
 
+struct ApiOptions {
+  // Admin methods (addpeer, removepeer, generate) need `Authorization: Bearer TOKEN`. Empty:
+  // on loopback no token is needed; listening beyond loopback, a random token is written to
+  // HOME/api.token (mode 0600) and required.
+  std::string token;
+};
+
 // Returns the process exit code.
-int run_node(node::NodeOptions opts);
+int run_node(node::NodeOptions opts, ApiOptions api = {});
 
 // "host:port" -> PeerAddress; nullopt when malformed (port must be 1..65535).
 std::optional<node::PeerAddress> parse_peer(const std::string& s);

@@ -1,8 +1,11 @@
 // peerchaind — the peerchain node.
+//   peerchaind init --home DIR [--network dev|main]   write a commented config and a node key
+//   peerchaind [--home DIR] [flags]                   run; flags override DIR/peerchain.toml
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
+#include "apps/config.h"
 #include "apps/node_runner.h"
 #include "primitives/address.h"
 #include "util/log.h"
@@ -12,28 +15,69 @@ using namespace peerchain;
 int main(int argc, char** argv) {
   CLI::App app{"peerchaind: a peerchain node (proof-of-work chain, peer network, client API on one port)"};
   node::NodeOptions o;
-  std::string home = "./peerchain-home", log_level = "info", miner;
+  std::string home = "./peerchain-home", log_level = "info", miner, network = "dev";
   std::vector<std::string> peers;
-  bool mine = false;
+  bool mine = false, no_discover = false;
   int64_t ban_seconds = 600;
-  app.add_option("--home", home, "data directory")->capture_default_str();
-  app.add_option("--network", o.network, "main or dev")->capture_default_str();
+  uint16_t port = 0;
+  apps::ApiOptions api;
+  app.add_option("--home", home, "data directory (config: HOME/peerchain.toml)")->capture_default_str();
+  auto* init = app.add_subcommand("init", "write a commented config and a node key into --home");
+  init->fallthrough();  // `init --home DIR`: the options are the main command's
+  app.add_option("--network", network, "main or dev")->capture_default_str();
   app.add_option("--listen", o.listen_host, "address to listen on (IP literal)")->capture_default_str();
-  app.add_option("--port", o.port, "port for peers and clients (default: the network's)");
+  app.add_option("--port", port, "port for peers and clients (default: the network's)");
   app.add_option("--peer", peers, "HOST:PORT of a peer to keep connected to (repeatable)");
-  bool no_discover = false;
   app.add_flag("--no-discover", no_discover, "connect only to the --peer addresses (no address gossip dialling)");
   app.add_flag("--mine", mine, "mine blocks");
   app.add_option("--miner", miner, "address paid for mined blocks (dev default: dev account 0)");
   app.add_option("--hash-rate", o.hash_rate, "miner cap in hashes/s (0 = none; default: the network's)");
   app.add_option("--ban-seconds", ban_seconds, "how long a misbehaving peer is banned")->capture_default_str();
+  app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  if (!util::set_log_level(log_level)) {
-    std::fprintf(stderr, "error: invalid --log-level '%s'\n", log_level.c_str());
+  if (*init) {
+    auto r = apps::init_home(home, network);
+    if (!r) {
+      std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    std::printf("initialised %s: config %s/peerchain.toml, node key %s/node_key (miner address %s)\n", home.c_str(),
+                home.c_str(), home.c_str(), r->c_str());
+    return 0;
+  }
+
+  // The config file fills what the command line left unset.
+  auto cfg = apps::load_config(home);
+  if (!cfg) {
+    std::fprintf(stderr, "error: %s\n", cfg.error().message.c_str());
     return 2;
   }
+  auto unset = [&](const char* flag) { return app.count(flag) == 0; };
+  if (unset("--network") && cfg->network) network = *cfg->network;
+  if (unset("--listen") && cfg->listen) o.listen_host = *cfg->listen;
+  if (unset("--port") && cfg->port) port = static_cast<uint16_t>(*cfg->port);
+  if (unset("--peer")) peers = cfg->peers;
+  if (unset("--no-discover") && cfg->discover) no_discover = !*cfg->discover;
+  if (unset("--mine") && cfg->mine) mine = *cfg->mine;
+  if (unset("--miner") && cfg->miner) miner = *cfg->miner;
+  if (unset("--hash-rate") && cfg->hash_rate) o.hash_rate = *cfg->hash_rate;
+  if (unset("--ban-seconds") && cfg->ban_seconds) ban_seconds = *cfg->ban_seconds;
+  if (unset("--log-level") && cfg->log_level) log_level = *cfg->log_level;
+  if (unset("--api-token") && cfg->api_token) api.token = *cfg->api_token;
+
+  if (!util::set_log_level(log_level)) {
+    std::fprintf(stderr, "error: invalid log level '%s'\n", log_level.c_str());
+    return 2;
+  }
+  auto params = consensus::params_for(network);
+  if (!params) {
+    std::fprintf(stderr, "error: unknown network '%s' (main or dev)\n", network.c_str());
+    return 2;
+  }
+  o.network = network;
+  o.port = port;
   o.data_dir = home;
   o.mine = mine;
   o.discover = !no_discover;
@@ -41,23 +85,18 @@ int main(int argc, char** argv) {
   for (const auto& p : peers) {
     auto a = apps::parse_peer(p);
     if (!a) {
-      std::fprintf(stderr, "error: --peer '%s' is not HOST:PORT\n", p.c_str());
+      std::fprintf(stderr, "error: peer '%s' is not HOST:PORT\n", p.c_str());
       return 2;
     }
     o.peers.push_back(*a);
   }
   if (!miner.empty()) {
-    auto params = consensus::params_for(o.network);
-    if (!params) {
-      std::fprintf(stderr, "error: unknown network '%s'\n", o.network.c_str());
-      return 2;
-    }
     auto key = primitives::decode_address(params->address_prefix, miner);
     if (!key) {
-      std::fprintf(stderr, "error: --miner: %s\n", key.error().message.c_str());
+      std::fprintf(stderr, "error: miner address: %s\n", key.error().message.c_str());
       return 2;
     }
     o.miner_key = *key;
   }
-  return apps::run_node(o);
+  return apps::run_node(o, api);
 }

@@ -96,11 +96,22 @@ util::Status Node::start() {
   PeerManagerOptions pmo;
   pmo.ban_ms = opts_.ban_ms;
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
-  chain_->set_events({[this](const chain::TipInfo& tip, uint32_t) {
+  chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);
                         peer_manager_->on_tip_changed(tip);
+                        {
+                          std::lock_guard lock(tip_mu_);
+                          ++tip_seq_;
+                        }
+                        tip_cv_.notify_all();
+                        for (auto& l : listeners_)
+                          if (l.on_tip_changed) l.on_tip_changed(tip, disconnected);
                       },
-                      [this](const primitives::TxId& id) { peer_manager_->on_tx_accepted(id); }});
+                      [this](const primitives::TxId& id) {
+                        peer_manager_->on_tx_accepted(id);
+                        for (auto& l : listeners_)
+                          if (l.on_tx_accepted) l.on_tx_accepted(id);
+                      }});
   if (auto st = net_->start(); !st) return st;
   for (const auto& p : opts_.peers) net_->add_persistent_peer(p.host, p.port);
   ticker_ = std::thread([this] {
@@ -122,6 +133,17 @@ util::Status Node::start() {
   util::log().info("node started: network {} port {} height {} peers configured {} mining {}", params_.network,
                    net_->listen_port(), chain_->tip().height, opts_.peers.size(), opts_.mine ? "on" : "off");
   return {};
+}
+
+uint64_t Node::tip_sequence() const {
+  std::lock_guard lock(tip_mu_);
+  return tip_seq_;
+}
+
+uint64_t Node::wait_tip_change(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(tip_mu_);
+  tip_cv_.wait_for(lock, timeout, [&] { return tip_seq_ != seen; });
+  return tip_seq_;
 }
 
 void Node::stop() {

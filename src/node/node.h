@@ -50,6 +50,12 @@ class Node {
   ~Node();
 
   void set_foreign_handler(ForeignHandler h) { foreign_ = std::move(h); }
+  // Chain events also fan out to these listeners (called with no lock held). REQUIRES: before start().
+  void add_listener(chain::ChainEvents listener) { listeners_.push_back(std::move(listener)); }
+  // A counter that moves whenever the tip changes.
+  uint64_t tip_sequence() const;
+  // Blocks until tip_sequence() differs from `seen` or `timeout` passes; returns the sequence.
+  uint64_t wait_tip_change(uint64_t seen, std::chrono::milliseconds timeout);
   util::Status start();
   void stop();
 
@@ -73,6 +79,10 @@ class Node {
   std::unique_ptr<PeerManager> peer_manager_;
   std::unique_ptr<chain::Miner> miner_;
   ForeignHandler foreign_;
+  std::vector<chain::ChainEvents> listeners_;
+  mutable std::mutex tip_mu_;
+  std::condition_variable tip_cv_;
+  uint64_t tip_seq_ = 0;  // GUARDED_BY(tip_mu_)
   std::thread ticker_;
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

@@ -1,8 +1,11 @@
 #include "rpc/http_server.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
 #include <unistd.h>
 
 #include <cstring>
@@ -15,6 +18,70 @@ namespace peerchain::rpc {
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
+
+// A WebSocket client of GET /ws: receives every published event, in order. Writes are queued
+// on the session's strand (every adopted socket gets its own); a client that falls max_ws_queue events behind is disconnected.
+class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::WsSession> {
+ public:
+  WsSession(HttpServer& srv, beast::tcp_stream&& stream)
+      : srv_(srv), ws_(std::move(stream)) {}
+
+  void start(http::request<http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      {
+        std::lock_guard lock(self->srv_.ws_mu_);
+        self->srv_.ws_sessions_.push_back(self);
+      }
+      self->read();
+    });
+  }
+
+  void push(std::shared_ptr<const std::string> msg) {
+    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), msg] {
+      if (self->closed_) return;
+      if (self->queue_.size() >= self->srv_.opts_.max_ws_queue) {
+        self->closed_ = true;
+        beast::error_code ec;
+        beast::get_lowest_layer(self->ws_).socket().close(ec);
+        return;
+      }
+      self->queue_.push_back(msg);
+      if (self->queue_.size() == 1) self->write();
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->closed_ = true;
+        return;
+      }
+      self->in_.consume(self->in_.size());  // clients have nothing to say; ignore
+      self->read();
+    });
+  }
+  void write() {
+    ws_.text(true);
+    ws_.async_write(boost::asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->closed_ = true;
+        return;
+      }
+      self->queue_.pop_front();
+      if (!self->queue_.empty()) self->write();
+    });
+  }
+
+  HttpServer& srv_;
+  beast::websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer in_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool closed_ = false;
+};
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
@@ -58,7 +125,13 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     if (ec == http::error::header_limit) return respond_and_close(431, R"({"error":"request header too large"})");
     if (ec) return respond_and_close(400, std::string(R"({"error":"malformed HTTP request: )") + json_escape(ec.message()) + "\"}");
     auto& req = parser_->get();
-    HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote_};
+    if (beast::websocket::is_upgrade(req)) {
+      if (req.target() != "/ws") return respond_and_close(404, R"({"error":"WebSocket endpoint is /ws"})");
+      std::make_shared<WsSession>(srv_, std::move(stream_))->start(parser_->release());
+      return;
+    }
+    HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote_,
+                  std::string(req[http::field::authorization])};
     HttpResponse out;
     try {
       out = srv_.handler_(r);
@@ -130,6 +203,28 @@ void HttpServer::stop() {
   threads_.clear();
 }
 
+void HttpServer::publish(std::string message) {
+  auto msg = std::make_shared<const std::string>(std::move(message));
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lock(ws_mu_);
+    std::erase_if(ws_sessions_, [&](const std::weak_ptr<WsSession>& w) {
+      auto s = w.lock();
+      if (!s) return true;  // gone: forget it
+      live.push_back(std::move(s));
+      return false;
+    });
+  }
+  for (auto& s : live) s->push(msg);
+}
+
+size_t HttpServer::websocket_clients() const {
+  std::lock_guard lock(ws_mu_);
+  size_t n = 0;
+  for (const auto& w : ws_sessions_) n += !w.expired();
+  return n;
+}
+
 void HttpServer::adopt(tcp::socket socket, util::Bytes already_read) {
   if (stopped_.load()) return;
   boost::system::error_code ec;
@@ -137,7 +232,7 @@ void HttpServer::adopt(tcp::socket socket, util::Bytes already_read) {
   if (ec) return;
   int fd = socket.release(ec);
   if (ec) return;
-  tcp::socket mine(ctx_);
+  tcp::socket mine(boost::asio::make_strand(ctx_));  // one strand per connection: handlers never overlap
   mine.assign(protocol, fd, ec);
   if (ec) {
     ::close(fd);

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@ struct HttpRequest {
   std::string target;   // "/status?x=1"
   std::string body;
   std::string remote;   // peer address, for logs
+  std::string authorization;  // the Authorization header, if any
 };
 
 struct HttpResponse {
@@ -42,6 +44,7 @@ struct HttpOptions {
   size_t max_header_bytes = 16 << 10;   // default: 16 KiB
   int64_t idle_timeout_ms = 30'000;     // default: close a keep-alive connection idle for 30 s
   size_t max_connections = 256;         // default: beyond this, new connections get a 503
+  size_t max_ws_queue = 1024;           // default: a WebSocket client this many events behind is dropped
 };
 
 class HttpServer {
@@ -59,8 +62,15 @@ class HttpServer {
 
   size_t connections() const { return connections_.load(); }
 
+  // Sends `message` (a JSON text) to every WebSocket client of GET /ws. Thread-safe.
+  void publish(std::string message);
+  size_t websocket_clients() const;
+
  private:
   class Session;
+  class WsSession;
+  mutable std::mutex ws_mu_;
+  std::vector<std::weak_ptr<WsSession>> ws_sessions_;  // GUARDED_BY(ws_mu_)
   HttpOptions opts_;
   Handler handler_;
   boost::asio::io_context ctx_;

@@ -26,7 +26,9 @@ inline constexpr int kInternal = -32603;
 inline constexpr int kTxRejected = -26;        // data.reason: the rejection token
 inline constexpr int kNotFound = -5;
 inline constexpr int kNotAllowed = -8;         // e.g. generate on main
-inline constexpr int kUnavailable = -9;
+inline constexpr int kUnavailable = -9;       // e.g. too many waiters
+inline constexpr int kTimeout = -10;          // waitfortransaction ran out of time
+inline constexpr int kUnauthorized = -403;    // an admin method without the API token
 }  // namespace code
 
 // Thrown by method handlers only, caught by the dispatcher: the one place exceptions are used

@@ -88,7 +88,7 @@ Json chain_info(node::Node& n) {
 
 }  // namespace
 
-void register_node_methods(Dispatcher& d, node::Node& n) {
+void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool admin) {
   d.add("getblockchaininfo", [&n](const Json&) { return chain_info(n); });
   d.add("getblockhash", [&n](const Json& p) {
     auto h = param_u64(p, 0, "height");
@@ -171,6 +171,73 @@ void register_node_methods(Dispatcher& d, node::Node& n) {
     }
     return out;
   });
+  d.add("waitfortransaction", [&n, &state](const Json& p) {
+    auto id = parse_id(param_string(p, 0, "id"), "transaction id");
+    uint64_t want = has_param(p, 1, "confirmations") ? param_u64(p, 1, "confirmations") : 1;
+    uint64_t timeout_ms = has_param(p, 2, "timeout_ms") ? param_u64(p, 2, "timeout_ms") : 30'000;
+    if (timeout_ms > 600'000) throw RpcError{code::kInvalidParams, "timeout_ms must be at most 600000"};
+    if (state.waiters.fetch_add(1) >= state.max_waiters) {
+      state.waiters.fetch_sub(1);
+      throw RpcError{code::kUnavailable, "too many waiters (" + std::to_string(state.max_waiters) + "); try again"};
+    }
+    struct Release {
+      std::atomic<int>& w;
+      ~Release() { w.fetch_sub(1); }
+    } release{state.waiters};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      uint64_t seq = n.tip_sequence();
+      auto info = n.chain().transaction(id);
+      if (info && info->block && info->confirmations >= want) {
+        Json j = tx_json(n, info->tx);
+        j["status"] = "confirmed";
+        j["block"] = info->block->hex();
+        j["height"] = info->height;
+        j["confirmations"] = info->confirmations;
+        j["final"] = info->confirmations >= n.params().finality_depth;
+        return j;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline)
+        throw RpcError{code::kTimeout, "timeout", Json{{"known", info.has_value()},
+                                                     {"confirmations", info ? info->confirmations : 0}}};
+      n.wait_tip_change(seq, std::min<std::chrono::milliseconds>(
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                                 std::chrono::milliseconds(1000)));
+    }
+  });
+  if (!admin) {
+    for (const char* m : kAdminMethods)
+      d.add(m, [name = std::string(m)](const Json&) -> Json {
+        throw RpcError{code::kUnauthorized, name + " is an admin method: send the API token (Authorization: Bearer ...)"};
+      });
+    return;
+  }
+  d.add("addpeer", [&n](const Json& p) {
+    auto s = param_string(p, 0, "address");
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw RpcError{code::kInvalidParams, "address must be HOST:PORT"};
+    auto port_s = s.substr(colon + 1);
+    if (port_s.empty() || port_s.size() > 5 || port_s.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port_s) == 0 || std::stoul(port_s) > 65535)
+      throw RpcError{code::kInvalidParams, "port must be 1..65535"};
+    n.net().add_persistent_peer(s.substr(0, colon), static_cast<uint16_t>(std::stoul(port_s)));
+    return Json(true);
+  });
+  d.add("removepeer", [&n](const Json& p) {
+    auto s = param_string(p, 0, "address");
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw RpcError{code::kInvalidParams, "address must be HOST:PORT"};
+    auto port_s = s.substr(colon + 1);
+    if (port_s.empty() || port_s.size() > 5 || port_s.find_first_not_of("0123456789") != std::string::npos)
+      throw RpcError{code::kInvalidParams, "port must be 1..65535"};
+    auto host = s.substr(0, colon);
+    auto port = static_cast<uint16_t>(std::stoul(port_s));
+    n.net().remove_persistent_peer(host, port);
+    for (const auto& pi : n.net().peers())
+      if (pi.address == s) n.net().disconnect(pi.id, "removed by the operator");
+    return Json(true);
+  });
   d.add("generate", [&n](const Json& p) {
     if (n.params().network != "dev") throw RpcError{code::kNotAllowed, "generate is only available on the dev network"};
     auto count = param_u64(p, 0, "count");
@@ -187,16 +254,20 @@ void register_node_methods(Dispatcher& d, node::Node& n) {
   });
 }
 
-HttpResponse route(const HttpRequest& req, const Dispatcher& d, node::Node& n) {
+HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
+                   ApiState& state, const HttpServer* http) {
   auto json = [](int status, const Json& j) { return HttpResponse{status, "application/json", j.dump()}; };
   std::string path = req.target.substr(0, req.target.find('?'));
+  state.rpc_requests.fetch_add(1, std::memory_order_relaxed);
   if (req.method == "POST" && path == "/") {
-    auto body = d.handle(req.body);
+    bool authorized = state.admin_token.empty() || req.authorization == "Bearer " + state.admin_token;
+    auto body = (authorized ? admin : pub).handle(req.body);
+    if (body.find("\"error\"") != std::string::npos) state.rpc_errors.fetch_add(1, std::memory_order_relaxed);
     return HttpResponse{200, "application/json", body};
   }
   if (req.method != "GET") return json(405, Json{{"error", "method not allowed"}});
   auto call = [&](const std::string& method, Json params) {
-    Json r = d.call(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}});
+    Json r = pub.call(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}});
     if (r.contains("error")) {
       int c = r["error"]["code"].get<int>();
       return json(c == code::kNotFound ? 404 : 400, r["error"]);
@@ -205,6 +276,35 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& d, node::Node& n) {
   };
   if (path == "/health") return json(200, Json{{"status", "ok"}, {"height", n.chain().tip().height}});
   if (path == "/status") return call("getblockchaininfo", Json::array());
+  if (path == "/metrics") {
+    auto tip = n.chain().tip();
+    auto best = n.chain().best_header();
+    auto mem = n.chain().mempool_size();
+    std::string m;
+    auto gauge = [&](const char* name, const char* help, double v, const char* type = "gauge") {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+    };
+    gauge("peerchain_height", "Height of the active chain's tip.", tip.height);
+    gauge("peerchain_best_header_height", "Height of the best known header (> height while syncing).", best.height);
+    gauge("peerchain_syncing", "1 while the node is behind the best known header.", best.height > tip.height ? 1 : 0);
+    gauge("peerchain_tip_time_ms", "Timestamp of the tip block.", static_cast<double>(tip.time_ms));
+    gauge("peerchain_peers", "Connected peers.", static_cast<double>(n.peers().stats().size()));
+    gauge("peerchain_mempool_transactions", "Transactions in the mempool.", static_cast<double>(mem));
+    gauge("peerchain_mempool_bytes", "Encoded bytes of the mempool's transactions.",
+          static_cast<double>(mem * primitives::Transaction::kEncodedSize));
+    gauge("peerchain_blocks_connected_total", "Tip changes seen by the API.", static_cast<double>(state.blocks_connected.load()), "counter");
+    gauge("peerchain_reorgs_total", "Tip changes that disconnected blocks.", static_cast<double>(state.reorgs.load()), "counter");
+    gauge("peerchain_tx_accepted_total", "Transactions accepted into the mempool.", static_cast<double>(state.tx_accepted.load()), "counter");
+    gauge("peerchain_rpc_requests_total", "HTTP requests served.", static_cast<double>(state.rpc_requests.load()), "counter");
+    gauge("peerchain_rpc_errors_total", "JSON-RPC responses carrying an error.", static_cast<double>(state.rpc_errors.load()), "counter");
+    if (auto* miner = n.miner()) {
+      gauge("peerchain_miner_hashes_total", "Hashes tried by the miner.", static_cast<double>(miner->hashes()), "counter");
+      gauge("peerchain_miner_blocks_total", "Blocks found by the miner.", static_cast<double>(miner->blocks_found()), "counter");
+    }
+    if (http) gauge("peerchain_websocket_clients", "Clients of the /ws event stream.", static_cast<double>(http->websocket_clients()));
+    return HttpResponse{200, "text/plain; version=0.0.4", m};
+  }
   auto tail = [&](const std::string& prefix) -> std::optional<std::string> {
     if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size()) return path.substr(prefix.size());
     return std::nullopt;

@@ -6,13 +6,33 @@
 #include "rpc/http_server.h"
 #include "rpc/json_rpc.h"
 
+#include <atomic>
+
 namespace peerchain::rpc {
 
-// Registers every method on `d`; `node` must outlive it.
-void register_node_methods(Dispatcher& d, node::Node& node);
+// Shared state of the API: admin token, waiter cap, counters for /metrics. Thread-safe.
+struct ApiState {
+  std::string admin_token;        // empty: admin methods need no token (API on loopback only)
+  int max_waiters = 8;            // default: concurrent waitfortransaction calls
+  std::atomic<int> waiters{0};
+  std::atomic<uint64_t> rpc_requests{0};
+  std::atomic<uint64_t> rpc_errors{0};
+  std::atomic<uint64_t> tx_accepted{0};
+  std::atomic<uint64_t> reorgs{0};
+  std::atomic<uint64_t> blocks_connected{0};
+};
 
-// Routes an HTTP request: POST / is JSON-RPC; GET /status, /health, /blocks/{height|id},
-// /tx/{id}, /accounts/{address} are REST reads.
-HttpResponse route(const HttpRequest& req, const Dispatcher& d, node::Node& node);
+// Admin methods (addpeer, removepeer, generate) need the token when ApiState::admin_token is set.
+inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate"};
+
+// Registers every method on `d`; `node` and `state` must outlive it. With admin=false, admin
+// methods answer code::kUnauthorized.
+void register_node_methods(Dispatcher& d, node::Node& node, ApiState& state, bool admin);
+
+// Routes an HTTP request: POST / is JSON-RPC (through `admin` when the request carries the
+// token, or no token is configured; else through `pub`); GET /status, /health, /metrics,
+// /blocks/{height|id}, /tx/{id}, /accounts/{address} are REST reads.
+HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& node,
+                   ApiState& state, const HttpServer* http = nullptr);
 
 }  // namespace peerchain::rpc

@@ -1,0 +1,128 @@
+#include "apps/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <toml++/toml.h>
+
+#include "consensus/params.h"
+#include "crypto/schnorr.h"
+#include "primitives/address.h"
+
+namespace peerchain::apps {
+
+util::Result<FileConfig> load_config(const std::string& home) {
+  FileConfig c;
+  std::string path = home + "/peerchain.toml";
+  if (!std::filesystem::exists(path)) return c;
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return util::fail("bad-config", path + ":" + std::to_string(e.source().begin.line) + ": " +
+                                        std::string(e.description()));
+  }
+  static const std::set<std::string> known{"network", "listen", "port", "peers", "mine", "miner", "hash_rate",
+                                           "ban_seconds", "log_level", "api_token", "discover"};
+  for (const auto& [k, v] : t)
+    if (!known.count(std::string(k.str())))
+      return util::fail("bad-config", path + ": unknown setting '" + std::string(k.str()) + "'");
+  auto bad = [&](const char* key, const char* type) {
+    return util::fail("bad-config", path + ": '" + std::string(key) + "' must be " + type);
+  };
+  auto str = [&](const char* key, std::optional<std::string>& out) -> bool {
+    if (!t.contains(key)) return true;
+    auto v = t[key].value<std::string>();
+    if (!v) return false;
+    out = *v;
+    return true;
+  };
+  if (!str("network", c.network)) return bad("network", "a string");
+  if (!str("listen", c.listen)) return bad("listen", "a string");
+  if (!str("miner", c.miner)) return bad("miner", "a string");
+  if (!str("log_level", c.log_level)) return bad("log_level", "a string");
+  if (!str("api_token", c.api_token)) return bad("api_token", "a string");
+  if (t.contains("port")) {
+    auto v = t["port"].value<int64_t>();
+    if (!v || *v < 1 || *v > 65535) return bad("port", "an integer 1..65535");
+    c.port = *v;
+  }
+  if (t.contains("ban_seconds")) {
+    auto v = t["ban_seconds"].value<int64_t>();
+    if (!v || *v < 0) return bad("ban_seconds", "a non-negative integer");
+    c.ban_seconds = *v;
+  }
+  if (t.contains("hash_rate")) {
+    auto v = t["hash_rate"].value<double>();
+    if (!v || *v < 0) return bad("hash_rate", "a non-negative number");
+    c.hash_rate = *v;
+  }
+  for (const char* key : {"mine", "discover"}) {
+    if (!t.contains(key)) continue;
+    auto v = t[key].value<bool>();
+    if (!v) return bad(key, "true or false");
+    (std::string(key) == "mine" ? c.mine : c.discover) = *v;
+  }
+  if (t.contains("peers")) {
+    auto* arr = t["peers"].as_array();
+    if (!arr) return bad("peers", "an array of \"HOST:PORT\" strings");
+    for (const auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v) return bad("peers", "an array of \"HOST:PORT\" strings");
+      c.peers.push_back(*v);
+    }
+  }
+  return c;
+}
+
+util::Result<std::string> init_home(const std::string& home, const std::string& network) {
+  auto params = consensus::params_for(network);
+  if (!params) return util::fail("bad-options", "unknown network '" + network + "'");
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  if (ec) return util::fail("io", "cannot create " + home + ": " + ec.message());
+  ::chmod(home.c_str(), 0700);
+  std::string cfg = home + "/peerchain.toml", keyfile = home + "/node_key";
+  if (std::filesystem::exists(cfg) || std::filesystem::exists(keyfile))
+    return util::fail("exists", home + " is already initialised (peerchain.toml or node_key exists)");
+  auto key = crypto::SecretKey::generate();
+  int fd = ::open(keyfile.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return util::fail("io", "cannot write " + keyfile);
+  std::string hex = key.bytes().hex() + "\n";
+  bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+  ::close(fd);
+  if (!ok) return util::fail("io", "cannot write " + keyfile);
+  std::string address = primitives::encode_address(params->address_prefix, key.pubkey());
+  std::ofstream out(cfg);
+  out << "# peerchaind configuration. Command-line flags override these settings.\n"
+      << "\n# Network: \"dev\" (development chain, funded dev accounts) or \"main\".\n"
+      << "network = \"" << network << "\"\n"
+      << "\n# Address to listen on for peers and clients (one port serves both).\n"
+      << "listen = \"0.0.0.0\"\n"
+      << "\n# Port (default for " << network << ": " << params->default_port << ").\n"
+      << "port = " << params->default_port << "\n"
+      << "\n# Peers to keep connected to, redialled forever: [\"10.0.0.2:" << params->default_port << "\"]\n"
+      << "peers = []\n"
+      << "\n# Also dial addresses learned from peers (address gossip).\n"
+      << "discover = true\n"
+      << "\n# Mine blocks, paying this address (its secret key is in node_key, mode 0600).\n"
+      << "mine = false\n"
+      << "miner = \"" << address << "\"\n"
+      << "\n# Miner cap in hashes per second (0 = none). Unset: the network's default.\n"
+      << "# hash_rate = 50000\n"
+      << "\n# Seconds a misbehaving peer stays banned.\n"
+      << "ban_seconds = 600\n"
+      << "\n# trace | debug | info | warn | error | off\n"
+      << "log_level = \"info\"\n"
+      << "\n# Token for admin API methods (addpeer, removepeer, generate). Unset: none on loopback,\n"
+      << "# otherwise generated into api.token at start.\n"
+      << "# api_token = \"...\"\n";
+  if (!out) return util::fail("io", "cannot write " + cfg);
+  return address;
+}
+
+}  // namespace peerchain::apps
