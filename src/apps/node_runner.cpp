@@ -9,19 +9,15 @@
 
 #include "crypto/random.h"
 #include "rpc/node_api.h"
+#include "util/host_port.h"
 #include "util/log.h"
 
 namespace peerchain::apps {
 
 std::optional<node::PeerAddress> parse_peer(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size()) return std::nullopt;
-  std::string host = s.substr(0, colon), port = s.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return std::nullopt;
-  unsigned long p = std::stoul(port);
-  if (p == 0 || p > 65535) return std::nullopt;
-  return node::PeerAddress{host, static_cast<uint16_t>(p)};
+  auto hp = util::parse_host_port(s);
+  if (!hp) return std::nullopt;
+  return node::PeerAddress{hp->host, hp->port};
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include "chain/miner.h"
 #include "consensus/pow.h"
 #include "primitives/address.h"
+#include "util/host_port.h"
 
 namespace peerchain::rpc {
 
@@ -213,29 +214,21 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
       });
     return;
   }
-  d.add("addpeer", [&n](const Json& p) {
-    auto s = param_string(p, 0, "address");
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos || colon == 0) throw RpcError{code::kInvalidParams, "address must be HOST:PORT"};
-    auto port_s = s.substr(colon + 1);
-    if (port_s.empty() || port_s.size() > 5 || port_s.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(port_s) == 0 || std::stoul(port_s) > 65535)
-      throw RpcError{code::kInvalidParams, "port must be 1..65535"};
-    n.net().add_persistent_peer(s.substr(0, colon), static_cast<uint16_t>(std::stoul(port_s)));
+  auto host_port = [](const Json& p) {
+    auto hp = util::parse_host_port(param_string(p, 0, "address"));
+    if (!hp) throw RpcError{code::kInvalidParams, "address must be HOST:PORT with a port 1..65535"};
+    return *hp;
+  };
+  d.add("addpeer", [&n, host_port](const Json& p) {
+    auto hp = host_port(p);
+    n.net().add_persistent_peer(hp.host, hp.port);
     return Json(true);
   });
-  d.add("removepeer", [&n](const Json& p) {
-    auto s = param_string(p, 0, "address");
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos || colon == 0) throw RpcError{code::kInvalidParams, "address must be HOST:PORT"};
-    auto port_s = s.substr(colon + 1);
-    if (port_s.empty() || port_s.size() > 5 || port_s.find_first_not_of("0123456789") != std::string::npos)
-      throw RpcError{code::kInvalidParams, "port must be 1..65535"};
-    auto host = s.substr(0, colon);
-    auto port = static_cast<uint16_t>(std::stoul(port_s));
-    n.net().remove_persistent_peer(host, port);
+  d.add("removepeer", [&n, host_port](const Json& p) {
+    auto hp = host_port(p);
+    n.net().remove_persistent_peer(hp.host, hp.port);
     for (const auto& pi : n.net().peers())
-      if (pi.address == s) n.net().disconnect(pi.id, "removed by the operator");
+      if (pi.address == param_string(p, 0, "address")) n.net().disconnect(pi.id, "removed by the operator");
     return Json(true);
   });
   d.add("generate", [&n](const Json& p) {
