@@ -23,8 +23,8 @@ struct RpcClient::Impl {
   beast::flat_buffer buffer;
 };
 
-RpcClient::RpcClient(std::string host, uint16_t port, int64_t timeout_ms)
-    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms), impl_(new Impl) {}
+RpcClient::RpcClient(std::string host, uint16_t port, int64_t timeout_ms, std::string token)
+    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms), token_(std::move(token)), impl_(new Impl) {}
 
 RpcClient::~RpcClient() { delete impl_; }
 
@@ -51,6 +51,7 @@ util::Result<std::string> RpcClient::post(const std::string& body) {
     http::request<http::string_body> req{http::verb::post, "/", 11};
     req.set(http::field::host, host_);
     req.set(http::field::content_type, "application/json");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();

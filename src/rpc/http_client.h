@@ -11,8 +11,11 @@ namespace peerchain::rpc {
 
 class RpcClient {
  public:
-  RpcClient(std::string host, uint16_t port, int64_t timeout_ms = 30'000);
+  // `token`, when not empty, is sent as `Authorization: Bearer TOKEN` (admin methods).
+  RpcClient(std::string host, uint16_t port, int64_t timeout_ms = 30'000, std::string token = {});
   ~RpcClient();
+  RpcClient(const RpcClient&) = delete;
+  RpcClient& operator=(const RpcClient&) = delete;
 
   // The method's result. Errors: "unreachable" (cannot connect), "http" (bad response),
   // "rpc" (the node's JSON-RPC error: message, with Error::code "rpc:<code>").
@@ -26,6 +29,7 @@ class RpcClient {
   std::string host_;
   uint16_t port_;
   int64_t timeout_ms_;
+  std::string token_;
   Impl* impl_ = nullptr;
 };
 

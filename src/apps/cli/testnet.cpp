@@ -1,0 +1,323 @@
+#include "apps/cli/testnet.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "rpc/http_client.h"
+
+namespace peerchain::apps::cli {
+
+namespace {
+
+using rpc::Json;
+using Clock = std::chrono::steady_clock;
+
+struct NodeRecord {
+  int index = 0;
+  pid_t pid = 0;
+  uint16_t port = 0;
+  std::string home;
+  std::string log;
+};
+
+int fail(const std::string& why) {
+  std::fprintf(stderr, "error: %s\n", why.c_str());
+  return 1;
+}
+
+std::string state_path(const TestnetOptions& o) { return o.dir + "/testnet.json"; }
+
+bool make_dirs(const std::string& dir) {
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    std::string cur = dir.substr(0, pos);
+    if (!cur.empty() && ::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+// True while `pid` is a live (not zombie) peerchaind process started with `--home home`.
+bool is_our_node(pid_t pid, const std::string& home) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto rp = line.rfind(')');
+  if (rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] == 'Z' || line[rp + 2] == 'X') return false;
+  std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+  std::string needle = std::string("--home") + '\0' + home + '\0';
+  return args.find("peerchaind") != std::string::npos && args.find(needle) != std::string::npos;
+}
+
+bool port_free(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::optional<std::vector<NodeRecord>> load_state(const TestnetOptions& o, std::string& why) {
+  std::ifstream in(state_path(o));
+  if (!in) {
+    why = "no testnet recorded in " + o.dir + " (start one with: peerchain-cli testnet start --nodes N)";
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j = Json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("nodes") || !j["nodes"].is_array()) {
+    why = state_path(o) + " is not a testnet record";
+    return std::nullopt;
+  }
+  std::vector<NodeRecord> out;
+  try {
+    for (const auto& n : j["nodes"])
+      out.push_back(NodeRecord{n.at("index").get<int>(), n.at("pid").get<pid_t>(), n.at("port").get<uint16_t>(),
+                               n.at("home").get<std::string>(), n.at("log").get<std::string>()});
+  } catch (const Json::exception&) {
+    why = state_path(o) + " is not a testnet record";
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool save_state(const TestnetOptions& o, const std::vector<NodeRecord>& nodes) {
+  Json arr = Json::array();
+  for (const auto& n : nodes)
+    arr.push_back({{"index", n.index}, {"pid", n.pid}, {"port", n.port}, {"home", n.home}, {"log", n.log}});
+  std::string tmp = state_path(o) + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << Json{{"network", "dev"}, {"nodes", arr}}.dump(2) << "\n";
+    if (!out) return false;
+  }
+  return ::rename(tmp.c_str(), state_path(o).c_str()) == 0;
+}
+
+// SIGTERM every live node, wait up to `grace` for all to exit, SIGKILL what remains.
+void stop_nodes(const std::vector<NodeRecord>& nodes, std::chrono::seconds grace, bool verbose) {
+  for (const auto& n : nodes)
+    if (is_our_node(n.pid, n.home)) ::kill(n.pid, SIGTERM);
+  auto deadline = Clock::now() + grace;
+  for (;;) {
+    bool any = false;
+    for (const auto& n : nodes) any = any || is_our_node(n.pid, n.home);
+    if (!any || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const auto& n : nodes) {
+    if (is_our_node(n.pid, n.home)) {
+      ::kill(n.pid, SIGKILL);
+      if (verbose) std::printf("node%d (pid %d) did not exit within %llds of SIGTERM: killed\n", n.index, n.pid,
+                               static_cast<long long>(grace.count()));
+    } else if (verbose) {
+      std::printf("node%d (pid %d, port %u) stopped\n", n.index, n.pid, n.port);
+    }
+  }
+}
+
+// During start the nodes are our children: stop them by pid (they may not have exec'd yet, so
+// /proc does not show them as nodes) and reap them.
+void stop_children(const std::vector<NodeRecord>& nodes) {
+  for (const auto& n : nodes) ::kill(n.pid, SIGTERM);
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (const auto& n : nodes) {
+    for (;;) {
+      pid_t r = ::waitpid(n.pid, nullptr, WNOHANG);
+      if (r == n.pid || (r < 0 && errno != EINTR)) break;
+      if (Clock::now() >= deadline) {
+        ::kill(n.pid, SIGKILL);
+        ::waitpid(n.pid, nullptr, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+std::string last_log_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+}  // namespace
+
+int testnet_start(const TestnetOptions& o) {
+  if (o.nodes < 1 || o.nodes > 16) return fail("--nodes must be 1..16");
+  if (static_cast<int>(o.base_port) + o.nodes - 1 > 65535 || o.base_port == 0) return fail("--base-port out of range");
+  if (::access(o.peerchaind.c_str(), X_OK) != 0) return fail("cannot run the node binary " + o.peerchaind);
+  std::string why;
+  if (auto old = load_state(o, why)) {
+    for (const auto& n : *old)
+      if (is_our_node(n.pid, n.home))
+        return fail("a testnet is already running in " + o.dir + " (node" + std::to_string(n.index) + " pid " +
+                    std::to_string(n.pid) + "); stop it first: peerchain-cli testnet stop --dir " + o.dir);
+  }
+  if (!make_dirs(o.dir)) return fail("cannot create " + o.dir + ": " + std::strerror(errno));
+  for (int k = 0; k < o.nodes; ++k) {
+    auto port = static_cast<uint16_t>(o.base_port + k);
+    if (!port_free(port)) return fail("port " + std::to_string(port) + " on 127.0.0.1 is in use; choose another --base-port");
+  }
+  std::vector<NodeRecord> nodes;
+  for (int k = 0; k < o.nodes; ++k) {
+    NodeRecord n{k, 0, static_cast<uint16_t>(o.base_port + k), o.dir + "/node" + std::to_string(k),
+                 o.dir + "/node" + std::to_string(k) + ".log"};
+    std::vector<std::string> args{o.peerchaind, "--home",  n.home,         "--network", "dev", "--listen",
+                                  "127.0.0.1",  "--port",  std::to_string(n.port), "--no-discover"};
+    for (int j = 0; j < o.nodes; ++j)
+      if (j != k) {
+        args.push_back("--peer");
+        args.push_back("127.0.0.1:" + std::to_string(o.base_port + j));
+      }
+    if (o.mine) args.push_back("--mine");
+    int log = ::open(n.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log < 0) {
+      stop_children(nodes);
+      return fail("cannot open " + n.log + ": " + std::strerror(errno));
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setsid();  // the nodes outlive this command and ignore its terminal's Ctrl-C
+      int devnull = ::open("/dev/null", O_RDONLY);
+      if (devnull >= 0) ::dup2(devnull, 0);
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+      ::execv(argv[0], argv.data());
+      std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(log);
+    if (pid < 0) {
+      stop_children(nodes);
+      return fail(std::string("fork: ") + std::strerror(errno));
+    }
+    n.pid = pid;
+    nodes.push_back(n);
+  }
+  if (!save_state(o, nodes)) {
+    stop_children(nodes);
+    return fail("cannot write " + state_path(o));
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (const auto& n : nodes) {
+    rpc::RpcClient c("127.0.0.1", n.port, 2'000);
+    for (;;) {
+      if (c.call("getblockchaininfo")) break;
+      if (::waitpid(n.pid, nullptr, WNOHANG) == n.pid) {
+        stop_children(nodes);
+        ::unlink(state_path(o).c_str());
+        return fail("node" + std::to_string(n.index) + " exited during start (" + n.log + ": " + last_log_line(n.log) + ")");
+      }
+      if (Clock::now() >= deadline) {
+        stop_children(nodes);
+        ::unlink(state_path(o).c_str());
+        return fail("node" + std::to_string(n.index) + " did not answer RPC within 30 s (see " + n.log + ")");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  if (o.json) {
+    Json arr = Json::array();
+    for (const auto& n : nodes)
+      arr.push_back({{"node", n.index}, {"pid", n.pid}, {"port", n.port}, {"home", n.home}, {"log", n.log}});
+    std::printf("%s\n", arr.dump().c_str());
+    return 0;
+  }
+  std::printf("testnet of %d dev node%s in %s%s\n", o.nodes, o.nodes == 1 ? "" : "s", o.dir.c_str(),
+              o.mine ? " (mining)" : "");
+  std::printf("%-6s %-6s %-8s %s\n", "node", "port", "pid", "log");
+  for (const auto& n : nodes) std::printf("node%-2d %-6u %-8d %s\n", n.index, n.port, n.pid, n.log.c_str());
+  std::printf("use: peerchain-cli --node 127.0.0.1:%u status\n", nodes.front().port);
+  return 0;
+}
+
+int testnet_status(const TestnetOptions& o) {
+  std::string why;
+  auto nodes = load_state(o, why);
+  if (!nodes) return fail(why);
+  Json arr = Json::array();
+  for (const auto& n : *nodes) {
+    Json row{{"node", n.index}, {"port", n.port}, {"pid", n.pid}, {"up", false}};
+    if (is_our_node(n.pid, n.home)) {
+      rpc::RpcClient c("127.0.0.1", n.port, 3'000);
+      if (auto info = c.call("getblockchaininfo")) {
+        row["up"] = true;
+        row["height"] = (*info).value("height", uint64_t{0});
+        row["tip"] = (*info).value("tip", std::string());
+        row["peers"] = (*info).value("peers", uint64_t{0});
+        row["mining"] = (*info).value("mining", false);
+      } else {
+        row["error"] = info.error().to_string();
+      }
+    }
+    arr.push_back(row);
+  }
+  if (o.json) {
+    std::printf("%s\n", arr.dump().c_str());
+    return 0;
+  }
+  std::printf("%-6s %-6s %-8s %-8s %-18s %-5s\n", "node", "port", "pid", "height", "tip", "peers");
+  std::string tip;
+  bool agree = true;
+  int up = 0;
+  for (const auto& r : arr) {
+    if (!r["up"].get<bool>()) {
+      std::printf("node%-2d %-6u %-8d DOWN%s\n", r["node"].get<int>(), r["port"].get<unsigned>(), r["pid"].get<int>(),
+                  r.contains("error") ? (" (" + r["error"].get<std::string>() + ")").c_str() : "");
+      continue;
+    }
+    ++up;
+    auto t = r["tip"].get<std::string>();
+    if (tip.empty()) tip = t;
+    agree = agree && t == tip;
+    std::printf("node%-2d %-6u %-8d %-8llu %-18s %-5llu\n", r["node"].get<int>(), r["port"].get<unsigned>(),
+                r["pid"].get<int>(), static_cast<unsigned long long>(r["height"].get<uint64_t>()),
+                t.substr(0, 16).c_str(), static_cast<unsigned long long>(r["peers"].get<uint64_t>()));
+  }
+  if (up == 0)
+    std::printf("all nodes down\n");
+  else
+    std::printf("%d of %zu up; %s\n", up, arr.size(), agree ? ("one tip " + tip.substr(0, 16)).c_str() : "tips differ");
+  return 0;
+}
+
+int testnet_stop(const TestnetOptions& o) {
+  std::string why;
+  auto nodes = load_state(o, why);
+  if (!nodes) return fail(why);
+  stop_nodes(*nodes, std::chrono::seconds(20), !o.json);
+  ::unlink(state_path(o).c_str());
+  if (o.json) std::printf("{\"stopped\":%zu}\n", nodes->size());
+  return 0;
+}
+
+}  // namespace peerchain::apps::cli

@@ -1,0 +1,620 @@
+// peerchain-cli — the user's client: keys kept locally, transactions signed locally, the node
+// spoken to over JSON-RPC, and a local development network (`testnet`).
+// Every failure exits non-zero with one line on stderr ("error: ..."): 1 failure, 2 usage.
+// docs/cli.md lists every subcommand with an example.
+#include <CLI/CLI.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "apps/cli/keystore.h"
+#include "apps/cli/testnet.h"
+#include "consensus/params.h"
+#include "primitives/address.h"
+#include "rpc/http_client.h"
+
+using namespace peerchain;
+using rpc::Json;
+namespace cli = apps::cli;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Globals {
+  std::string node = "127.0.0.1:19333";
+  std::string api_token;  // admin methods; default: $PEERCHAIN_API_TOKEN
+  bool json = false;
+  std::string home;
+  std::string network = "dev";
+  // Derived.
+  std::string host;
+  uint16_t port = 0;
+  consensus::Params params;
+};
+
+int fail(const std::string& why) {
+  std::fprintf(stderr, "error: %s\n", why.c_str());
+  return 1;
+}
+int fail(const util::Error& e) {
+  if (e.code == "rpc:-26") return fail("rejected: " + e.message);
+  return fail(e.message.empty() ? e.code : e.message);
+}
+int usage(const std::string& why) {
+  std::fprintf(stderr, "error: %s (see peerchain-cli --help)\n", why.c_str());
+  return 2;
+}
+
+void print_json(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+std::string u64s(const Json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  if (j[key].is_number_unsigned()) return std::to_string(j[key].get<uint64_t>());
+  if (j[key].is_number_integer()) return std::to_string(j[key].get<int64_t>());
+  if (j[key].is_string()) return j[key].get<std::string>();
+  return j[key].dump();
+}
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, static_cast<size_t>(n));
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+struct Cli {
+  Globals g;
+
+  rpc::RpcClient client(int64_t timeout_ms = 30'000) const {
+    return rpc::RpcClient(g.host, g.port, timeout_ms, g.api_token);
+  }
+
+  std::string address(const crypto::SecretKey& k) const { return primitives::encode_address(g.params.address_prefix, k.pubkey()); }
+
+  util::Result<cli::KeyStore> keys() const { return cli::KeyStore::open(g.home); }
+
+  // The node must be on the network we sign for.
+  util::Result<Json> check_network(rpc::RpcClient& c) const {
+    auto info = c.call("getblockchaininfo");
+    if (!info) return info;
+    std::string net = (*info).value("network", std::string());
+    if (net != g.network)
+      return util::fail("network", "the node at " + g.node + " is on the '" + net + "' network, not '" + g.network +
+                                       "' (--network); refusing to sign for it");
+    if ((*info).contains("chain_id") && (*info)["chain_id"].is_number() &&
+        (*info)["chain_id"].get<uint64_t>() != g.params.chain_id)
+      return util::fail("network", "the node's chain id " + u64s(*info, "chain_id") + " differs from the " + g.network +
+                                       " network's " + std::to_string(g.params.chain_id) + "; refusing to sign");
+    return info;
+  }
+
+  // ---- keys ----
+  int key_show_line(const cli::StoredKey& k, bool secret) const {
+    if (g.json) {
+      Json j{{"name", k.name}, {"address", address(k.secret)}, {"dev", k.dev}};
+      if (secret) j["secret"] = k.secret.bytes().hex();
+      print_json(j);
+    } else if (secret) {
+      std::printf("%s\n", k.secret.bytes().hex().c_str());
+    } else {
+      std::printf("%s\n", address(k.secret).c_str());
+    }
+    return 0;
+  }
+
+  int key_add(const std::string& name, const crypto::SecretKey& sk, bool dev) const {
+    auto ks = keys();
+    if (!ks) return fail(ks.error());
+    if (auto r = ks->add(cli::StoredKey{name, sk, dev}); !r) return fail(r.error());
+    return key_show_line(*ks->find(name), false);
+  }
+
+  int key_new(const std::string& name) const { return key_add(name, crypto::SecretKey::generate(), false); }
+
+  int key_import(const std::string& name, const std::string& hex) const {
+    auto bytes = util::FixedBytes<32>::from_hex(hex);
+    if (!bytes) return usage("the secret must be 64 hex characters");
+    auto sk = crypto::SecretKey::from_bytes(*bytes);
+    if (!sk) return usage("the secret is not a valid secp256k1 secret key");
+    return key_add(name, *sk, false);
+  }
+
+  int key_dev(const std::string& name, uint32_t id) const {
+    if (g.network != "dev") return fail("development accounts are public keys: only for --network dev");
+    if (id >= consensus::kDevAccounts)
+      return usage("ID must be a development account 0.." + std::to_string(consensus::kDevAccounts - 1));
+    return key_add(name, consensus::dev_account_key(id), true);
+  }
+
+  int key_list() const {
+    auto ks = keys();
+    if (!ks) return fail(ks.error());
+    if (g.json) {
+      Json arr = Json::array();
+      for (const auto& k : ks->keys()) arr.push_back({{"name", k.name}, {"address", address(k.secret)}, {"dev", k.dev}});
+      print_json(arr);
+      return 0;
+    }
+    for (const auto& k : ks->keys())
+      std::printf("%-20s %s%s\n", k.name.c_str(), address(k.secret).c_str(), k.dev ? "  (dev)" : "");
+    return 0;
+  }
+
+  int key_show(const std::string& name, bool secret) const {
+    auto ks = keys();
+    if (!ks) return fail(ks.error());
+    const auto* k = ks->find(name);
+    if (!k) return fail("unknown key '" + name + "' (see peerchain-cli key list)");
+    return key_show_line(*k, secret);
+  }
+
+  // ---- reads ----
+  int status() const {
+    auto c = client();
+    auto r = c.call("getblockchaininfo");
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    const Json& j = *r;
+    std::printf("network       %s (chain id %s)\n", u64s(j, "network").c_str(), u64s(j, "chain_id").c_str());
+    std::printf("height        %s\n", u64s(j, "height").c_str());
+    std::printf("tip           %s\n", u64s(j, "tip").c_str());
+    std::printf("tip time      %s ms\n", u64s(j, "tip_time_ms").c_str());
+    std::printf("best header   %s%s\n", u64s(j, "best_header_height").c_str(),
+                j.value("syncing", false) ? " (syncing)" : "");
+    std::printf("work          %s\n", u64s(j, "cumulative_work").c_str());
+    std::printf("mempool       %s transactions\n", u64s(j, "mempool_size").c_str());
+    std::printf("peers         %s\n", u64s(j, "peers").c_str());
+    std::printf("mining        %s\n", j.value("mining", false) ? "yes" : "no");
+    return 0;
+  }
+
+  static Json block_ref(const std::string& s) {
+    if (!s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string::npos)
+      return Json(std::stoull(s));
+    return Json(s);
+  }
+
+  int block(const std::string& ref) const {
+    bool height = !ref.empty() && ref.size() <= 10 && ref.find_first_not_of("0123456789") == std::string::npos;
+    if (!height && (ref.size() != 64 || !util::from_hex(ref)))
+      return usage("block must be a height or a 64-hex block id");
+    auto c = client();
+    auto r = c.call("getblock", Json::array({block_ref(ref)}));
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    const Json& b = *r;
+    std::printf("block %s height %s\n", u64s(b, "id").c_str(), u64s(b, "height").c_str());
+    std::printf("  prev %s\n  time %s ms  bits %s  nonce %s\n  miner %s\n  confirmations %s%s  txs %s  size %s\n",
+                u64s(b, "prev_id").c_str(), u64s(b, "time_ms").c_str(), u64s(b, "bits").c_str(),
+                u64s(b, "nonce").c_str(), u64s(b, "miner").c_str(), u64s(b, "confirmations").c_str(),
+                b.value("in_active_chain", true) ? "" : " (not in the active chain)", u64s(b, "tx_count").c_str(),
+                u64s(b, "size").c_str());
+    if (b.contains("txs"))
+      for (const auto& tx : b["txs"])
+        std::printf("  tx %s %s -> %s amount %s fee %s\n", u64s(tx, "id").c_str(), u64s(tx, "from").c_str(),
+                    u64s(tx, "to").c_str(), u64s(tx, "amount").c_str(), u64s(tx, "fee").c_str());
+    return 0;
+  }
+
+  int tx(const std::string& id) const {
+    if (id.size() != 64 || !util::from_hex(id)) return usage("a transaction id is 64 hex characters");
+    auto c = client();
+    auto r = c.call("gettransaction", Json::array({id}));
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    const Json& t = *r;
+    std::printf("tx %s\n  from %s\n  to %s\n  amount %s fee %s nonce %s\n  status %s", id.c_str(),
+                u64s(t, "from").c_str(), u64s(t, "to").c_str(), u64s(t, "amount").c_str(), u64s(t, "fee").c_str(),
+                u64s(t, "nonce").c_str(), u64s(t, "status").c_str());
+    if (t.value("status", std::string()) == "confirmed")
+      std::printf(" in block %s at height %s, %s confirmations%s", u64s(t, "block").c_str(), u64s(t, "height").c_str(),
+                  u64s(t, "confirmations").c_str(), t.value("final", false) ? " (final)" : "");
+    std::printf("\n");
+    return 0;
+  }
+
+  // ADDRESS or KEYNAME -> address; a mistyped address is refused, never sent.
+  util::Result<std::string> resolve_account(const std::string& s) const {
+    if (primitives::decode_address(g.params.address_prefix, s)) return s;
+    if (cli::KeyStore::valid_name(s) && s.rfind(g.params.address_prefix + "1", 0) != 0) {
+      auto ks = keys();
+      if (!ks) return util::unexpected(ks.error());
+      if (const auto* k = ks->find(s)) return address(k->secret);
+      return util::fail("unknown", "'" + s + "' is neither a " + g.network + " address nor a stored key name");
+    }
+    auto e = primitives::decode_address(g.params.address_prefix, s);
+    return util::fail("address", "invalid " + g.network + " address '" + s + "': " + e.error().message);
+  }
+
+  int account(const std::string& who) const {
+    auto a = resolve_account(who);
+    if (!a) return fail(a.error());
+    auto c = client();
+    auto r = c.call("getaccount", Json::array({*a}));
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    const Json& j = *r;
+    std::printf("address     %s\nbalance     %s\nnonce       %s\npending     %s (cost %s)\nnext nonce  %s\n", a->c_str(),
+                u64s(j, "balance").c_str(), u64s(j, "nonce").c_str(), u64s(j, "pending").c_str(),
+                u64s(j, "pending_cost").c_str(), u64s(j, "next_nonce").c_str());
+    return 0;
+  }
+
+  int simple(const char* method) const {
+    auto c = client();
+    auto r = c.call(method);
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    if (std::string(method) == "getmempoolinfo") {
+      std::printf("transactions %s\nbytes        %s\n", u64s(*r, "size").c_str(), u64s(*r, "bytes").c_str());
+    } else {
+      std::printf("%-5s %-24s %-8s %-8s %-6s %-8s %s\n", "id", "address", "dir", "height", "score", "ping_ms", "agent");
+      for (const auto& p : *r)
+        std::printf("%-5s %-24s %-8s %-8s %-6s %-8s %s\n", u64s(p, "id").c_str(), u64s(p, "address").c_str(),
+                    p.value("inbound", false) ? "inbound" : "outbound", u64s(p, "best_height").c_str(),
+                    u64s(p, "score").c_str(), u64s(p, "ping_ms").c_str(), u64s(p, "user_agent").c_str());
+      if (r->empty()) std::printf("(no peers)\n");
+    }
+    return 0;
+  }
+
+  int generate(uint64_t n, const std::string& to) const {
+    if (g.network != "dev") return fail("generate is only available on the dev network");
+    if (n == 0 || n > 10'000) return usage("N must be 1..10000");
+    Json params = Json::array({n});
+    if (!to.empty()) {
+      auto a = resolve_account(to);
+      if (!a) return fail(a.error());
+      params.push_back(*a);
+    }
+    auto c = client(600'000);
+    if (auto info = check_network(c); !info) return fail(info.error());
+    auto r = c.call("generate", params);
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    for (const auto& id : *r) std::printf("%s\n", id.get<std::string>().c_str());
+    return 0;
+  }
+
+  // ---- send ----
+  // Waits until `id` has `conf` confirmations or the deadline passes; the gettransaction object.
+  util::Result<Json> wait_tx(rpc::RpcClient& c, const std::string& id, uint64_t conf, Clock::time_point deadline,
+                             bool& use_wait_method) const {
+    while (use_wait_method) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left < 0) left = 0;
+      auto r = c.call("waitfortransaction", Json::array({id, conf, std::min<int64_t>(left, 600'000)}));
+      if (r) return r;
+      if (r.error().code == "rpc:-32601") {
+        use_wait_method = false;  // an older node: poll instead
+        break;
+      }
+      if (r.error().code == "rpc:-10" && Clock::now() < deadline) continue;  // capped wait ended early
+      if (r.error().code == "rpc:-9") {  // too many waiters: poll this one
+        break;
+      }
+      if (r.error().code == "rpc:-10") break;
+      return r;
+    }
+    for (;;) {
+      auto r = c.call("gettransaction", Json::array({id}));
+      if (!r && r.error().code != "rpc:-5") return r;
+      if (r && (*r).value("confirmations", uint64_t{0}) >= conf && (*r).value("status", std::string()) == "confirmed")
+        return r;
+      if (Clock::now() >= deadline) {
+        std::string have = r ? u64s(*r, "confirmations") + " confirmations" : "not known to the node";
+        return util::fail("timeout", "timeout: transaction " + id + " has " + have + ", wanted " + std::to_string(conf));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+  int send(const std::string& from, const std::string& to, uint64_t amount, uint64_t fee, uint64_t count,
+           std::optional<uint64_t> wait_conf, uint64_t timeout_s) const {
+    if (amount == 0 || amount > primitives::kMaxMoney) return usage("--amount must be a positive amount");
+    if (fee > primitives::kMaxMoney) return usage("--fee is too large");
+    if (count == 0 || count > 50'000) return usage("--count must be 1..50000");
+    if (timeout_s == 0 || timeout_s > 86'400) return usage("--timeout must be 1..86400 seconds");
+    if (wait_conf && *wait_conf == 0) return usage("--wait needs at least 1 confirmation");
+    auto to_key = primitives::decode_address(g.params.address_prefix, to);
+    if (!to_key) return fail("invalid " + g.network + " address '" + to + "': " + to_key.error().message);
+    auto ks = keys();
+    if (!ks) return fail(ks.error());
+    const auto* k = ks->find(from);
+    if (!k) return fail("unknown key '" + from + "' (see peerchain-cli key list)");
+    if (k->dev && g.network != "dev")
+      return fail("key '" + from + "' is a public development key; refusing to use it on the " + g.network + " network");
+    if (k->secret.pubkey() == *to_key) return fail("--to is the sender's own address");
+    auto c = client(static_cast<int64_t>(timeout_s) * 1000 + 30'000);
+    if (auto info = check_network(c); !info) return fail(info.error());
+    std::string from_addr = address(k->secret);
+    auto acc = c.call("getaccount", Json::array({from_addr}));
+    if (!acc) return fail(acc.error());
+    uint64_t nonce = (*acc).value("next_nonce", uint64_t{0});
+    Json hexes = Json::array();
+    for (uint64_t i = 0; i < count; ++i) {
+      auto t = primitives::make_transfer(g.params.chain_id, k->secret, *to_key, amount, fee, nonce + i);
+      hexes.push_back(util::to_hex(primitives::encode_transaction(t)));
+    }
+    auto r = c.call("sendtransactions", Json::array({hexes}));
+    if (!r) return fail(r.error());
+    if (!r->is_array() || r->size() != count) return fail("the node answered sendtransactions with a malformed result");
+    int rejected = 0;
+    Json out = Json::array();
+    std::vector<std::string> ids;
+    for (const auto& item : *r) {
+      if (item.contains("id")) {
+        ids.push_back(item["id"].get<std::string>());
+        out.push_back({{"id", ids.back()}});
+        if (!g.json) std::printf("%s\n", ids.back().c_str());
+      } else {
+        ++rejected;
+        std::string reason = item.contains("error") ? item["error"].value("reason", std::string("rejected")) : "rejected";
+        std::string msg = item.contains("error") ? item["error"].value("message", std::string()) : "";
+        std::string line = msg.rfind(reason, 0) == 0 ? msg : reason + (msg.empty() ? "" : ": " + msg);
+        out.push_back({{"error", item.value("error", Json::object())}});
+        std::fprintf(stderr, "error: rejected: %s\n", line.c_str());
+      }
+    }
+    std::fflush(stdout);
+    int rc = rejected ? 1 : 0;
+    if (wait_conf && !ids.empty()) {
+      auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+      bool use_wait = true;
+      size_t idx = 0;
+      for (auto& o : out) {
+        if (!o.contains("id")) continue;
+        auto w = wait_tx(c, ids[idx++], *wait_conf, deadline, use_wait);
+        if (!w) {
+          rc = fail(w.error());
+          break;
+        }
+        o["tx"] = *w;
+        if (!g.json)
+          std::printf("confirmed %s in block %s at height %s (%s confirmations)\n", u64s(*w, "id").c_str(),
+                      u64s(*w, "block").c_str(), u64s(*w, "height").c_str(), u64s(*w, "confirmations").c_str());
+        std::fflush(stdout);
+      }
+    }
+    if (g.json) print_json(out);
+    return rc;
+  }
+
+  // ---- watch ----
+  int watch(uint64_t count) const;
+};
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop = true; }
+
+int Cli::watch(uint64_t count) const {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  auto c = client(10'000);
+  auto info = c.call("getblockchaininfo");
+  if (!info) return fail(info.error());
+  std::map<uint64_t, std::string> known;  // height -> id of the chain printed so far (recent part)
+  uint64_t tip_h = (*info)["height"].get<uint64_t>();
+  std::string tip = (*info)["tip"].get<std::string>();
+  known[tip_h] = tip;
+  if (!g.json) std::printf("watching %s: height %llu tip %s\n", g.node.c_str(), static_cast<unsigned long long>(tip_h), tip.c_str());
+  std::fflush(stdout);
+  uint64_t printed = 0;
+  while (!g_stop && (count == 0 || printed < count)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    auto now = c.call("getblockchaininfo");
+    if (!now) {
+      if (g_stop) break;
+      return fail(now.error());
+    }
+    std::string new_tip = (*now)["tip"].get<std::string>();
+    if (new_tip == tip) continue;
+    // Walk back from the new tip until a block we printed (the fork point), at most 1000 blocks.
+    std::vector<Json> fresh;
+    std::string cur = new_tip;
+    bool linked = false;
+    for (int steps = 0; steps < 1000; ++steps) {
+      auto b = c.call("getblock", Json::array({cur}));
+      if (!b) return fail(b.error());
+      uint64_t h = (*b)["height"].get<uint64_t>();
+      auto it = known.find(h);
+      if (it != known.end() && it->second == cur) {
+        linked = true;
+        break;
+      }
+      fresh.push_back(*b);
+      if (h == 0 || (!known.empty() && h < known.begin()->first)) break;
+      cur = (*b)["prev_id"].get<std::string>();
+    }
+    uint64_t fork_h = fresh.empty() ? tip_h : fresh.back()["height"].get<uint64_t>();
+    if (linked || !fresh.empty()) {
+      auto first_replaced = known.lower_bound(fork_h);
+      if (first_replaced != known.end()) {
+        size_t n = static_cast<size_t>(std::distance(first_replaced, known.end()));
+        if (g.json)
+          std::printf("%s\n", Json{{"reorg", {{"replaced", n}, {"from_height", fork_h}, {"old_tip", tip}}}}.dump().c_str());
+        else
+          std::printf("reorg: %zu block%s replaced from height %llu (old tip %s)\n", n, n == 1 ? "" : "s",
+                      static_cast<unsigned long long>(fork_h), tip.substr(0, 16).c_str());
+        known.erase(first_replaced, known.end());
+      }
+    }
+    for (auto it = fresh.rbegin(); it != fresh.rend(); ++it) {
+      const Json& b = *it;
+      uint64_t h = b["height"].get<uint64_t>();
+      known[h] = b["id"].get<std::string>();
+      if (g.json)
+        std::printf("%s\n", Json{{"height", h}, {"id", b["id"]}, {"tx_count", b.value("tx_count", uint64_t{0})}}.dump().c_str());
+      else
+        std::printf("block %llu %s txs %s\n", static_cast<unsigned long long>(h), b["id"].get<std::string>().c_str(),
+                    u64s(b, "tx_count").c_str());
+      ++printed;
+    }
+    std::fflush(stdout);
+    while (known.size() > 2000) known.erase(known.begin());
+    tip = new_tip;
+    tip_h = (*now)["height"].get<uint64_t>();
+  }
+  return 0;
+}
+
+bool parse_node(const std::string& s, std::string& host, uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  auto p = s.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  unsigned long v = std::stoul(p);
+  if (v == 0 || v > 65535) return false;
+  host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Cli runner;
+  Globals& g = runner.g;
+  CLI::App app{"peerchain-cli: keys, transfers and queries against a peerchain node; local test networks"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--node", g.node, "HOST:PORT of the node's API")->capture_default_str();
+  app.add_flag("--json", g.json, "machine output: the raw JSON result");
+  app.add_option("--api-token", g.api_token, "token for admin methods (generate, addpeer); default: $PEERCHAIN_API_TOKEN")
+      ->envname("PEERCHAIN_API_TOKEN");
+  app.add_option("--home", g.home, "client directory with keys.json (default: $HOME/.peerchain)");
+  app.add_option("--network", g.network, "dev or main: address prefix and chain id to sign for")->capture_default_str();
+
+  auto* key = app.add_subcommand("key", "manage local keys")->require_subcommand(1);
+  std::string name, hex, ref;
+  uint32_t dev_id = 0;
+  bool show_secret = false;
+  auto* key_new = key->add_subcommand("new", "generate a key, store it, print its address");
+  key_new->add_option("NAME", name)->required();
+  auto* key_list = key->add_subcommand("list", "list stored keys");
+  auto* key_show = key->add_subcommand("show", "print a key's address (or secret)");
+  key_show->add_option("NAME", name)->required();
+  key_show->add_flag("--secret", show_secret, "print the secret key hex instead");
+  auto* key_import = key->add_subcommand("import", "store a secret key given as hex");
+  key_import->add_option("NAME", name)->required();
+  key_import->add_option("HEX", hex)->required();
+  auto* key_dev = key->add_subcommand("dev", "store development account ID's key (dev network only)");
+  key_dev->add_option("NAME", name)->required();
+  key_dev->add_option("ID", dev_id)->required();
+
+  std::string from, to;
+  uint64_t amount = 0, fee = 1, count = 1, timeout_s = 60;
+  std::string wait_s;
+  auto* send = app.add_subcommand("send", "sign transfers locally and submit them");
+  send->add_option("--from", from, "name of the sending key")->required();
+  send->add_option("--to", to, "recipient address")->required();
+  send->add_option("--amount", amount, "amount per transfer")->required();
+  send->add_option("--fee", fee, "fee per transfer")->capture_default_str();
+  send->add_option("--count", count, "number of transfers (consecutive nonces)")->capture_default_str();
+  auto* wait_opt = send->add_option("--wait", wait_s, "wait for CONFIRMATIONS (default 1)")->expected(0, 1);
+  send->add_option("--timeout", timeout_s, "seconds --wait waits")->capture_default_str();
+
+  auto* status = app.add_subcommand("status", "the node's chain status");
+  auto* block = app.add_subcommand("block", "a block by height or id");
+  block->add_option("REF", ref, "HEIGHT or ID")->required();
+  auto* tx = app.add_subcommand("tx", "a transaction by id");
+  tx->add_option("ID", ref)->required();
+  auto* account = app.add_subcommand("account", "an account's balance, nonce and pending");
+  account->add_option("WHO", ref, "ADDRESS or KEYNAME")->required();
+  auto* peers = app.add_subcommand("peers", "the node's peers");
+  auto* mempool = app.add_subcommand("mempool", "the node's mempool");
+  uint64_t gen_n = 0;
+  std::string gen_to;
+  auto* generate = app.add_subcommand("generate", "mine N blocks now (dev network)");
+  generate->add_option("N", gen_n)->required();
+  generate->add_option("--to", gen_to, "address or key name paid (default: dev account 0)");
+  uint64_t watch_count = 0;
+  auto* watch = app.add_subcommand("watch", "follow new blocks until Ctrl-C");
+  watch->add_option("--count", watch_count, "exit after this many new blocks");
+
+  cli::TestnetOptions tn;
+  auto* testnet = app.add_subcommand("testnet", "a local dev network of peerchaind processes")->require_subcommand(1);
+  auto* tn_start = testnet->add_subcommand("start", "start N nodes peered with each other");
+  tn_start->add_option("--nodes", tn.nodes, "number of nodes (1..16)")->required();
+  auto* tn_status = testnet->add_subcommand("status", "each node's height, tip and peers");
+  auto* tn_stop = testnet->add_subcommand("stop", "stop the nodes and forget the testnet");
+  for (auto* s : {tn_start, tn_status, tn_stop})
+    s->add_option("--dir", tn.dir, "testnet directory (default: $HOME/.peerchain/testnet)");
+  tn_start->add_option("--base-port", tn.base_port, "node K listens on BASE+K")->capture_default_str();
+  tn_start->add_flag("--mine", tn.mine, "every node mines");
+  for (auto* s : app.get_subcommands({})) s->fallthrough();
+  for (auto* s : {key, testnet})
+    for (auto* sub : s->get_subcommands({})) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage(e.what());
+  }
+
+  if (!parse_node(g.node, g.host, g.port)) return usage("--node must be HOST:PORT");
+  auto params = consensus::params_for(g.network);
+  if (!params) return usage("--network must be dev or main");
+  g.params = *params;
+  const char* home_env = std::getenv("HOME");
+  if (g.home.empty()) {
+    if (!home_env || !*home_env) return usage("HOME is not set: pass --home DIR");
+    g.home = std::string(home_env) + "/.peerchain";
+  }
+
+  if (*key_new) return runner.key_new(name);
+  if (*key_list) return runner.key_list();
+  if (*key_show) return runner.key_show(name, show_secret);
+  if (*key_import) return runner.key_import(name, hex);
+  if (*key_dev) return runner.key_dev(name, dev_id);
+  if (*send) {
+    std::optional<uint64_t> wait_conf;
+    if (wait_opt->count() > 0) {
+      if (wait_s.empty()) {
+        wait_conf = 1;
+      } else {
+        if (wait_s.size() > 6 || wait_s.find_first_not_of("0123456789") != std::string::npos)
+          return usage("--wait takes a number of confirmations");
+        wait_conf = std::stoull(wait_s);
+      }
+    }
+    return runner.send(from, to, amount, fee, count, wait_conf, timeout_s);
+  }
+  if (*status) return runner.status();
+  if (*block) return runner.block(ref);
+  if (*tx) return runner.tx(ref);
+  if (*account) return runner.account(ref);
+  if (*peers) return runner.simple("getpeerinfo");
+  if (*mempool) return runner.simple("getmempoolinfo");
+  if (*generate) return runner.generate(gen_n, gen_to);
+  if (*watch) return runner.watch(watch_count);
+  if (*testnet) {
+    if (tn.dir.empty()) tn.dir = g.home + "/testnet";
+    tn.peerchaind = self_dir() + "/peerchaind";
+    tn.json = g.json;
+    if (*tn_start) return cli::testnet_start(tn);
+    if (*tn_status) return cli::testnet_status(tn);
+    if (*tn_stop) return cli::testnet_stop(tn);
+  }
+  return usage("unknown command");
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""peerchain-cli testnet: start 3 nodes, `status` shows all three on one tip after generate,
+`stop` leaves no process and removes the record."""
+import json
+import os
+import random
+import subprocess
+
+from framework import main, wait_for
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie waiting for its reaper counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def body(ctx):
+    home = os.path.join(ctx.tmp, "home")
+    os.makedirs(home)
+    env = dict(os.environ, HOME=home)
+    tdir = os.path.join(ctx.tmp, "tn")
+    base = None
+    for _ in range(50):  # three consecutive free ports
+        p = random.randint(20000, 44000)
+        if all(free_port_is(p + k) for k in range(3)):
+            base = p
+            break
+    assert base, "no three consecutive free ports"
+
+    def cli(*args, rc=0, timeout=90):
+        r = subprocess.run([ctx.path("peerchain-cli")] + [str(a) for a in args], capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        assert r.returncode == rc, f"peerchain-cli {' '.join(map(str, args))}: exit {r.returncode}, want {rc}: {r.stderr}"
+        return r
+
+    pids = []
+    try:
+        out = cli("testnet", "start", "--nodes", 3, "--dir", tdir, "--base-port", base).stdout
+        record = json.load(open(os.path.join(tdir, "testnet.json")))
+        pids = [n["pid"] for n in record["nodes"]]
+        assert len(pids) == 3 and all(alive(p) for p in pids), record
+        for k in range(3):
+            assert f"node{k}" in out and str(base + k) in out, out
+            assert os.path.exists(os.path.join(tdir, f"node{k}.log"))
+        # A second start over a running testnet is refused.
+        r = cli("testnet", "start", "--nodes", 3, "--dir", tdir, "--base-port", base, rc=1)
+        assert r.stderr.startswith("error: ") and "already running" in r.stderr, r.stderr
+
+        def heights():
+            rows = json.loads(cli("--json", "testnet", "status", "--dir", tdir).stdout)
+            return [r.get("height", -1) for r in rows]
+
+        # Mine on node0, let the others follow, then mine on node1 (no equal-work fork to settle).
+        cli("--node", f"127.0.0.1:{base}", "generate", 3)
+        wait_for(lambda: min(heights()) >= 3, 30, "all nodes at height >= 3")
+        cli("--node", f"127.0.0.1:{base + 1}", "generate", 2)
+
+        last = []
+
+        def agreed():
+            rows = json.loads(cli("--json", "testnet", "status", "--dir", tdir).stdout)
+            last[:] = [rows]
+            tips = {r.get("tip") for r in rows}
+            return (len(rows) == 3 and all(r["up"] for r in rows) and len(tips) == 1 and
+                    all(r["height"] >= 5 for r in rows) and all(r["peers"] >= 2 for r in rows))
+        try:
+            wait_for(agreed, 45, "three nodes on one tip at height >= 5 with two peers each")
+        except AssertionError:
+            print("last status:", last)
+            for k in range(3):
+                print(f"---- node{k}.log");
+                print("".join(open(os.path.join(tdir, f"node{k}.log")).readlines()[-15:]))
+            raise
+        human = cli("testnet", "status", "--dir", tdir).stdout
+        assert "3 of 3 up; one tip" in human, human
+
+        # A node killed from outside shows as down.
+        os.kill(pids[2], 9)
+        wait_for(lambda: not alive(pids[2]), 10, "node2 to die")
+        human = cli("testnet", "status", "--dir", tdir).stdout
+        assert "DOWN" in human and "2 of 3 up" in human, human
+
+        cli("testnet", "stop", "--dir", tdir, timeout=60)
+        assert not any(alive(p) for p in pids), [p for p in pids if alive(p)]
+        assert not os.path.exists(os.path.join(tdir, "testnet.json"))
+        r = cli("testnet", "status", "--dir", tdir, rc=1)
+        assert r.stderr.startswith("error: no testnet"), r.stderr
+    finally:
+        # Also any node of this test's directory that a failed start left behind.
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        if (tdir + "/node").encode() in f.read():
+                            pids.append(int(entry))
+                except OSError:
+                    pass
+        for p in pids:
+            if alive(p):
+                try:
+                    os.kill(p, 9)
+                except OSError:
+                    pass
+
+
+def free_port_is(port):
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+if __name__ == "__main__":
+    main(body)
