@@ -57,6 +57,7 @@ class Node:
     def __init__(self, ctx, name, cmd, port, cwd, host="127.0.0.1"):
         self.ctx, self.name, self.cmd, self.port, self.cwd, self.host = ctx, name, cmd, port, cwd, host
         self.proc = None
+        self.token = None  # sent as the API token (admin methods) when set
         self.log_path = os.path.join(ctx.tmp, f"{name}.log")
 
     def start(self, wait=True):
@@ -68,8 +69,10 @@ class Node:
 
     def rpc(self, method, params=None, timeout=30):
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-        req = urllib.request.Request(f"http://{self.host}:{self.port}/", data=body,
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(f"http://{self.host}:{self.port}/", data=body, headers=headers)
         with urllib.request.urlopen(req, timeout=timeout) as r:
             res = json.loads(r.read())
         if res.get("error"):

@@ -15,7 +15,11 @@ H = "127.0.0.1"
 
 def body(ctx):
     port = free_port()
-    node = ctx.daemon("target", port, ["--network", "dev", "--ban-seconds", "600"], listen="0.0.0.0").start()
+    # Listening on every address (so cases can come from 127.0.0.x): admin methods need a token.
+    node = ctx.daemon("target", port, ["--network", "dev", "--ban-seconds", "600", "--api-token", "t0ken"],
+                      listen="0.0.0.0")
+    node.token = "t0ken"
+    node.start()
     node.rpc("generate", [3])
     info = node.rpc("getblockchaininfo")
     genesis, tip, height = info["genesis"], info["tip"], info["height"]
