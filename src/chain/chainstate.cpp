@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "chain/parallel_verify.h"
 #include "consensus/pow.h"
 #include "util/log.h"
 
@@ -374,8 +375,15 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
     if (it != index_.end() && it->second->have_data()) return reject(RejectCode::kDuplicateBlock);
     if (it != index_.end() && it->second->failed()) return reject(RejectCode::kInvalidParent, "block known invalid");
   }
-  // Context-free checks, signatures included, without the lock.
+  // Context-free checks, signatures included, without the lock. Signatures not already cached
+  // are first verified on all cores (warming the cache); consensus then checks only the rest.
   std::vector<TxId> ids;
+  if (block.txs.size() > 1) {
+    std::vector<TxId> pre;
+    pre.reserve(block.txs.size());
+    for (const auto& tx : block.txs) pre.push_back(tx.id());
+    verify_signatures(block.txs, pre, sig_cache_);
+  }
   if (auto r = consensus::check_block(params_, block, ids, [this](const TxId& t) { return sig_cache_.contains(t); }); !r)
     return util::unexpected(r.error());
 

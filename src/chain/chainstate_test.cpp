@@ -381,3 +381,22 @@ TEST(ChainState, LocatorFindsTheForkPoint) {
   for (auto id : b->blocks_to_fetch(100)) ASSERT_TRUE(b->process_block(*a->block(id)).ok());
   EXPECT_EQ(b->tip().id, a->tip().id);  // reorged off its own block onto a's heavier chain
 }
+
+TEST(ChainState, ParallelVerificationStillRejectsOneForgedSignature) {
+  TestNode node(params());
+  Forge forge(params());
+  std::vector<primitives::Transaction> txs;
+  for (uint32_t n = 0; n < 4; ++n)
+    for (uint32_t s = 1; s <= 60; ++s) txs.push_back(transfer(s, s + 1, n));
+  txs[137].fee += 1;  // signed for another fee
+  auto bad = forge.make(params().genesis_id, txs);
+  auto r = node->process_block(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, RejectCode::kBadTx);
+  EXPECT_NE(r.error().detail.find("bad-signature"), std::string::npos) << r.error().detail;
+  EXPECT_EQ(node->tip().height, 0u);
+  txs[137].fee -= 1;
+  auto good = forge.make(params().genesis_id, txs);
+  ASSERT_TRUE(node->process_block(good).ok());
+  EXPECT_EQ(node->tip().id, good.id());
+}
