@@ -17,12 +17,22 @@ STAY = "--stay" in sys.argv
 H = "127.0.0.1"
 
 
+class NodeDied(Exception):
+    pass
+
+
 def free_ports(n):
+    """Free ports below Linux's ephemeral range (32768+), so no outgoing connection on this
+    machine can take one between the check here and the node's bind."""
+    import random
     ports = []
     while len(ports) < n:
+        p = random.randint(20000, 32000)
         with socket.socket() as s:
-            s.bind((H, 0))
-            p = s.getsockname()[1]
+            try:
+                s.bind(("0.0.0.0", p))  # server listens on every address
+            except OSError:
+                continue
         if p not in ports:
             ports.append(p)
     return ports
@@ -89,7 +99,14 @@ def main():
     print(f"== starting three nodes with the seed's command line (logs in {work})")
     for p in ports:
         start(p)
-    wait(lambda: all(tip(p) for p in ports), 30, "the nodes to answer")
+    def answering():
+        for p in ports:
+            if procs[p].poll() is not None:
+                log = open(os.path.join(work, f"server-{p}.log"), errors="replace").read()[-2000:]
+                raise NodeDied(f"demo: node :{p} exited with {procs[p].returncode}:\n{log}")
+        return all(tip(p) for p in ports)
+
+    wait(answering, 30, "the nodes to answer")
 
     print(f"\n== sending ten 500-unit transfers from dev account 1 to node :{ports[1]}")
     print(f"   $ client {H} {ports[1]} 1 0 10 500")
@@ -133,4 +150,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NodeDied as e:
+        raise SystemExit(str(e))

@@ -20,8 +20,10 @@ import urllib.request
 
 
 def free_port(host="127.0.0.1"):
+    # Below Linux's ephemeral range (32768+): no outgoing connection can take the port between
+    # this check and the node's bind.
     for _ in range(200):
-        port = random.randint(20000, 45000)
+        port = random.randint(20000, 32000)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
