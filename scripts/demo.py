@@ -80,10 +80,13 @@ def show_tips(ports, label):
         print(f"   node :{p}  height {h:>4}  tip {t[:16]}...")
 
 
+PROCS = {}  # port -> the node process, killed if the demo fails
+
+
 def main():
     work = tempfile.mkdtemp(prefix="peerchain-demo-")
     ports = free_ports(3)
-    procs = {}
+    procs = PROCS
 
     def start(p):
         peers = []
@@ -150,7 +153,15 @@ def main():
 
 
 if __name__ == "__main__":
+    ok = False
     try:
         main()
+        ok = True
     except NodeDied as e:
         raise SystemExit(str(e))
+    finally:
+        if not ok or not STAY:
+            for proc in PROCS.values():  # never leave a node behind on failure
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
