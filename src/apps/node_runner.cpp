@@ -81,15 +81,15 @@ int run_node(node::NodeOptions opts, ApiOptions api) {
                        state.blocks_connected.fetch_add(1);
                        if (disconnected) {
                          state.reorgs.fetch_add(1);
-                         http.publish(rpc::Json{{"type", "reorg"}, {"disconnected", disconnected},
+                         http.publish("reorg", rpc::Json{{"type", "reorg"}, {"disconnected", disconnected},
                                                 {"height", tip.height}, {"tip", tip.id.hex()}}.dump());
                        }
-                       http.publish(rpc::Json{{"type", "block"}, {"height", tip.height}, {"id", tip.id.hex()},
+                       http.publish("block", rpc::Json{{"type", "block"}, {"height", tip.height}, {"id", tip.id.hex()},
                                               {"time_ms", tip.time_ms}}.dump());
                      },
                      [&](const primitives::TxId& id) {
                        state.tx_accepted.fetch_add(1);
-                       if (http.websocket_clients()) http.publish(rpc::Json{{"type", "tx"}, {"id", id.hex()}}.dump());
+                       if (http.websocket_clients("tx")) http.publish("tx", rpc::Json{{"type", "tx"}, {"id", id.hex()}}.dump());
                      }});
   node.set_foreign_handler([&http](boost::asio::ip::tcp::socket s, util::Bytes first) { http.adopt(std::move(s), std::move(first)); });
   if (auto st = node.start(); !st) {

@@ -540,24 +540,80 @@ TipInfo ChainState::best_header() const {
 }
 
 consensus::Checked<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
-  if (auto r = consensus::check_tx_shape(params_, tx); !r) return util::unexpected(r.error());
-  TxId id = tx.id();
-  if (!sig_cache_.contains(id)) {
-    if (auto r = consensus::check_tx_signature(tx); !r) return util::unexpected(r.error());
-    sig_cache_.insert(id);
+  return std::move(submit_transactions(std::span(&tx, 1)).front());
+}
+
+std::vector<consensus::Checked<TxId>> ChainState::submit_transactions(std::span<const primitives::Transaction> txs) {
+  std::vector<consensus::Checked<TxId>> out;
+  out.reserve(txs.size());
+  std::vector<TxId> ids(txs.size());
+  std::vector<uint8_t> shape_ok(txs.size(), 0);
+  for (size_t i = 0; i < txs.size(); ++i) {
+    if (consensus::check_tx_shape(params_, txs[i])) {
+      ids[i] = txs[i].id();
+      shape_ok[i] = 1;
+    }
   }
-  ChainEvents events;
+  // Warm the signature cache, on every core for a large batch and outside the lock (a bad
+  // signature is left out, and rejected below with its reason by the single-threaded check).
   {
+    if (std::all_of(shape_ok.begin(), shape_ok.end(), [](uint8_t ok) { return ok; })) {
+      verify_signatures(txs, ids, sig_cache_);
+    } else {
+      std::vector<primitives::Transaction> good;
+      std::vector<TxId> good_ids;
+      for (size_t i = 0; i < txs.size(); ++i)
+        if (shape_ok[i]) {
+          good.push_back(txs[i]);
+          good_ids.push_back(ids[i]);
+        }
+      verify_signatures(good, good_ids, sig_cache_);
+    }
+  }
+  std::vector<TxId> accepted;
+  ChainEvents events;
+  // The lock is taken per slice, so a block arriving meanwhile waits for at most one slice.
+  constexpr size_t kSlice = 256;
+  for (size_t begin = 0; begin < txs.size(); begin += kSlice) {
     std::lock_guard lock(mu_);
-    auto loc = db_->get(Column::kTxIndex, id.span());
-    if (loc && *loc) return reject(RejectCode::kDuplicate, "already in a block");
-    auto r = mempool_.add(tx, id, [this](const AccountKey& k) { return load_account(k); });
-    if (!r) return util::unexpected(r.error());
-    mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
+    for (size_t i = begin; i < std::min(txs.size(), begin + kSlice); ++i) {
+      const auto& tx = txs[i];
+      if (!shape_ok[i]) {
+        auto r = consensus::check_tx_shape(params_, tx);
+        out.push_back(util::unexpected(r.error()));
+        continue;
+      }
+      const TxId& id = ids[i];
+      if (!sig_cache_.contains(id)) {
+        if (auto r = consensus::check_tx_signature(tx); !r) {
+          out.push_back(util::unexpected(r.error()));
+          continue;
+        }
+        sig_cache_.insert(id);
+      }
+      auto r = mempool_.add(tx, id, [this](const AccountKey& k) { return load_account(k); });
+      if (!r) {
+        // A transaction already in a block has a spent nonce: only then look it up, to give
+        // the better reason (no index read on the hot path).
+        if (r.error().code == RejectCode::kNonceTooLow) {
+          auto loc = db_->get(Column::kTxIndex, id.span());
+          if (loc && *loc) {
+            out.push_back(reject(RejectCode::kDuplicate, "already in a block"));
+            continue;
+          }
+        }
+        out.push_back(util::unexpected(r.error()));
+        continue;
+      }
+      accepted.push_back(id);
+      out.push_back(id);
+    }
+    if (!accepted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
     events = events_;
   }
-  if (events.on_tx_accepted) events.on_tx_accepted(id);
-  return id;
+  if (events.on_tx_accepted)
+    for (const auto& id : accepted) events.on_tx_accepted(id);
+  return out;
 }
 
 BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_txs) const {

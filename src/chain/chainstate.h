@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -128,6 +129,10 @@ class ChainState {
 
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
   consensus::Checked<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
+  // The same for a batch, in order (a sender's later nonces may follow earlier ones in the same
+  // batch): signatures not already cached are verified on all cores first, then every
+  // transaction is admitted under one lock. One result per transaction.
+  std::vector<consensus::Checked<primitives::TxId>> submit_transactions(std::span<const primitives::Transaction> txs);
 
   // A block to mine on the current tip, with the best mempool transactions.
   BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX) const;

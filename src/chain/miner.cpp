@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 
 #include "util/log.h"
 
@@ -22,6 +25,48 @@ void lower_thread_priority() {
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
   }
 }
+
+// One thread at idle priority that runs the tasks it is given, one at a time, while the caller
+// waits. The miner hashes on it; everything that takes the chain's lock (templates, submitting a
+// found block) stays on the caller's normal-priority thread, so a starved idle thread never holds
+// that lock (priority inversion: under full load it would stall validation for seconds).
+class IdleWorker {
+ public:
+  explicit IdleWorker(bool idle) : thread_([this, idle] {
+    if (idle) lower_thread_priority();
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return task_ || quit_; });
+      if (quit_) return;
+      lock.unlock();
+      task_();
+      lock.lock();
+      task_ = nullptr;
+      cv_.notify_all();
+    }
+  }) {}
+  ~IdleWorker() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void run(std::function<void()> f) {
+    std::unique_lock lock(mu_);
+    task_ = std::move(f);
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return !task_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> task_;  // GUARDED_BY(mu_)
+  bool quit_ = false;           // GUARDED_BY(mu_)
+  std::thread thread_;          // last: starts after the members it uses
+};
 
 }  // namespace
 
@@ -48,7 +93,7 @@ void Miner::stop() {
 
 void Miner::run() {
   using clock = std::chrono::steady_clock;
-  if (opts_.idle_priority) lower_thread_priority();
+  IdleWorker hasher(opts_.idle_priority);
   const double share = opts_.cpu_share > 0 && opts_.cpu_share <= 1 ? opts_.cpu_share : 1.0;
   // Pacing is global over the miner's life (not per template), so easy targets that are met in
   // a few attempts cannot escape the cap.
@@ -93,7 +138,8 @@ void Miner::run() {
       hashes_.fetch_add(4096, std::memory_order_relaxed);
       return pace(stop_now);
     };
-    bool found = solve(tmpl, should_stop, done);
+    bool found = false;
+    hasher.run([&] { found = solve(tmpl, should_stop, done); });
     if (done > counted) {
       attempts_total += done - counted;
       hashes_.fetch_add(done - counted, std::memory_order_relaxed);
@@ -108,17 +154,17 @@ void Miner::run() {
         util::log().warn("mined block refused: {}", r.error().to_string());
       }
     }
-    pace([&] { return !running_.load(std::memory_order_relaxed); });
+    hasher.run([&] { pace([&] { return !running_.load(std::memory_order_relaxed); }); });
   }
 }
 
 std::vector<primitives::BlockId> Miner::generate(ChainState& chain, const primitives::AccountKey& reward,
-                                                 uint32_t n, const std::atomic<bool>* cancel) {
+                                                 uint32_t n, const std::atomic<bool>* cancel, size_t max_txs) {
   std::vector<primitives::BlockId> ids;
   int failures = 0;
   while (ids.size() < n && failures < 100) {
     if (cancel && cancel->load()) break;
-    BlockTemplate tmpl = chain.create_template(reward);
+    BlockTemplate tmpl = chain.create_template(reward, max_txs);
     uint64_t gen = chain.tip_generation();
     uint64_t hashes = 0;
     bool found = solve(tmpl, [&] { return (cancel && cancel->load()) || chain.tip_generation() != gen; }, hashes);

@@ -4,7 +4,9 @@
 // restarts at once when the tip changes, refreshes the template when new transactions arrive,
 // and submits found blocks through ChainState::process_block like any other block.
 //
-// Mining yields to everything else: its thread runs at SCHED_IDLE priority, and it can be capped
+// Mining yields to everything else: the hashing runs on a thread at SCHED_IDLE priority (block
+// templates and found blocks are handled on a normal-priority thread, since they take the
+// chain's lock), and it can be capped
 // to a hash rate and/or a share of one core, so several nodes on one machine leave the cores to
 // validation and networking.
 #pragma once
@@ -50,7 +52,8 @@ class Miner {
   // `generate`). Returns the ids of the blocks that were accepted; stops early if `cancel`
   // becomes true.
   static std::vector<primitives::BlockId> generate(ChainState& chain, const primitives::AccountKey& reward,
-                                                   uint32_t n, const std::atomic<bool>* cancel = nullptr);
+                                                   uint32_t n, const std::atomic<bool>* cancel = nullptr,
+                                                   size_t max_txs = SIZE_MAX);
 
   // Searches nonces for `tmpl` until one meets its target, `should_stop` says so (checked every
   // few thousand attempts) or the nonces run out. Returns true with tmpl.block.header.nonce set

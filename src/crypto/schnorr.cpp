@@ -1,5 +1,7 @@
 #include "crypto/schnorr.h"
 
+#include <atomic>
+
 #include <openssl/crypto.h>
 #include <secp256k1.h>
 #include <secp256k1_extrakeys.h>
@@ -129,7 +131,14 @@ SchnorrSig SecretKey::sign(const Hash256& msg, const util::FixedBytes<32>& aux) 
   return sig;
 }
 
+namespace {
+std::atomic<uint64_t> g_verifications{0};
+}  // namespace
+
+uint64_t schnorr_verifications() { return g_verifications.load(std::memory_order_relaxed); }
+
 bool schnorr_verify(const XOnlyPubKey& pubkey, ByteSpan msg, const SchnorrSig& sig) {
+  g_verifications.fetch_add(1, std::memory_order_relaxed);
   const secp256k1_xonly_pubkey* pk = parse_key(pubkey);
   if (pk == nullptr) return false;
   return secp256k1_schnorrsig_verify(ctx(), sig.data.data(), msg.data(), msg.size(), pk) == 1;

@@ -38,6 +38,8 @@ class SecretKey {
 
 // True iff `sig` is a valid BIP340 signature of `msg` (any length) by `pubkey`.
 bool schnorr_verify(const XOnlyPubKey& pubkey, ByteSpan msg, const SchnorrSig& sig);
+// Signature verifications this process has made (a counter for metrics and benchmarks).
+uint64_t schnorr_verifications();
 // True iff `pubkey` is the x coordinate of a point on the curve.
 bool is_valid_pubkey(const XOnlyPubKey& pubkey);
 

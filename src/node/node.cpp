@@ -95,6 +95,7 @@ util::Status Node::start() {
   adapter_ = std::make_unique<NetAdapter>(*net_);
   PeerManagerOptions pmo;
   pmo.ban_ms = opts_.ban_ms;
+  pmo.queue_txs = true;
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
   chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);
@@ -123,6 +124,9 @@ util::Status Node::start() {
       peer_manager_->tick();
       lock.lock();
     }
+  });
+  tx_admission_ = std::thread([this] {
+    while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
   });
   if (opts_.mine) {
     auto mo = chain::default_miner_options(params_, *opts_.miner_key);
@@ -154,6 +158,8 @@ void Node::stop() {
   }
   tick_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  tx_admission_stop_ = true;
+  if (tx_admission_.joinable()) tx_admission_.join();
   if (net_) net_->stop();
   if (chain_) chain_->set_events({});
 }

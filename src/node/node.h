@@ -84,6 +84,8 @@ class Node {
   std::condition_variable tip_cv_;
   uint64_t tip_seq_ = 0;  // GUARDED_BY(tip_mu_)
   std::thread ticker_;
+  std::thread tx_admission_;  // drains the peer manager's queue of peers' transactions
+  std::atomic<bool> tx_admission_stop_{false};
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;

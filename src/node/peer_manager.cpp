@@ -226,10 +226,49 @@ void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
     if (it == peers_.end()) return;
     mark_known(it->second, txid);
   }
+  if (opts_.queue_txs) {
+    {
+      std::lock_guard lock(txq_mu_);
+      if (txq_.size() >= opts_.max_queued_txs) return;  // overloaded: it will come in a block
+      txq_.push_back({id, std::move(*tx)});
+    }
+    txq_cv_.notify_one();
+    return;
+  }
   auto r = chain_.submit_transaction(*tx);  // on success the chain fires on_tx_accepted: relay
   if (!r) {
     if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
   }
+}
+
+size_t PeerManager::admit_queued_txs(std::chrono::milliseconds wait) {
+  constexpr size_t kBatch = 4096;
+  std::vector<QueuedTx> batch;
+  {
+    std::unique_lock lock(txq_mu_);
+    if (!txq_cv_.wait_for(lock, wait, [this] { return !txq_.empty(); })) return 0;
+    if (txq_.size() <= kBatch) {
+      batch.swap(txq_);
+    } else {
+      batch.assign(std::make_move_iterator(txq_.begin()), std::make_move_iterator(txq_.begin() + kBatch));
+      txq_.erase(txq_.begin(), txq_.begin() + kBatch);
+    }
+  }
+  std::vector<primitives::Transaction> txs;
+  txs.reserve(batch.size());
+  for (auto& q : batch) txs.push_back(q.tx);
+  auto results = chain_.submit_transactions(txs);  // each success fires on_tx_accepted: relay
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i]) continue;
+    if (int p = penalty(results[i].error().code); p > 0)
+      misbehave(batch[i].peer, p, "invalid tx " + txs[i].id().hex() + ": " + results[i].error().to_string());
+  }
+  return batch.size();
+}
+
+size_t PeerManager::queued_txs() const {
+  std::lock_guard lock(txq_mu_);
+  return txq_.size();
 }
 
 void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
@@ -300,7 +339,25 @@ void PeerManager::announce(const InvItem& item) {
   }
 }
 
-void PeerManager::on_tip_changed(const chain::TipInfo& tip) { announce({InvKind::kBlock, tip.id}); }
+// A new tip is announced at once with its header (no inv round trip, no wait for tick()):
+// a peer that has the parent asks for the block straight away; one that lacks it asks for
+// headers from its locator.
+void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
+  auto header = chain_.header(tip.id);
+  if (!header) return;
+  std::vector<PeerId> to;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, p] : peers_) {
+      if (p.known.count(tip.id)) continue;
+      mark_known(p, tip.id);
+      to.push_back(id);
+    }
+  }
+  if (to.empty()) return;
+  auto payload = encode_headers({*header});
+  for (auto id : to) net_.send(id, msg::kHeaders, payload);
+}
 
 void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind::kTx, id}); }
 

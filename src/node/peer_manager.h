@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -44,6 +46,11 @@ struct PeerManagerOptions {
   int64_t block_timeout_ms = 15'000;         // default: re-request a block elsewhere after 15 s
   int64_t headers_poll_ms = 10'000;          // default: ask every peer for headers every 10 s
   size_t max_known_per_peer = 50'000;        // default: inventory remembered per peer
+  // Transactions from peers wait in a queue that admit_queued_txs() drains in batches (their
+  // signatures checked on every core, off the network thread, so blocks and headers are never
+  // stuck behind them). false: each is admitted inline on arrival (tests).
+  bool queue_txs = false;
+  size_t max_queued_txs = 100'000;           // default: beyond this, arriving transactions are dropped
 };
 
 struct PeerStats {
@@ -72,6 +79,11 @@ class PeerManager {
   // Timers: flushes batched announcements, retries stalled downloads, polls for headers.
   // Call every ~100 ms.
   void tick();
+
+  // With PeerManagerOptions::queue_txs: waits up to `wait` for queued transactions, admits up
+  // to a batch of them, and scores the peers that sent invalid ones. Returns how many it took.
+  size_t admit_queued_txs(std::chrono::milliseconds wait);
+  size_t queued_txs() const;
 
   std::vector<PeerStats> stats() const;
   // Points a misbehaving peer gets for a rejection from the chain (0: not its fault).
@@ -114,6 +126,14 @@ class PeerManager {
   std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
   std::atomic<int64_t> last_progress_log_ms_{0};
+
+  struct QueuedTx {
+    PeerId peer = 0;
+    primitives::Transaction tx;
+  };
+  mutable std::mutex txq_mu_;
+  std::condition_variable txq_cv_;
+  std::vector<QueuedTx> txq_;                          // GUARDED_BY(txq_mu_)
 };
 
 }  // namespace peerchain::node

@@ -8,7 +8,9 @@
 #include <deque>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <optional>
 
 #include "util/log.h"
@@ -23,8 +25,13 @@ using tcp = boost::asio::ip::tcp;
 // on the session's strand (every adopted socket gets its own); a client that falls max_ws_queue events behind is disconnected.
 class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::WsSession> {
  public:
-  WsSession(HttpServer& srv, beast::tcp_stream&& stream)
-      : srv_(srv), ws_(std::move(stream)) {}
+  WsSession(HttpServer& srv, beast::tcp_stream&& stream, std::vector<std::string> topics)
+      : srv_(srv), ws_(std::move(stream)), topics_(std::move(topics)) {}
+
+  // Empty topics: every event.
+  bool wants(std::string_view topic) const {
+    return topics_.empty() || std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+  }
 
   void start(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
@@ -80,8 +87,35 @@ class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::Ws
   beast::websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer in_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  const std::vector<std::string> topics_;
   bool closed_ = false;
 };
+
+namespace {
+
+// "/ws?topics=block,reorg" -> {"block", "reorg"}; "/ws" -> {} (everything). nullopt: not /ws.
+std::optional<std::vector<std::string>> ws_topics(std::string_view target) {
+  auto q = target.find('?');
+  if (target.substr(0, q) != "/ws") return std::nullopt;
+  std::vector<std::string> topics;
+  if (q == std::string_view::npos) return topics;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (kv.rfind("topics=", 0) != 0) continue;
+    std::string_view list = kv.substr(7);
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      if (comma != 0) topics.emplace_back(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+  }
+  return topics;
+}
+
+}  // namespace
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
@@ -126,8 +160,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     if (ec) return respond_and_close(400, std::string(R"({"error":"malformed HTTP request: )") + json_escape(ec.message()) + "\"}");
     auto& req = parser_->get();
     if (beast::websocket::is_upgrade(req)) {
-      if (req.target() != "/ws") return respond_and_close(404, R"({"error":"WebSocket endpoint is /ws"})");
-      std::make_shared<WsSession>(srv_, std::move(stream_))->start(parser_->release());
+      auto topics = ws_topics(std::string_view(req.target().data(), req.target().size()));
+      if (!topics) return respond_and_close(404, R"({"error":"WebSocket endpoint is /ws"})");
+      std::make_shared<WsSession>(srv_, std::move(stream_), std::move(*topics))->start(parser_->release());
       return;
     }
     HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote_,
@@ -203,7 +238,7 @@ void HttpServer::stop() {
   threads_.clear();
 }
 
-void HttpServer::publish(std::string message) {
+void HttpServer::publish(std::string_view topic, std::string message) {
   auto msg = std::make_shared<const std::string>(std::move(message));
   std::vector<std::shared_ptr<WsSession>> live;
   {
@@ -215,13 +250,17 @@ void HttpServer::publish(std::string message) {
       return false;
     });
   }
-  for (auto& s : live) s->push(msg);
+  for (auto& s : live)
+    if (s->wants(topic)) s->push(msg);
 }
 
-size_t HttpServer::websocket_clients() const {
+size_t HttpServer::websocket_clients(std::string_view topic) const {
   std::lock_guard lock(ws_mu_);
   size_t n = 0;
-  for (const auto& w : ws_sessions_) n += !w.expired();
+  for (const auto& w : ws_sessions_) {
+    auto s = w.lock();
+    n += s && (topic.empty() || s->wants(topic));
+  }
   return n;
 }
 

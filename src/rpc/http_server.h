@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -62,9 +63,12 @@ class HttpServer {
 
   size_t connections() const { return connections_.load(); }
 
-  // Sends `message` (a JSON text) to every WebSocket client of GET /ws. Thread-safe.
-  void publish(std::string message);
-  size_t websocket_clients() const;
+  // Sends `message` (a JSON text) to every WebSocket client of GET /ws subscribed to `topic`
+  // (a client of "/ws?topics=block,reorg" gets only those; a client of plain "/ws" gets every
+  // topic). Thread-safe.
+  void publish(std::string_view topic, std::string message);
+  // Connected WebSocket clients; with a topic, those that receive it.
+  size_t websocket_clients(std::string_view topic = {}) const;
 
  private:
   class Session;

@@ -1,5 +1,11 @@
 #include "rpc/node_api.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
 #include "chain/miner.h"
 #include "consensus/pow.h"
 #include "primitives/address.h"
@@ -40,27 +46,34 @@ primitives::BlockId resolve_block(node::Node& n, const Json& v) {
   throw RpcError{code::kInvalidParams, "block must be a height or an id"};
 }
 
-Json block_json(node::Node& n, const primitives::BlockId& id, bool verbose) {
+// verbosity 0: the raw block in hex; 1: header fields and the txids; 2: every transaction in full.
+Json block_json(node::Node& n, const primitives::BlockId& id, int verbosity) {
   auto b = n.chain().block(id);
   if (!b) throw RpcError{code::kNotFound, "block " + id.hex() + " not found"};
-  if (!verbose) return util::to_hex(primitives::encode_block(*b));
+  if (verbosity == 0) return util::to_hex(primitives::encode_block(*b));
   bool active = n.chain().in_active_chain(id);
   auto tip = n.chain().tip();
+  Json j{{"id", id.hex()},
+         {"height", b->header.height},
+         {"prev_id", b->header.prev_id.hex()},
+         {"merkle_root", b->header.merkle_root.hex()},
+         {"time_ms", b->header.time_ms},
+         {"bits", b->header.bits},
+         {"nonce", b->header.nonce},
+         {"miner", addr(n, b->header.miner)},
+         {"in_active_chain", active},
+         {"confirmations", active ? tip.height - b->header.height + 1 : 0},
+         {"tx_count", b->txs.size()},
+         {"size", b->encoded_size()}};
   Json txs = Json::array();
-  for (const auto& tx : b->txs) txs.push_back(tx_json(n, tx));
-  return Json{{"id", id.hex()},
-              {"height", b->header.height},
-              {"prev_id", b->header.prev_id.hex()},
-              {"merkle_root", b->header.merkle_root.hex()},
-              {"time_ms", b->header.time_ms},
-              {"bits", b->header.bits},
-              {"nonce", b->header.nonce},
-              {"miner", addr(n, b->header.miner)},
-              {"in_active_chain", active},
-              {"confirmations", active ? tip.height - b->header.height + 1 : 0},
-              {"tx_count", b->txs.size()},
-              {"size", b->encoded_size()},
-              {"txs", txs}};
+  if (verbosity == 1) {
+    for (const auto& tx : b->txs) txs.push_back(tx.id().hex());
+    j["txids"] = std::move(txs);
+  } else {
+    for (const auto& tx : b->txs) txs.push_back(tx_json(n, tx));
+    j["txs"] = std::move(txs);
+  }
+  return j;
 }
 
 Json tx_rejection(const consensus::Rejection& r) {
@@ -99,8 +112,14 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
   });
   d.add("getblock", [&n](const Json& p) {
     auto id = resolve_block(n, param(p, 0, "block"));
-    bool verbose = !has_param(p, 1, "verbose") || param(p, 1, "verbose").get<bool>();
-    return block_json(n, id, verbose);
+    int verbosity = 2;  // default, and `true`: every transaction in full
+    if (has_param(p, 1, "verbosity")) {
+      const Json& v = param(p, 1, "verbosity");
+      if (v.is_boolean()) verbosity = v.get<bool>() ? 2 : 0;
+      else if (v.is_number_unsigned() && v.get<uint64_t>() <= 2) verbosity = static_cast<int>(v.get<uint64_t>());
+      else throw RpcError{code::kInvalidParams, "verbosity must be 0, 1, 2, true or false"};
+    }
+    return block_json(n, id, verbosity);
   });
   d.add("gettransaction", [&n](const Json& p) {
     auto id = parse_id(param_string(p, 0, "id"), "transaction id");
@@ -138,12 +157,33 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
       throw RpcError{code::kTxRejected, out["error"]["message"].get<std::string>(), out["error"]};
     return out["id"];
   });
-  d.add("sendtransactions", [submit](const Json& p) {
+  d.add("sendtransactions", [&n](const Json& p) {
     const Json& list = param(p, 0, "hexes");
     if (!list.is_array()) throw RpcError{code::kInvalidParams, "hexes must be an array"};
     if (list.size() > 50'000) throw RpcError{code::kInvalidParams, "at most 50000 transactions per call"};
+    // Decode everything, then admit the batch at once (signatures checked on every core).
     Json out = Json::array();
-    for (const auto& h : list) out.push_back(h.is_string() ? submit(h.get<std::string>()) : Json{{"error", {{"reason", "malformed"}, {"message", "not a string"}}}});
+    std::vector<primitives::Transaction> txs;
+    std::vector<size_t> slot;  // txs[k] answers out[slot[k]]
+    txs.reserve(list.size());
+    for (const auto& h : list) {
+      auto bytes = h.is_string() ? util::from_hex(h.get<std::string>()) : std::nullopt;
+      if (!bytes) {
+        out.push_back(Json{{"error", {{"reason", "malformed"}, {"message", h.is_string() ? "transaction is not hex" : "not a string"}}}});
+        continue;
+      }
+      auto tx = primitives::decode_transaction(*bytes);
+      if (!tx) {
+        out.push_back(Json{{"error", {{"reason", "malformed"}, {"message", tx.error().to_string()}}}});
+        continue;
+      }
+      slot.push_back(out.size());
+      out.push_back(nullptr);
+      txs.push_back(std::move(*tx));
+    }
+    auto results = n.chain().submit_transactions(txs);
+    for (size_t k = 0; k < results.size(); ++k)
+      out[slot[k]] = results[k] ? Json{{"id", results[k]->hex()}} : Json{{"error", tx_rejection(results[k].error())}};
     return out;
   });
   d.add("getmempoolinfo", [&n](const Json&) {
@@ -241,10 +281,44 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
       if (!key) throw RpcError{code::kInvalidParams, key.error().message};
       to = *key;
     }
+    size_t max_txs = has_param(p, 2, "max_txs") ? param_u64(p, 2, "max_txs") : SIZE_MAX;
     Json out = Json::array();
-    for (const auto& id : chain::Miner::generate(n.chain(), to, static_cast<uint32_t>(count))) out.push_back(id.hex());
+    for (const auto& id : chain::Miner::generate(n.chain(), to, static_cast<uint32_t>(count), nullptr, max_txs))
+      out.push_back(id.hex());
     return out;
   });
+}
+
+ProcessStats read_process_stats() {
+  ProcessStats st;
+  if (std::FILE* f = std::fopen("/proc/self/stat", "r")) {
+    char buf[1024];
+    size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[len] = 0;
+    // Fields after the ")" that ends the command name: state is field 3; utime, stime are 14, 15.
+    if (const char* p = std::strrchr(buf, ')')) {
+      unsigned long long utime = 0, stime = 0;
+      if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
+        st.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+  }
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      unsigned long long v = 0;
+      if (std::sscanf(line, "VmRSS: %llu kB", &v) == 1) st.rss_bytes = v * 1024;
+      else if (std::sscanf(line, "VmHWM: %llu kB", &v) == 1) st.peak_rss_bytes = v * 1024;
+      else if (std::sscanf(line, "Threads: %llu", &v) == 1) st.threads = v;
+    }
+    std::fclose(f);
+  }
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) st.open_fds += e->d_name[0] != '.';
+    ::closedir(d);
+    if (st.open_fds) --st.open_fds;  // the directory stream's own descriptor
+  }
+  return st;
 }
 
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
@@ -295,6 +369,14 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
       gauge("peerchain_miner_hashes_total", "Hashes tried by the miner.", static_cast<double>(miner->hashes()), "counter");
       gauge("peerchain_miner_blocks_total", "Blocks found by the miner.", static_cast<double>(miner->blocks_found()), "counter");
     }
+    gauge("peerchain_signature_verifications_total", "Schnorr signature verifications made.",
+          static_cast<double>(crypto::schnorr_verifications()), "counter");
+    auto proc = read_process_stats();
+    gauge("process_cpu_seconds_total", "User and system CPU time of the node process.", proc.cpu_seconds, "counter");
+    gauge("process_resident_memory_bytes", "Resident set size.", static_cast<double>(proc.rss_bytes));
+    gauge("process_resident_memory_peak_bytes", "Peak resident set size (VmHWM).", static_cast<double>(proc.peak_rss_bytes));
+    gauge("process_open_fds", "Open file descriptors.", static_cast<double>(proc.open_fds));
+    gauge("process_threads", "Threads of the node process.", static_cast<double>(proc.threads));
     if (http) gauge("peerchain_websocket_clients", "Clients of the /ws event stream.", static_cast<double>(http->websocket_clients()));
     return HttpResponse{200, "text/plain; version=0.0.4", m};
   }

@@ -25,6 +25,16 @@ struct ApiState {
 // Admin methods (addpeer, removepeer, generate) need the token when ApiState::admin_token is set.
 inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate"};
 
+// The node process's own resource use, from /proc/self (Linux). Zero where unreadable.
+struct ProcessStats {
+  double cpu_seconds = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint64_t open_fds = 0;
+  uint64_t threads = 0;
+};
+ProcessStats read_process_stats();
+
 // Registers every method on `d`; `node` and `state` must outlive it. With admin=false, admin
 // methods answer code::kUnauthorized.
 void register_node_methods(Dispatcher& d, node::Node& node, ApiState& state, bool admin);
