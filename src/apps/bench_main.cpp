@@ -241,7 +241,7 @@ std::string fmt_mb(double bytes) {
 // Funds `m` fresh accounts from the dev accounts, enough for `per_account` transfers each, and
 // waits until every node's chain holds the funding. Returns the accounts' next nonces.
 std::vector<uint64_t> fund_accounts(const consensus::Params& params, const std::vector<Target>& targets,
-                                    const std::vector<AccountKey>& pubs, uint64_t per_account) {
+                                    const std::vector<AccountKey>& pubs, uint64_t per_account, bool generate = false) {
   rpc::RpcClient c0(targets[0].host, targets[0].port, 60'000);
   const uint32_t dev = consensus::kDevAccounts;
   std::vector<crypto::SecretKey> dev_keys;
@@ -263,6 +263,7 @@ std::vector<uint64_t> fund_accounts(const consensus::Params& params, const std::
   auto res = call_or_die(c0, "sendtransactions", Json::array({hexes}));
   for (const auto& r : res)
     if (r.contains("error")) die("funding transfer rejected: " + r["error"].dump());
+  if (generate) call_or_die(c0, "generate", Json::array({1}));  // the nodes are not mining
   // Funded once every node sees every account's balance.
   std::vector<Json> acct_params;
   for (const auto& p : pubs) acct_params.push_back(Json::array({primitives::encode_address(params.address_prefix, p)}));
@@ -569,7 +570,7 @@ int run_sync(const Options& o, apps::load::LocalCluster& cluster, const std::vec
     pubs.push_back(keys.back().pubkey());
   }
   uint64_t total = static_cast<uint64_t>(o.sync_blocks) * o.sync_txs_per_block;
-  auto nonces = fund_accounts(params, targets, pubs, total / o.accounts + 1);
+  auto nonces = fund_accounts(params, targets, pubs, total / o.accounts + 1, true);
   Signed s = presign(params.chain_id, keys, pubs, nonces, total, o.seed);
   cluster.stop_node(down);
   auto base = call_or_die(c0, "getblockchaininfo")["height"].get<uint32_t>();

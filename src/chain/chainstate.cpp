@@ -1,6 +1,7 @@
 #include "chain/chainstate.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "chain/parallel_verify.h"
 #include "consensus/pow.h"
@@ -213,7 +214,7 @@ std::optional<Block> ChainState::read_block(const BlockId& id) const {
 }
 
 util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::vector<TxId>* ids_in,
-                                     std::set<AccountKey>& touched, consensus::Rejection* why) {
+                                     std::set<AccountKey>& touched, consensus::Rejection* why, bool sync) {
   auto eff = consensus::apply_block(params_, b, [this](const AccountKey& k) { return load_account(k); });
   if (!eff) {
     *why = eff.error();
@@ -239,7 +240,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
   for (uint32_t i = 0; i < ids_in->size(); ++i)
     batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
-  if (auto st = db_->write(batch, true); !st) return st;
+  if (auto st = db_->write(batch, sync); !st) return st;
   active_.push_back(e);
   return {};
 }
@@ -343,7 +344,15 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
       auto block = read_block(e->id);
       if (!block) return util::fail("corrupt", "stored block " + e->id.hex() + " unreadable");
       consensus::Rejection why{RejectCode::kBadTx, {}};
-      auto st = connect_tip(e, *block, nullptr, touched, &why);
+      // While catching up (more blocks known to follow), connects are written without fsync:
+      // a killed process loses nothing (the OS has the write-ahead log); a power cut rolls back
+      // to an earlier consistent tip, whose successors are fetched again. The last is synced.
+      bool more_coming = e != path.back() || (best_header_ && best_header_->height() > e->height());
+      // At least once a second it is synced anyway (headers alone never keep it unsynced).
+      auto now = std::chrono::steady_clock::now();
+      bool sync = !more_coming || now - last_sync_ >= std::chrono::seconds(1);
+      auto st = connect_tip(e, *block, nullptr, touched, &why, sync);
+      if (sync) last_sync_ = now;
       if (!st) {
         if (st.error().code != "rejected") return st;
         util::log().warn("block {} at height {} invalid: {}", e->id.hex(), e->height(), why.to_string());

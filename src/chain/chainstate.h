@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -175,7 +176,7 @@ class ChainState {
   consensus::ParentContext parent_context(const BlockIndexEntry* parent) const;
   primitives::Account load_account(const primitives::AccountKey& key) const;
   util::Status connect_tip(BlockIndexEntry* e, const Block& b, std::vector<primitives::TxId>* ids,
-                           std::set<primitives::AccountKey>& touched, consensus::Rejection* why);
+                           std::set<primitives::AccountKey>& touched, consensus::Rejection* why, bool sync = true);
   util::Status disconnect_tip(std::vector<Block>& disconnected, std::set<primitives::AccountKey>& touched);
   void mark_failed(BlockIndexEntry* e);
   util::Status activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
@@ -209,6 +210,7 @@ class ChainState {
   ChainEvents events_;
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
   BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_sync_{};         // GUARDED_BY(mu_): last fsynced connect
 };
 
 }  // namespace peerchain::chain
