@@ -51,6 +51,11 @@ def body(ctx):
     assert b["id"] == ids[1] and b["height"] == 2 and b["confirmations"] == 2 and b["in_active_chain"]
     assert node.rpc("getblock", [ids[1]])["height"] == 2
     assert len(node.rpc("getblock", [2, False])) == 2 * (118 + 1)
+    assert node.rpc("getblock", [2, 0]) == node.rpc("getblock", [2, False])
+    assert node.rpc("getblock", [2, 1])["txids"] == [] and "txs" not in node.rpc("getblock", [2, 1])
+    assert node.rpc("getblock", [2, 2])["txs"] == [] and node.rpc("getblock", [2, True])["txs"] == []
+    assert err("getblock", [2, 3])["code"] == -32602
+    assert err("getblock", [2, "yes"])["code"] == -32602
     assert err("getblock", [99])["code"] == -5
     assert err("getblock", ["zz"])["code"] == -32602
     assert err("getblockhash", [99])["code"] == -5

@@ -14,10 +14,10 @@ H = "127.0.0.1"
 
 
 class Ws:
-    def __init__(self, port):
+    def __init__(self, port, target="/ws"):
         self.s = socket.create_connection((H, port), timeout=15)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall((f"GET /ws HTTP/1.1\r\nHost: {H}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        self.s.sendall((f"GET {target} HTTP/1.1\r\nHost: {H}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
@@ -51,7 +51,8 @@ def body(ctx):
     pa, pb = free_port(), free_port()
     a = ctx.daemon("a", pa, ["--network", "dev"]).start()
     ws = Ws(pa)
-    wait_for(lambda: "peerchain_websocket_clients 1" in __import__("urllib.request").request.urlopen(
+    blocks_only = Ws(pa, "/ws?topics=block,reorg")  # no tx events
+    wait_for(lambda: "peerchain_websocket_clients 2" in __import__("urllib.request").request.urlopen(
         f"http://{H}:{pa}/metrics", timeout=5).read().decode(), 10, "the subscription to register")
     tx = bip340.transfer(bip340.dev_secret(3), bip340.pubkey(bip340.dev_secret(4)), 500, 1, 0)
     txid = a.rpc("sendtransaction", [tx.hex()])
@@ -60,6 +61,8 @@ def body(ctx):
     block = a.rpc("generate", [1])[0]
     ev = ws.next()
     assert ev["type"] == "block" and ev["id"] == block and ev["height"] == 1, ev
+    ev = blocks_only.next()
+    assert ev["type"] == "block" and ev["id"] == block, ev  # the tx event was not sent to it
 
     # A reorg: b builds a longer chain alone, then a connects to it.
     b = ctx.daemon("b", pb, ["--network", "dev"]).start()
