@@ -57,6 +57,7 @@ struct Options {
   uint32_t sync_txs_per_block = 10;
   double hash_rate = -1;  // < 0: the network's default cap
   bool keep = false;
+  std::vector<std::string> node_args;
 };
 
 struct Target {
@@ -662,6 +663,7 @@ int main(int argc, char** argv) {
   app.add_option("--sync-txs-per-block", o.sync_txs_per_block, "sync mode: transfers per block (default 10)")->check(CLI::Range(0u, 50'000u));
   app.add_option("--hash-rate", o.hash_rate, "miner cap passed to started nodes (default: the network's)")->check(CLI::Range(0.0, 1e12));
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
+  app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
   CLI11_PARSE(app, argc, argv);
   if (o.sync_blocks && !o.connect.empty()) die("--sync-blocks needs a network this tool starts (not --connect)");
   if (o.sync_blocks && o.nodes < 2) die("--sync-blocks needs at least 2 nodes");
@@ -686,6 +688,7 @@ int main(int argc, char** argv) {
     co.nodes = o.nodes;
     co.mine = o.sync_blocks == 0;
     if (o.hash_rate >= 0) co.extra_args = {"--hash-rate", std::to_string(o.hash_rate)};
+    co.extra_args.insert(co.extra_args.end(), o.node_args.begin(), o.node_args.end());
     cluster = std::make_unique<apps::load::LocalCluster>(co);
     if (auto st = cluster->start(); !st) die(st.error().to_string());
     for (const auto& n : cluster->nodes()) targets.push_back({n.host, n.port});

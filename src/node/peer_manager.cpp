@@ -1,5 +1,7 @@
 #include "node/peer_manager.h"
 
+#include <chrono>
+
 #include "util/log.h"
 
 namespace peerchain::node {
@@ -285,7 +287,11 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     auto rq = requested_.find(bid);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
+  auto started = std::chrono::steady_clock::now();
   auto r = chain_.process_block(*block);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block->header.height,
+                    block->txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
   if (!r) {
     auto code = r.error().code;
     if (code == RejectCode::kMissingParent) {

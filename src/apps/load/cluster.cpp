@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -95,8 +96,13 @@ util::Status LocalCluster::start() {
 util::Status LocalCluster::start_node(size_t i) {
   LocalNode& n = nodes_.at(i);
   std::vector<std::string> args{opts_.peerchaind, "--home", n.home,   "--network",   "dev",
-                                "--listen",       n.host,   "--port", std::to_string(n.port), "--no-discover",
-                                "--log-level",    "warn"};
+                                "--listen",       n.host,   "--port", std::to_string(n.port), "--no-discover"};
+  bool own_level = std::any_of(opts_.extra_args.begin(), opts_.extra_args.end(),
+                               [](const std::string& a) { return a.rfind("--log-level", 0) == 0; });
+  if (!own_level) {
+    args.push_back("--log-level");
+    args.push_back("warn");
+  }
   for (size_t j = 0; j < nodes_.size(); ++j)
     if (j != i) {
       args.push_back("--peer");
