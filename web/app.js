@@ -166,7 +166,7 @@ async function overview(view) {
       if (!(info instanceof Error)) {
         const t = el('table', { class: 'peers' }, el('tr', {}, ...['id', 'address', 'dir', 'height', 'ping ms', 'agent'].map((h) => el('th', {}, h))));
         for (const p of info) t.append(el('tr', { 'data-peer': p.address }, el('td', {}, p.id), el('td', { class: 'mono' }, p.address),
-          el('td', {}, p.inbound ? 'in' : 'out'), el('td', {}, p.best_height), el('td', {}, p.ping_ms ?? '–'), el('td', {}, p.user_agent ?? '')));
+          el('td', {}, p.inbound ? 'in' : 'out'), el('td', {}, p.best_height), el('td', {}, p.ping_ms >= 0 ? p.ping_ms : '–'), el('td', {}, p.user_agent ?? '')));
         peers.replaceChildren(info.length ? t : el('p', { class: 'muted' }, 'no peers'));
       }
     } catch (e) {

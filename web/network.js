@@ -99,7 +99,8 @@ export function buildModel(snaps, window) {
 
 export function renderTree(model, snaps) {
   const colorOf = new Map(snaps.map((s) => [s.name, s.color]));
-  const width = 40 + (model.maxHeight - model.minHeight + 1) * COL_W + 90;
+  const label = Math.max(0, ...snaps.map((s) => s.name.length)) * 6.5 + 24;  // room for the tip flags
+  const width = 40 + (model.maxHeight - model.minHeight + 1) * COL_W + label;
   const height = 30 + Math.max(1, model.lanes) * LANE_H + 10;
   const root = svg('svg', {
     width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
