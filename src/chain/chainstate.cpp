@@ -828,4 +828,49 @@ util::Status ChainState::verify() const {
   return {};
 }
 
+
+// Web view reads (getchaintips, getblocktree): one pass over the index under the lock.
+ChainState::TreeSnapshot ChainState::block_tree(uint32_t from_height, size_t max) const {
+  std::lock_guard lock(mu_);
+  auto entry = [this](const BlockIndexEntry* e) {
+    TreeEntry t;
+    t.id = e->id;
+    t.prev = e->header.prev_id;
+    t.height = e->height();
+    t.miner = e->header.miner;
+    t.time_ms = e->header.time_ms;
+    t.chain_work = e->chain_work;
+    t.have_data = e->have_data();
+    t.chain_complete = e->chain_complete;
+    t.failed = e->failed();
+    t.in_active_chain = t.height < active_.size() && active_[t.height] == e;
+    return t;
+  };
+  TreeSnapshot out;
+  std::set<const BlockIndexEntry*> parents;
+  std::vector<const BlockIndexEntry*> above;
+  for (const auto& [id, e] : index_) {
+    if (e->parent) parents.insert(e->parent);
+    if (e->height() >= from_height) above.push_back(e.get());
+  }
+  std::sort(above.begin(), above.end(), [](const BlockIndexEntry* a, const BlockIndexEntry* b) {
+    return a->height() != b->height() ? a->height() < b->height() : a->id < b->id;
+  });
+  out.truncated = above.size() > max;
+  if (out.truncated) above.resize(max);
+  for (const auto* e : above) out.blocks.push_back(entry(e));
+  for (const auto& [id, e] : index_) {
+    if (parents.count(e.get())) continue;
+    TreeEntry t = entry(e.get());
+    for (const BlockIndexEntry* p = e.get(); p && !(p->height() < active_.size() && active_[p->height()] == p);
+         p = p->parent)
+      ++t.branch_len;
+    out.tips.push_back(t);
+  }
+  std::sort(out.tips.begin(), out.tips.end(), [](const TreeEntry& a, const TreeEntry& b) {
+    return a.height != b.height ? a.height > b.height : a.id < b.id;
+  });
+  return out;
+}
+
 }  // namespace peerchain::chain

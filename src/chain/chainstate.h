@@ -158,6 +158,28 @@ class ChainState {
   const consensus::Params& params() const { return params_; }
   const util::Clock& clock() const { return clock_; }
 
+  // The block index as a tree, for the API's getchaintips/getblocktree (the web view). A
+  // snapshot taken under the lock; reads nothing from disk.
+  struct TreeEntry {
+    BlockId id;
+    BlockId prev;
+    uint32_t height = 0;
+    primitives::AccountKey miner;
+    uint64_t time_ms = 0;
+    Uint256 chain_work;
+    bool have_data = false;
+    bool chain_complete = false;  // this block and all its ancestors have data
+    bool failed = false;
+    bool in_active_chain = false;
+    uint32_t branch_len = 0;      // tips only: blocks from this tip back to the active chain
+  };
+  struct TreeSnapshot {
+    std::vector<TreeEntry> blocks;  // entries with height >= from_height, by height then id, at most max
+    bool truncated = false;         // more entries at or above from_height than max
+    std::vector<TreeEntry> tips;    // every entry without a known child (the active tip included)
+  };
+  TreeSnapshot block_tree(uint32_t from_height, size_t max) const;
+
   // Rebuilds account state, undo data and the tx index by replaying the stored blocks of the
   // active chain from genesis, re-validating each.
   util::Status reindex();

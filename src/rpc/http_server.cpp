@@ -166,12 +166,13 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       return;
     }
     HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote_,
-                  std::string(req[http::field::authorization])};
+                  std::string(req[http::field::authorization]), std::string(req[http::field::origin]),
+                  std::string(req[http::field::if_none_match])};
     HttpResponse out;
     try {
       out = srv_.handler_(r);
     } catch (const std::exception& e) {
-      out = {500, "application/json", std::string(R"({"error":"internal error: )") + json_escape(e.what()) + "\"}"};
+      out = {500, "application/json", std::string(R"({"error":"internal error: )") + json_escape(e.what()) + "\"}", {}};
     }
     keep_alive_ = req.keep_alive();
     write(out);
@@ -190,6 +191,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     res_.emplace(static_cast<http::status>(out.status), 11);
     res_->set(http::field::server, "peerchain");
     res_->set(http::field::content_type, out.content_type);
+    for (const auto& [name, value] : out.headers) res_->set(name, value);
     res_->keep_alive(keep_alive_);
     res_->body() = out.body;
     res_->prepare_payload();
@@ -202,7 +204,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   void respond_and_close(int status, std::string body) {
     keep_alive_ = false;
-    write(HttpResponse{status, "application/json", std::move(body)});
+    write(HttpResponse{status, "application/json", std::move(body), {}});
   }
 
   void close() {

@@ -31,12 +31,15 @@ struct HttpRequest {
   std::string body;
   std::string remote;   // peer address, for logs
   std::string authorization;  // the Authorization header, if any
+  std::string origin;         // the Origin header, if any (sent by browsers: CORS, admin guard)
+  std::string if_none_match;  // the If-None-Match header, if any (cached web view files)
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (CSP, caching, CORS)
 };
 
 struct HttpOptions {

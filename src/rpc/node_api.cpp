@@ -9,6 +9,7 @@
 #include "chain/miner.h"
 #include "consensus/pow.h"
 #include "primitives/address.h"
+#include "rpc/web_assets.h"
 #include "util/host_port.h"
 
 namespace peerchain::rpc {
@@ -100,9 +101,64 @@ Json chain_info(node::Node& n) {
               {"mining", n.miner() != nullptr && n.miner()->running()}};
 }
 
+// --- The web view's reads: getchaintips and getblocktree (docs/api.md).
+
+// Bitcoin Core's chain tip vocabulary, applied per block: active (in the active chain), invalid
+// (failed validation, or an ancestor did), headers-only (only the header is here),
+// valid-headers (data here but an ancestor's is missing), valid-fork (every block to genesis
+// stored, not active: a side branch, e.g. the stale blocks of a reorg).
+const char* tree_status(const chain::ChainState::TreeEntry& e) {
+  if (e.in_active_chain) return "active";
+  if (e.failed) return "invalid";
+  if (!e.have_data) return "headers-only";
+  if (!e.chain_complete) return "valid-headers";
+  return "valid-fork";
+}
+
+constexpr uint64_t kTreeDefaultMax = 200;
+constexpr uint64_t kTreeMaxMax = 2000;
+constexpr uint32_t kTreeDefaultDepth = 50;  // default from_height: this many heights below the tip
+
+void add_tree_methods(Dispatcher& d, node::Node& n) {
+  d.add("getchaintips", [&n](const Json&) {
+    auto snap = n.chain().block_tree(UINT32_MAX, 0);
+    Json out = Json::array();
+    for (const auto& t : snap.tips)
+      out.push_back(Json{{"height", t.height}, {"id", t.id.hex()}, {"branchlen", t.branch_len}, {"status", tree_status(t)}});
+    return out;
+  });
+  d.add("getblocktree", [&n](const Json& p) {
+    auto tip = n.chain().tip();
+    uint64_t from = tip.height > kTreeDefaultDepth ? tip.height - kTreeDefaultDepth : 0;
+    if (has_param(p, 0, "from_height") && !param(p, 0, "from_height").is_null()) from = param_u64(p, 0, "from_height");
+    uint64_t max = has_param(p, 1, "max") ? param_u64(p, 1, "max") : kTreeDefaultMax;
+    if (from > UINT32_MAX) throw RpcError{code::kInvalidParams, "from_height must be at most 4294967295"};
+    if (max == 0 || max > kTreeMaxMax)
+      throw RpcError{code::kInvalidParams, "max must be 1.." + std::to_string(kTreeMaxMax)};
+    auto snap = n.chain().block_tree(static_cast<uint32_t>(from), static_cast<size_t>(max));
+    Json blocks = Json::array();
+    for (const auto& e : snap.blocks) {
+      Json tx_count = nullptr;
+      if (e.have_data)
+        if (auto b = n.chain().block(e.id)) tx_count = b->txs.size();
+      blocks.push_back(Json{{"id", e.id.hex()},
+                            {"prev", e.prev.hex()},
+                            {"height", e.height},
+                            {"miner", addr(n, e.miner)},
+                            {"time_ms", e.time_ms},
+                            {"tx_count", tx_count},
+                            {"status", tree_status(e)},
+                            {"in_active_chain", e.in_active_chain}});
+    }
+    return Json{{"from_height", from},     {"tip", tip.id.hex()}, {"height", tip.height},
+                {"truncated", snap.truncated}, {"blocks", blocks}};
+  });
+}
+
 }  // namespace
 
 void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool admin) {
+  add_tree_methods(d, n);
   d.add("getblockchaininfo", [&n](const Json&) { return chain_info(n); });
   d.add("getblockhash", [&n](const Json& p) {
     auto h = param_u64(p, 0, "height");
@@ -207,6 +263,12 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
           j["ping_ms"] = i.last_ping_rtt_ms;
           j["bytes_sent"] = i.bytes_sent;
           j["bytes_received"] = i.bytes_received;
+          // Where the peer's API answers (peers serve HTTP on their peer port): an inbound peer's
+          // address carries an ephemeral port, so use the port it announced.
+          j["api_address"] = !i.inbound ? Json(s.address)
+                             : i.hello.listen_port ? Json(s.address.substr(0, s.address.rfind(':')) + ":" +
+                                                          std::to_string(i.hello.listen_port))
+                                                   : Json(nullptr);
         }
       out.push_back(j);
     }
@@ -323,16 +385,38 @@ ProcessStats read_process_stats() {
 
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
                    ApiState& state, const HttpServer* http) {
-  auto json = [](int status, const Json& j) { return HttpResponse{status, "application/json", j.dump()}; };
+  // CORS: any page may read (GET) and call the public JSON-RPC methods; admin methods are never
+  // opened to it (below). JSON answers to GET and to public POSTs carry this header.
+  auto cors = [](HttpResponse r) {
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    return r;
+  };
+  auto json = [&cors](int status, const Json& j) { return cors(HttpResponse{status, "application/json", j.dump(), {}}); };
   std::string path = req.target.substr(0, req.target.find('?'));
   state.rpc_requests.fetch_add(1, std::memory_order_relaxed);
   if (req.method == "POST" && path == "/") {
-    bool authorized = state.admin_token.empty() || req.authorization == "Bearer " + state.admin_token;
+    // A request from a browser page carries Origin: it reaches the admin methods only with the
+    // token, even when none is configured (so no web page can make a loopback node mine or dial).
+    // Preflight never allows the Authorization header, so a cross-origin page cannot send it.
+    bool has_token = !state.admin_token.empty() && req.authorization == "Bearer " + state.admin_token;
+    bool authorized = has_token || (state.admin_token.empty() && req.origin.empty());
     auto body = (authorized ? admin : pub).handle(req.body);
     if (body.find("\"error\"") != std::string::npos) state.rpc_errors.fetch_add(1, std::memory_order_relaxed);
-    return HttpResponse{200, "application/json", body};
+    HttpResponse r{200, "application/json", body, {}};
+    return authorized ? r : cors(std::move(r));
   }
-  if (req.method != "GET") return json(405, Json{{"error", "method not allowed"}});
+  if (req.method == "OPTIONS") {  // CORS preflight (a POST with Content-Type: application/json)
+    HttpResponse r = cors(HttpResponse{204, "text/plain", "", {}});
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type");
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    return r;
+  }
+  if (req.method != "GET") {
+    HttpResponse r = json(405, Json{{"error", "method not allowed"}});
+    r.headers.emplace_back("Allow", "GET, POST, OPTIONS");
+    return r;
+  }
   auto call = [&](const std::string& method, Json params) {
     Json r = pub.call(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}});
     if (r.contains("error")) {
@@ -378,7 +462,7 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     gauge("process_open_fds", "Open file descriptors.", static_cast<double>(proc.open_fds));
     gauge("process_threads", "Threads of the node process.", static_cast<double>(proc.threads));
     if (http) gauge("peerchain_websocket_clients", "Clients of the /ws event stream.", static_cast<double>(http->websocket_clients()));
-    return HttpResponse{200, "text/plain; version=0.0.4", m};
+    return cors(HttpResponse{200, "text/plain; version=0.0.4", m, {}});
   }
   auto tail = [&](const std::string& prefix) -> std::optional<std::string> {
     if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size()) return path.substr(prefix.size());
@@ -387,6 +471,20 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
   if (auto v = tail("/blocks/")) return call("getblock", Json::array({*v}));
   if (auto v = tail("/tx/")) return call("gettransaction", Json::array({*v}));
   if (auto v = tail("/accounts/")) return call("getaccount", Json::array({*v}));
+  if (auto asset = find_web_asset(path)) {  // the web view: GET / and its files
+    if (!req.if_none_match.empty() && req.if_none_match == asset->etag) {
+      HttpResponse r{304, std::string(asset->content_type), "", {}};
+      r.headers.emplace_back("ETag", asset->etag);
+      return r;
+    }
+    HttpResponse r{200, std::string(asset->content_type), std::string(asset->body), {}};
+    r.headers.emplace_back("Content-Security-Policy", std::string(kWebCsp));
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    r.headers.emplace_back("Cache-Control", "no-cache");  // revalidate: a new node build serves a new page
+    r.headers.emplace_back("ETag", asset->etag);
+    return r;
+  }
   return json(404, Json{{"error", "not found: " + path}});
 }
 

@@ -40,8 +40,11 @@ ProcessStats read_process_stats();
 void register_node_methods(Dispatcher& d, node::Node& node, ApiState& state, bool admin);
 
 // Routes an HTTP request: POST / is JSON-RPC (through `admin` when the request carries the
-// token, or no token is configured; else through `pub`); GET /status, /health, /metrics,
-// /blocks/{height|id}, /tx/{id}, /accounts/{address} are REST reads.
+// token, or no token is configured and the request has no Origin header, i.e. is not from a
+// browser page; else through `pub`); GET /status, /health, /metrics, /blocks/{height|id},
+// /tx/{id}, /accounts/{address} are REST reads; GET / and the web view's files
+// (rpc/web_assets.h) serve the page. CORS: GET reads and public JSON-RPC answers carry
+// Access-Control-Allow-Origin: *, and OPTIONS answers the preflight.
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& node,
                    ApiState& state, const HttpServer* http = nullptr);
 
