@@ -282,13 +282,19 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     mark_known(it->second, bid);
-    it->second.in_flight.erase(bid);
     it->second.best_height = std::max(it->second.best_height, block->header.height);
-    auto rq = requested_.find(bid);
-    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
   auto started = std::chrono::steady_clock::now();
   auto r = chain_.process_block(*block);
+  {
+    // Only now is it no longer in flight: erasing it before processing let tick() ask for it
+    // again while a large block was being validated.
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it != peers_.end()) it->second.in_flight.erase(bid);
+    auto rq = requested_.find(bid);
+    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
+  }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block->header.height,
                     block->txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
