@@ -380,6 +380,16 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   std::vector<double> submit_t(s.hex.size(), 0);
   std::vector<uint8_t> accepted(s.hex.size(), 0);
   std::vector<SubmitStats> stats(n_nodes);
+  // RSS of every node every 2 s while the run lasts ("flat as the chain grows").
+  std::atomic<bool> sampling{true};
+  std::vector<std::vector<std::pair<double, double>>> rss_samples(n_nodes);
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      for (size_t i = 0; i < n_nodes; ++i)
+        rss_samples[i].emplace_back(seconds_since(t0, Clock::now()), node_stats(targets[i]).rss_bytes);
+      for (int k = 0; k < 20 && sampling.load(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   auto start = Clock::now();
   {
     std::vector<std::thread> senders;
@@ -423,6 +433,8 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
     }
     stable = (tips.size() == 1 && empty) ? stable + 1 : 0;
   }
+  sampling = false;
+  sampler.join();
   std::vector<NodeStats> after;
   for (const auto& t : targets) after.push_back(node_stats(t));
 
@@ -524,8 +536,16 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
               {"signature_limit", {{"verify_per_second_per_core", verify_rate}, {"cores", cores}, {"transfers_per_second", sig_limit}}},
               {"fraction_of_signature_limit", sig_limit > 0 ? tps / sig_limit : 0}};
   Json per_node = Json::array();
+  // RSS at a quarter, half, three quarters and the end of the run: flat or growing.
+  auto rss_quarters = [&](size_t i) {
+    Json q = Json::array();
+    const auto& v = rss_samples[i];
+    for (int k = 1; k <= 4 && !v.empty(); ++k) q.push_back(v[std::min(v.size() - 1, v.size() * k / 4)].second);
+    return q;
+  };
   for (size_t i = 0; i < n_nodes; ++i)
     per_node.push_back({{"address", targets[i].host + ":" + std::to_string(targets[i].port)},
+                        {"rss_quarters", rss_quarters(i)},
                         {"cpu_seconds", after[i].cpu_seconds - before[i].cpu_seconds},
                         {"signature_verifications", after[i].verifications - before[i].verifications},
                         {"rss_bytes", after[i].rss_bytes},
@@ -545,6 +565,11 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   std::printf("blocks: %u; propagation p50 %.1f ms, p99 %.1f ms (%zu samples); stale %llu (%.1f per hundred)\n",
               tip_height - start_height, percentile(propagation, 50), percentile(propagation, 99), propagation.size(),
               static_cast<unsigned long long>(stale), report["stale_per_hundred"].get<double>());
+  for (size_t i = 0; i < n_nodes; ++i) {
+    std::string q;
+    for (const auto& v : per_node[i]["rss_quarters"]) q += (q.empty() ? "" : " -> ") + fmt_mb(v.get<double>());
+    std::printf("node%zu rss over the run: %s\n", i, q.c_str());
+  }
   for (size_t i = 0; i < n_nodes; ++i)
     std::printf("node%zu %s: cpu %.1f s, %.0f signature verifications, rss %s, peak rss %s\n", i,
                 per_node[i]["address"].get<std::string>().c_str(), after[i].cpu_seconds - before[i].cpu_seconds,

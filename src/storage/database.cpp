@@ -100,6 +100,9 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   options.paranoid_checks = true;
   options.keep_log_file_num = 3;
   options.max_background_jobs = 2;
+  // Six column families with two 16 MiB memtables each could hold 192 MiB: cap them together
+  // (the fullest is flushed first), so memory stays flat as the chain grows.
+  options.db_write_buffer_size = opts.total_write_buffer_bytes;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);

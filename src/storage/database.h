@@ -55,6 +55,7 @@ struct Options {
   size_t block_cache_bytes = 32 << 20;      // default: 32 MiB shared block cache
   int max_open_files = 128;                 // default: 128, bounded so fds stay bounded
   size_t write_buffer_bytes = 16 << 20;     // default: 16 MiB memtable per column family
+  size_t total_write_buffer_bytes = 48 << 20;  // default: 48 MiB of memtables over all families
 };
 
 class Database {
