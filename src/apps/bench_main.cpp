@@ -74,8 +74,13 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
 }
 
+// The network this run started, stopped on every exit path (die() included).
+apps::load::LocalCluster* g_cluster = nullptr;
+
 [[noreturn]] void die(const std::string& why) {
   std::fprintf(stderr, "error: %s\n", why.c_str());
+  if (g_cluster)
+    for (size_t i = 0; i < g_cluster->nodes().size(); ++i) g_cluster->stop_node(i);
   std::exit(1);
 }
 
@@ -670,6 +675,7 @@ std::string self_dir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in logs
   Options o;
   CLI::App app{"peerchain-bench: load and catch-up benchmark of a local peerchain network (docs/performance.md)"};
   app.add_option("--nodes", o.nodes, "nodes to start on 127.0.0.1 (default 3)")->check(CLI::Range(1, 16));
@@ -715,12 +721,14 @@ int main(int argc, char** argv) {
     if (o.hash_rate >= 0) co.extra_args = {"--hash-rate", std::to_string(o.hash_rate)};
     co.extra_args.insert(co.extra_args.end(), o.node_args.begin(), o.node_args.end());
     cluster = std::make_unique<apps::load::LocalCluster>(co);
+    g_cluster = cluster.get();
     if (auto st = cluster->start(); !st) die(st.error().to_string());
     for (const auto& n : cluster->nodes()) targets.push_back({n.host, n.port});
     std::printf("started %d nodes in %s\n", o.nodes, o.dir.c_str());
   }
   int rc = o.sync_blocks ? run_sync(o, *cluster, targets) : run_load(o, targets);
   if (cluster) {
+    g_cluster = nullptr;
     cluster.reset();
     if (!o.keep) std::filesystem::remove_all(o.dir);
   }

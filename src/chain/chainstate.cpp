@@ -721,6 +721,31 @@ std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
   return TxInfo{b->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
 }
 
+std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) const {
+  std::vector<bool> out(ids.size(), false);
+  std::vector<size_t> look_up;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (mempool_.get(ids[i])) out[i] = true;
+      else look_up.push_back(i);
+    }
+  }
+  for (size_t i : look_up) {  // the database is thread-safe: no lock held for the reads
+    auto v = db_->get(Column::kTxIndex, ids[i].span());
+    out[i] = v && *v;
+  }
+  return out;
+}
+
+std::vector<std::optional<primitives::Transaction>> ChainState::mempool_transactions(std::span<const TxId> ids) const {
+  std::vector<std::optional<primitives::Transaction>> out(ids.size());
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (const auto* e = mempool_.get(ids[i])) out[i] = e->tx;
+  return out;
+}
+
 size_t ChainState::mempool_size() const {
   std::lock_guard lock(mu_);
   return mempool_.size();

@@ -152,6 +152,10 @@ class ChainState {
   // Every stored account (absent == empty), in key order. For verification and tests.
   std::map<primitives::AccountKey, primitives::Account> all_accounts() const;
   std::optional<TxInfo> transaction(const primitives::TxId& id) const;
+  // For relay, one lock for a whole inv or getdata: whether each transaction is known (in the
+  // mempool or in a block: an index lookup, no block read), and the mempool's copies.
+  std::vector<bool> known_transactions(std::span<const primitives::TxId> ids) const;
+  std::vector<std::optional<primitives::Transaction>> mempool_transactions(std::span<const primitives::TxId> ids) const;
   size_t mempool_size() const;
   std::vector<primitives::TxId> mempool_ids() const;
   std::pair<size_t, primitives::Amount> mempool_pending(const primitives::AccountKey& sender) const;

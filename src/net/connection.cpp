@@ -1,5 +1,7 @@
 #include "net/connection.h"
 
+#include <algorithm>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -273,16 +275,24 @@ void Connection::push(SharedFrame frame) {
     queued_bytes_.fetch_sub(frame->size());
     return;
   }
-  out_.push_back(std::move(frame));
+  bool low = false;
+  if (!cfg_->low_priority_types.empty() && frame->size() >= 6) {
+    auto type = static_cast<uint16_t>((*frame)[4] | ((*frame)[5] << 8));  // after the 4-byte magic, LE
+    low = std::find(cfg_->low_priority_types.begin(), cfg_->low_priority_types.end(), type) !=
+          cfg_->low_priority_types.end();
+  }
+  (low ? out_low_ : out_).push_back(std::move(frame));
   do_write();
 }
 
 void Connection::do_write() {
-  if (writing_ || out_.empty() || state_ == State::kClosed) return;
+  if (writing_ || (out_.empty() && out_low_.empty()) || state_ == State::kClosed) return;
   constexpr size_t kMaxGather = 64;
   in_flight_ = std::min(out_.size(), kMaxGather);
+  in_flight_low_ = std::min(out_low_.size(), kMaxGather - in_flight_);
   write_bufs_.clear();
   for (size_t i = 0; i < in_flight_; ++i) write_bufs_.push_back(asio::buffer(*out_[i]));
+  for (size_t i = 0; i < in_flight_low_; ++i) write_bufs_.push_back(asio::buffer(*out_low_[i]));
   writing_ = true;
   asio::async_write(
       socket_, write_bufs_,
@@ -297,17 +307,22 @@ void Connection::on_write(const boost::system::error_code& ec, size_t n) {
     done += out_.front()->size();
     out_.pop_front();
   }
-  in_flight_ = 0;
+  for (size_t i = 0; i < in_flight_low_; ++i) {
+    done += out_low_.front()->size();
+    out_low_.pop_front();
+  }
+  in_flight_ = in_flight_low_ = 0;
   queued_bytes_.fetch_sub(done);
   if (state_ == State::kClosed) {
     out_.clear();
+    out_low_.clear();
     return;
   }
   if (ec) {
     if (state_ == State::kClosing) return finish();
     return do_close("write-error: " + ec.message(), false);
   }
-  if (!out_.empty())
+  if (!out_.empty() || !out_low_.empty())
     do_write();
   else if (state_ == State::kClosing)
     finish();
@@ -381,6 +396,10 @@ void Connection::do_close(std::string reason, bool tell_remote) {
       dropped += out_.back()->size();
       out_.pop_back();
     }
+    while (out_low_.size() > in_flight_low_) {
+      dropped += out_low_.back()->size();
+      out_low_.pop_back();
+    }
     queued_bytes_.fetch_sub(dropped);
     state_ = State::kClosing;
     linger_deadline_ = Clock::now() + cfg_->linger;
@@ -403,6 +422,7 @@ void Connection::finish() {
   timer_.cancel();
   // Frames being written stay alive until their handler runs.
   while (out_.size() > in_flight_) out_.pop_back();
+  while (out_low_.size() > in_flight_low_) out_low_.pop_back();
   host_.on_closed(*this, close_reason_);
 }
 

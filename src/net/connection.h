@@ -71,6 +71,9 @@ struct ConnectionConfig {
   // listen address, so that peers (and firewall rules between test hosts on 127.0.0.x) see
   // the node as that address.
   std::optional<asio::ip::address> outbound_source;
+  // Bulk message types (the node's transaction relay): queued behind every other frame not yet
+  // written, so blocks and headers are never stuck behind a backlog of transactions.
+  std::vector<uint16_t> low_priority_types;
 };
 
 class Connection;
@@ -171,8 +174,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Bytes sniffed_;
   FrameDecoder decoder_;
   std::deque<SharedFrame> out_;
+  std::deque<SharedFrame> out_low_;  // frames of ConnectionConfig::low_priority_types
   std::vector<asio::const_buffer> write_bufs_;
-  size_t in_flight_ = 0;  // frames at the front of out_ being written
+  size_t in_flight_ = 0;      // frames at the front of out_ being written
+  size_t in_flight_low_ = 0;  // then frames at the front of out_low_
   bool writing_ = false;
   std::optional<Hello> remote_hello_;
   bool got_ack_ = false;

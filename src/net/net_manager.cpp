@@ -199,6 +199,7 @@ NetManager::Impl::Impl(NetOptions opts, NetEvents events, const util::Clock& clo
   cfg->limits = opts_.limits;
   for (const auto& [type, cap] : net_message_limits().entries()) cfg->limits.set(type, cap);
   cfg->max_send_queue_bytes = opts_.max_send_queue_bytes;
+  cfg->low_priority_types = opts_.low_priority_types;
   cfg->handshake_timeout = std::chrono::milliseconds(opts_.handshake_timeout_ms);
   cfg->idle_timeout = std::chrono::milliseconds(opts_.idle_timeout_ms);
   cfg->ping_interval = std::chrono::milliseconds(opts_.ping_interval_ms);

@@ -91,6 +91,7 @@ struct NetOptions {
   size_t max_outbound = 16;  // default: learned addresses are dialled while outbound < 16
   // The node's message types (>= 16) and payload caps (<= kMaxFramePayload). net adds its own.
   MessageLimits limits;
+  std::vector<uint16_t> low_priority_types;  // default: none; sent after every other queued frame
   size_t max_send_queue_bytes = 32 << 20;  // default: 32 MiB queued to one peer, then "slow-peer"
   int64_t handshake_timeout_ms = 10'000;   // default: 10 s for TCP connect + hello exchange
   int64_t idle_timeout_ms = 90'000;        // default: 90 s without a frame -> "timeout"

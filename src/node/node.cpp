@@ -71,6 +71,8 @@ util::Status Node::start() {
   no.max_inbound = opts_.max_inbound;
   no.max_outbound = opts_.discover ? opts_.max_outbound : 0;  // 0: only the configured peers
   no.limits = node_message_limits(params_);
+  // Transaction relay is bulk: blocks and headers go first (ADR 0008).
+  no.low_priority_types = {msg::kInv, msg::kTx};
 
   net::NetEvents ev;
   ev.on_connected = [this](const net::PeerInfo& p) {

@@ -181,19 +181,25 @@ void PeerManager::handle_inv(PeerId id, util::ByteSpan payload) {
   auto items = decode_inv(payload);
   if (!items) return misbehave(id, 100, "malformed inv: " + items.error().to_string());
   std::vector<InvItem> want_txs;
+  std::vector<primitives::TxId> tx_ids;
   bool unknown_block = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    for (const auto& item : *items) mark_known(it->second, item.id);
+  }
   for (const auto& item : *items) {
-    {
-      std::lock_guard lock(mu_);
-      auto it = peers_.find(id);
-      if (it == peers_.end()) return;
-      mark_known(it->second, item.id);
-    }
-    if (item.kind == InvKind::kTx) {
-      if (!chain_.transaction(item.id)) want_txs.push_back(item);
-    } else if (!chain_.header(item.id)) {
-      unknown_block = true;
-    }
+    if (item.kind == InvKind::kTx) tx_ids.push_back(item.id);
+    else if (!chain_.header(item.id)) unknown_block = true;
+  }
+  // Overloaded (admission queue half full): ask for nothing more; those transactions arrive in
+  // blocks. Relay traffic then cannot crowd out blocks and headers.
+  bool overloaded = opts_.queue_txs && queued_txs() >= opts_.max_queued_txs / 2;
+  if (!tx_ids.empty() && !overloaded) {
+    auto known = chain_.known_transactions(tx_ids);
+    for (size_t i = 0; i < tx_ids.size(); ++i)
+      if (!known[i]) want_txs.push_back({InvKind::kTx, tx_ids[i]});
   }
   if (!want_txs.empty()) net_.send(id, msg::kGetData, encode_inv(want_txs));
   if (unknown_block) send_getheaders(id);
@@ -204,10 +210,17 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   auto items = decode_inv(payload);
   if (!items) return misbehave(id, 100, "malformed getdata: " + items.error().to_string());
   std::vector<InvItem> missing;
+  // Transactions are served from the mempool only (one lock for the whole request); a confirmed
+  // one travels in its block.
+  std::vector<primitives::TxId> tx_ids;
+  for (const auto& item : *items)
+    if (item.kind == InvKind::kTx) tx_ids.push_back(item.id);
+  auto txs = chain_.mempool_transactions(tx_ids);
+  size_t next_tx = 0;
   for (const auto& item : *items) {
     if (item.kind == InvKind::kTx) {
-      auto info = chain_.transaction(item.id);
-      if (info) net_.send(id, msg::kTx, primitives::encode_transaction(info->tx));
+      const auto& tx = txs[next_tx++];
+      if (tx) net_.send(id, msg::kTx, primitives::encode_transaction(*tx));
       else missing.push_back(item);
     } else {
       auto b = chain_.block(item.id);
