@@ -127,6 +127,7 @@ class PeerManager {
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
   std::atomic<int64_t> last_progress_log_ms_{0};
 
+  static constexpr size_t kAdmissionBatch = 256;
   struct QueuedTx {
     PeerId peer = 0;
     primitives::Transaction tx;
