@@ -93,7 +93,10 @@ void Miner::stop() {
 
 void Miner::run() {
   using clock = std::chrono::steady_clock;
-  IdleWorker hasher(opts_.idle_priority);
+  // A capped miner's CPU is bounded by its cap (the dev cap is ~0.5% of a core): it hashes at
+  // normal priority, so blocks keep coming at the expected rate when validation fills every
+  // core. An uncapped miner would take whatever is left: it hashes at idle priority.
+  IdleWorker hasher(opts_.idle_priority && opts_.max_hashes_per_second <= 0);
   const double share = opts_.cpu_share > 0 && opts_.cpu_share <= 1 ? opts_.cpu_share : 1.0;
   // Pacing is global over the miner's life (not per template), so easy targets that are met in
   // a few attempts cannot escape the cap.

@@ -4,9 +4,10 @@
 // restarts at once when the tip changes, refreshes the template when new transactions arrive,
 // and submits found blocks through ChainState::process_block like any other block.
 //
-// Mining yields to everything else: the hashing runs on a thread at SCHED_IDLE priority (block
-// templates and found blocks are handled on a normal-priority thread, since they take the
-// chain's lock), and it can be capped
+// Mining yields to everything else: uncapped hashing runs on a thread at SCHED_IDLE priority
+// (block templates and found blocks are handled on a normal-priority thread, since they take the
+// chain's lock; a capped miner hashes at normal priority, its cap bounding its CPU, so a node
+// busy validating still produces blocks at the expected rate), and it can be capped
 // to a hash rate and/or a share of one core, so several nodes on one machine leave the cores to
 // validation and networking.
 #pragma once
@@ -23,14 +24,14 @@ struct MinerOptions {
   primitives::AccountKey reward_key;   // receives subsidy + fees
   double max_hashes_per_second = 0;    // default: 0 = no cap
   double cpu_share = 1.0;              // default: 1.0 = may use a whole core; (0, 1]
-  bool idle_priority = true;           // default: run at SCHED_IDLE
+  bool idle_priority = true;           // default: an uncapped miner hashes at SCHED_IDLE
   int64_t template_refresh_ms = 250;   // default: pick up new transactions every 250 ms
   size_t max_block_txs = SIZE_MAX;     // default: up to the consensus limit
 };
 
 // The defaults for a network: dev miners are capped at kDevHashRateCap hashes/s (about 0.5%
 // of a core here; with the dev starting target that is a block every ~2 s per node, and three
-// nodes on two cores stay responsive); main is uncapped. Mining always runs at idle priority.
+// nodes on two cores stay responsive); main is uncapped. Uncapped mining runs at idle priority.
 inline constexpr double kDevHashRateCap = 50'000;
 MinerOptions default_miner_options(const consensus::Params& params, const primitives::AccountKey& reward);
 
