@@ -91,6 +91,19 @@ def remove_rules():
             iptables("-D", *line.split()[1:], check=False)
 
 
+def remove_stale_rules():
+    """Rules left by an earlier run that was killed with SIGKILL (no cleanup possible): their
+    tag names a process that no longer exists."""
+    out = iptables("-S", "INPUT", check=False).stdout
+    for line in out.splitlines():
+        if "peerchain-chaos-" not in line or not line.startswith("-A "):
+            continue
+        pid = line.split("peerchain-chaos-")[1].split()[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            iptables("-D", *line.split()[1:], check=False)
+            log(f"removed a stale rule of dead run {pid}")
+
+
 def block_pair(a, b):
     global _iptables_used
     _iptables_used = True
@@ -765,9 +778,11 @@ def main():
         if why:
             print(f"SKIP chaos: partitions need iptables as root ({why}); --no-partitions runs the rest")
             sys.exit(77)
+        remove_stale_rules()
     atexit.register(remove_rules)
 
     def on_signal(sig, _frame):
+        log(f"signal {sig}: removing the firewall rules and stopping the nodes")
         remove_rules()
         raise SystemExit(128 + sig)
 
