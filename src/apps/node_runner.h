@@ -13,8 +13,9 @@ struct ApiOptions {
   std::string token;
 };
 
-// Returns the process exit code.
-int run_node(node::NodeOptions opts, ApiOptions api = {});
+// Returns the process exit code. clock_offset_ms skews the node's clock (dev network only; the
+// chaos test's seam, also adjustable at run time through the `setclockoffset` admin method).
+int run_node(node::NodeOptions opts, ApiOptions api = {}, int64_t clock_offset_ms = 0);
 
 // "host:port" -> PeerAddress; nullopt when malformed (port must be 1..65535).
 std::optional<node::PeerAddress> parse_peer(const std::string& s);

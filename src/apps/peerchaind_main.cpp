@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   bool mine = false, no_discover = false;
   int64_t ban_seconds = 600;
   uint16_t port = 0;
+  int64_t clock_offset_ms = 0;
   apps::ApiOptions api;
   app.add_option("--home", home, "data directory (config: HOME/peerchain.toml)")->capture_default_str();
   auto* init = app.add_subcommand("init", "write a commented config and a node key into --home");
@@ -34,6 +35,8 @@ int main(int argc, char** argv) {
   app.add_option("--hash-rate", o.hash_rate, "miner cap in hashes/s (0 = none; default: the network's)");
   app.add_option("--ban-seconds", ban_seconds, "how long a misbehaving peer is banned")->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
+  app.add_option("--clock-offset-ms", clock_offset_ms,
+                 "skew this node's clock by N ms (dev network only; for the chaos test)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -76,6 +79,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: unknown network '%s' (main or dev)\n", network.c_str());
     return 2;
   }
+  if (clock_offset_ms != 0 && network != "dev") {
+    std::fprintf(stderr, "error: --clock-offset-ms is only allowed on the dev network\n");
+    return 2;
+  }
   o.network = network;
   o.port = port;
   o.data_dir = home;
@@ -98,5 +105,5 @@ int main(int argc, char** argv) {
     }
     o.miner_key = *key;
   }
-  return apps::run_node(o, api);
+  return apps::run_node(o, api, clock_offset_ms);
 }

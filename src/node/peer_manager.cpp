@@ -63,6 +63,14 @@ void PeerManager::mark_known(Peer& p, const crypto::Hash256& id) {
   }
 }
 
+int64_t PeerManager::timer_now_ms() {
+  const int64_t wall = clock_.now_ms();
+  if (!last_wall_ms_) timer_ms_ = wall;
+  else if (wall > *last_wall_ms_) timer_ms_ += wall - *last_wall_ms_;
+  last_wall_ms_ = wall;
+  return timer_ms_;
+}
+
 void PeerManager::on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height) {
   {
     std::lock_guard lock(mu_);
@@ -109,7 +117,7 @@ void PeerManager::send_getheaders(PeerId id, const std::vector<BlockId>& prefix)
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
-    it->second.last_headers_request_ms = clock_.now_ms();
+    it->second.last_headers_request_ms = timer_now_ms();
   }
   net_.send(id, msg::kGetHeaders, encode_locator(loc));
 }
@@ -163,7 +171,7 @@ void PeerManager::request_blocks(PeerId id) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& p = it->second;
-    int64_t now = clock_.now_ms();
+    int64_t now = timer_now_ms();
     for (const auto& bid : wanted) {
       if (p.in_flight.size() >= opts_.max_blocks_in_flight) break;
       if (requested_.count(bid)) continue;  // another peer is fetching it: parallel download
@@ -311,7 +319,7 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     // again while a large block was being validated.
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
-    if (it != peers_.end()) it->second.in_flight.erase(bid);
+    if (it != peers_.end() && it->second.in_flight.erase(bid)) it->second.stalls = 0;
     auto rq = requested_.find(bid);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
@@ -394,11 +402,12 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
 void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind::kTx, id}); }
 
 void PeerManager::tick() {
-  const int64_t now = clock_.now_ms();
+  int64_t now = 0;
   std::vector<std::pair<PeerId, std::vector<InvItem>>> flush;
   std::vector<PeerId> poll, fetch;
   {
     std::lock_guard lock(mu_);
+    now = timer_now_ms();
     for (auto& [id, p] : peers_) {
       if (!p.pending_inv.empty()) {
         // Blocks first, so a new tip travels ahead of the transactions it confirms.
@@ -416,6 +425,7 @@ void PeerManager::tick() {
           util::log().info("peer {}: block {} timed out, asking elsewhere", id, it->first.hex());
           requested_.erase(it->first);
           it = p.in_flight.erase(it);
+          ++p.stalls;
         } else {
           ++it;
         }
@@ -423,6 +433,10 @@ void PeerManager::tick() {
       if (now - p.last_headers_request_ms >= opts_.headers_poll_ms) poll.push_back(id);
       if (p.in_flight.size() < opts_.max_blocks_in_flight) fetch.push_back(id);
     }
+    // Peers that let blocks time out are asked last, so a peer that never delivers (stalled,
+    // hostile) cannot take the same blocks again ahead of one that would.
+    std::stable_sort(fetch.begin(), fetch.end(),
+                     [this](PeerId a, PeerId b) { return peers_.at(a).stalls < peers_.at(b).stalls; });
   }
   for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
   if (now - last_progress_log_ms_ >= 5000) {

@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_set>
@@ -100,6 +101,7 @@ class PeerManager {
     std::map<primitives::BlockId, int64_t> in_flight;  // block -> requested at (ms)
     std::vector<InvItem> pending_inv;                  // announcements batched until tick()
     int64_t last_headers_request_ms = 0;
+    int stalls = 0;  // blocks that timed out at this peer since it last delivered one
   };
 
   void handle_getheaders(PeerId id, util::ByteSpan payload);
@@ -116,6 +118,10 @@ class PeerManager {
   void announce(const InvItem& item);
   // REQUIRES: mu_ held.
   void mark_known(Peer& p, const crypto::Hash256& id);
+  // The time for local timers (download timeouts, header polls): clock_ with any backward step
+  // ignored, so a wall clock set back (NTP, a skewed clock) cannot freeze them.
+  // REQUIRES: mu_ held.
+  int64_t timer_now_ms();
 
   chain::ChainState& chain_;
   PeerNetwork& net_;
@@ -125,6 +131,8 @@ class PeerManager {
   mutable std::mutex mu_;
   std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
+  int64_t timer_ms_ = 0;                               // GUARDED_BY(mu_): see timer_now_ms()
+  std::optional<int64_t> last_wall_ms_;                // GUARDED_BY(mu_)
   std::atomic<int64_t> last_progress_log_ms_{0};
 
   static constexpr size_t kAdmissionBatch = 256;

@@ -205,3 +205,58 @@ TEST(PeerManager, HostilePeerIsBanned) {
   net.pump();
   EXPECT_EQ(net.bans.size(), 3u);
 }
+
+namespace {
+
+// Node 1 has the headers of node 0's five blocks, booked for download at node 0, which never
+// delivers them (it hears nothing more from node 1); node 2, which has every block, is also
+// connected to node 1.
+void stall_a_download(FakeNet& net) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.connect(0, 2);
+  net.pump();
+  ASSERT_EQ(net.chain(2).tip().id, net.chain(0).tip().id);
+  net.connect(1, 0);
+  for (int round = 0; round < 50 && !net.queue.empty(); ++round) {
+    auto e = std::move(net.queue.front());
+    net.queue.pop_front();
+    if (e.from == 1 && e.to == 0 && e.type == msg::kGetData) continue;  // swallowed
+    if (net.links.count({e.from, e.to})) net.members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));
+  }
+  ASSERT_EQ(net.chain(1).best_header().height, 5u);
+  ASSERT_EQ(net.chain(1).tip().height, 0u);
+  net.links.erase({1, 0});
+  net.connect(1, 2);
+  net.pump();
+  ASSERT_EQ(net.chain(1).tip().height, 0u);  // still booked for node 0
+}
+
+}  // namespace
+
+// A block not delivered within block_timeout_ms is asked of another peer, not again of the
+// peer that stalled it (which comes first in peer order here).
+TEST(PeerManager, StalledDownloadIsAskedOfAnotherPeer) {
+  FakeNet net(3, params());
+  stall_a_download(net);
+  net.members[1].node->clock().advance(16'000);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+// A wall clock that steps back (NTP, or the chaos test's clock offsets) must not freeze the
+// local timers: once block_timeout_ms has really passed, the block is asked elsewhere.
+TEST(PeerManager, StalledDownloadMovesOnAfterTheClockStepsBack) {
+  FakeNet net(3, params());
+  stall_a_download(net);
+  auto& clock = net.members[1].node->clock();
+  // (Less than the 120 s future-block limit, so the blocks are still acceptable afterwards.)
+  clock.advance(-60'000);   // the wall clock steps back 60 s (ticks go on meanwhile)...
+  net.pump();
+  ASSERT_EQ(net.chain(1).tip().height, 0u);
+  clock.advance(16'000);    // ...then 16 s pass: more than block_timeout_ms (15 s)
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_TRUE(net.bans.empty());
+}

@@ -349,6 +349,18 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
       out.push_back(id.hex());
     return out;
   });
+  // Dev only: skews the node's clock (consensus time checks, mining timestamps, bans) by
+  // offset_ms, for the chaos test. Bounded to a day either way.
+  d.add("setclockoffset", [&n, &state](const Json& p) {
+    if (n.params().network != "dev") throw RpcError{code::kNotAllowed, "setclockoffset is only available on the dev network"};
+    if (!state.clock) throw RpcError{code::kNotAllowed, "this node's clock cannot be adjusted"};
+    const Json& v = param(p, 0, "offset_ms");
+    constexpr int64_t kMaxOffset = 24LL * 3600 * 1000;
+    if (!v.is_number_integer() || v.get<int64_t>() < -kMaxOffset || v.get<int64_t>() > kMaxOffset)
+      throw RpcError{code::kInvalidParams, "offset_ms must be an integer within a day (+-86400000)"};
+    state.clock->set_offset_ms(v.get<int64_t>());
+    return Json{{"offset_ms", v.get<int64_t>()}};
+  });
 }
 
 ProcessStats read_process_stats() {

@@ -5,6 +5,7 @@
 #include "node/node.h"
 #include "rpc/http_server.h"
 #include "rpc/json_rpc.h"
+#include "util/clock.h"
 
 #include <atomic>
 
@@ -20,10 +21,14 @@ struct ApiState {
   std::atomic<uint64_t> tx_accepted{0};
   std::atomic<uint64_t> reorgs{0};
   std::atomic<uint64_t> blocks_connected{0};
+  // The node's clock, when the API may skew it (`setclockoffset`, dev network only, for the
+  // chaos test). Default (null): the method answers code::kNotAllowed.
+  util::SystemClock* clock = nullptr;
 };
 
-// Admin methods (addpeer, removepeer, generate) need the token when ApiState::admin_token is set.
-inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate"};
+// Admin methods (addpeer, removepeer, generate, setclockoffset) need the token when
+// ApiState::admin_token is set.
+inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate", "setclockoffset"};
 
 // The node process's own resource use, from /proc/self (Linux). Zero where unreadable.
 struct ProcessStats {
