@@ -175,6 +175,10 @@ void PeerManager::request_blocks(PeerId id) {
     for (const auto& bid : wanted) {
       if (p.in_flight.size() >= opts_.max_blocks_in_flight) break;
       if (requested_.count(bid)) continue;  // another peer is fetching it: parallel download
+      if (auto ra = retry_after_.find(bid); ra != retry_after_.end()) {
+        if (now < ra->second) continue;
+        retry_after_.erase(ra);
+      }
       auto hdr = chain_.header(bid);
       if (hdr && hdr->height > p.best_height) continue;  // the peer has not shown it has it
       requested_[bid] = id;
@@ -330,6 +334,10 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     auto code = r.error().code;
     if (code == RejectCode::kMissingParent) {
       send_getheaders(id);  // fetch the ancestors, headers first
+    } else if (code == RejectCode::kTimeTooNew) {
+      std::lock_guard lock(mu_);
+      if (retry_after_.size() > 10'000) retry_after_.clear();  // bounded
+      retry_after_[bid] = timer_now_ms() + 5'000;  // our clock may be behind: ask again later
     } else if (int p = penalty(code); p > 0) {
       misbehave(id, p, "invalid block " + bid.hex() + ": " + r.error().to_string());
       return;

@@ -131,6 +131,9 @@ class PeerManager {
   mutable std::mutex mu_;
   std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
+  // Blocks refused as too far in the future (our clock may be behind): not asked for again
+  // until the time given (timer ms), so a wrong clock cannot start a getdata/block loop.
+  std::map<primitives::BlockId, int64_t> retry_after_;  // GUARDED_BY(mu_)
   int64_t timer_ms_ = 0;                               // GUARDED_BY(mu_): see timer_now_ms()
   std::optional<int64_t> last_wall_ms_;                // GUARDED_BY(mu_)
   std::atomic<int64_t> last_progress_log_ms_{0};

@@ -260,3 +260,35 @@ TEST(PeerManager, StalledDownloadMovesOnAfterTheClockStepsBack) {
   EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
   EXPECT_TRUE(net.bans.empty());
 }
+
+// A block refused as too far in the future (this node's clock fell behind after it took the
+// header) is not asked for again at once: no getdata/block loop while the clock is wrong, and
+// the block is fetched once the clock is right again.
+TEST(PeerManager, BlockTooNewIsNotReRequestedInALoop) {
+  FakeNet net(2, params());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.connect(0, 1);
+  auto& clock = net.members[1].node->clock();
+  // Deliver until node 1 has taken the header and the block is on its way; then its clock
+  // steps back beyond the future-block limit.
+  bool stepped = false;
+  int getdata_after = 0;
+  for (int round = 0; round < 400 && !net.queue.empty(); ++round) {
+    auto e = std::move(net.queue.front());
+    net.queue.pop_front();
+    if (!stepped && e.to == 1 && e.type == msg::kBlock) {
+      clock.advance(-200'000);
+      stepped = true;
+    }
+    if (stepped && e.from == 1 && e.type == msg::kGetData) ++getdata_after;
+    if (net.links.count({e.from, e.to})) net.members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));
+  }
+  ASSERT_TRUE(stepped);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().height, 0u);
+  EXPECT_LE(getdata_after, 1);  // no loop
+  clock.advance(205'000);       // the clock is right again and the retry delay has passed
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_TRUE(net.bans.empty());
+}
