@@ -50,6 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
 import bip340  # noqa: E402
 import fastsign  # noqa: E402
+import firewall  # noqa: E402
+from firewall import can_use_iptables, iptables  # noqa: E402
 from framework import Context, RpcError, wait_for  # noqa: E402
 
 TAG = f"peerchain-chaos-{os.getpid()}"
@@ -65,20 +67,6 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------- firewall
-def iptables(*args, check=True):
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
-
-
-def can_use_iptables():
-    if os.geteuid() != 0:
-        return "not root"
-    try:
-        r = iptables("-S", "INPUT", check=False)
-    except FileNotFoundError:
-        return "iptables not installed"
-    return None if r.returncode == 0 else "iptables unusable: " + r.stderr.strip()
-
-
 _iptables_used = False
 
 
@@ -107,11 +95,7 @@ def remove_stale_rules():
 def block_pair(a, b):
     global _iptables_used
     _iptables_used = True
-    for src, dst in ((a, b), (b, a)):
-        # Every TCP packet across the cut is answered with a reset, so open connections break at
-        # their next packet and redials fail fast (as in p2p_partition_heal.py).
-        iptables("-I", "INPUT", "-s", src, "-d", dst, "-p", "tcp", "!", "--tcp-flags", "RST", "RST",
-                 "-m", "comment", "--comment", TAG, "-j", "REJECT", "--reject-with", "tcp-reset")
+    firewall.cut(a, b, TAG)
 
 
 # ---------------------------------------------------------------------------- the cluster

@@ -4,47 +4,23 @@ between the two halves, all removed afterwards), both sides mine, heal: all conv
 heavier side, and every transfer accepted on the losing side ends in the final chain.
 Skipped (exit 77) with a clear message where iptables cannot be used (no root)."""
 import os
-import subprocess
 import sys
 import time
 
+import firewall
+from firewall import can_use_iptables
 from framework import free_port, main, wait_for
 
 ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
 TAG = f"peerchain-test-{os.getpid()}"
 
 
-def iptables(*args, check=True):
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
-
-
-def can_use_iptables():
-    if os.geteuid() != 0:
-        return "not root"
-    try:
-        r = iptables("-S", "INPUT", check=False)
-    except FileNotFoundError:
-        return "iptables not installed"
-    if r.returncode != 0:
-        return "iptables unusable: " + r.stderr.strip()
-    return None
-
-
 def remove_rules():
-    out = iptables("-S", "INPUT", check=False).stdout
-    for line in out.splitlines():
-        if TAG in line and line.startswith("-A "):
-            iptables("-D", *line.split()[1:], check=False)
+    firewall.remove_rules(TAG)
 
 
 def partition(side_a, side_b):
-    for a in side_a:
-        for b in side_b:
-            for src, dst in ((a, b), (b, a)):
-                # Every TCP packet across the cut is answered with a reset (the resets themselves
-                # pass), so open connections break at their next packet and redials fail fast.
-                iptables("-I", "INPUT", "-s", src, "-d", dst, "-p", "tcp", "!", "--tcp-flags", "RST", "RST",
-                         "-m", "comment", "--comment", TAG, "-j", "REJECT", "--reject-with", "tcp-reset")
+    firewall.partition(side_a, side_b, TAG)
 
 
 def body(ctx):

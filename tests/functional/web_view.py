@@ -21,6 +21,8 @@ import threading
 import time
 
 import bip340
+import firewall
+from firewall import can_use_iptables
 from framework import free_port, main, wait_for
 
 ADDRS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
@@ -31,36 +33,12 @@ CHROMIUM = os.environ.get("PEERCHAIN_CHROMIUM", "/usr/bin/chromium")
 
 
 # --- firewall (only between the test's 127.0.0.x addresses; tagged; always removed) ----------
-def iptables(*args, check=True):
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
-
-
-def can_use_iptables():
-    if os.geteuid() != 0:
-        return "not root"
-    try:
-        r = iptables("-S", "INPUT", check=False)
-    except FileNotFoundError:
-        return "iptables not installed"
-    if r.returncode != 0:
-        return "iptables unusable: " + r.stderr.strip()
-    return None
-
-
 def remove_rules():
-    out = iptables("-S", "INPUT", check=False).stdout
-    for line in out.splitlines():
-        if TAG in line and line.startswith("-A "):
-            iptables("-D", *line.split()[1:], check=False)
+    firewall.remove_rules(TAG)
 
 
 def partition(side_a, side_b):
-    for a in side_a:
-        for b in side_b:
-            for src, dst in ((a, b), (b, a)):
-                assert src.startswith("127.0.0.") and dst.startswith("127.0.0.")
-                iptables("-I", "INPUT", "-s", src, "-d", dst, "-p", "tcp", "!", "--tcp-flags", "RST", "RST",
-                         "-m", "comment", "--comment", TAG, "-j", "REJECT", "--reject-with", "tcp-reset")
+    firewall.partition(side_a, side_b, TAG)
 
 
 # --- the browser -------------------------------------------------------------------------------
