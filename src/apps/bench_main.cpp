@@ -695,7 +695,12 @@ int main(int argc, char** argv) {
   app.add_option("--hash-rate", o.hash_rate, "miner cap passed to started nodes (default: the network's)")->check(CLI::Range(0.0, 1e12));
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
   app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a bad flag is refused with CLI11's one-line message and 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (o.sync_blocks && !o.connect.empty()) die("--sync-blocks needs a network this tool starts (not --connect)");
   if (o.sync_blocks && o.nodes < 2) die("--sync-blocks needs at least 2 nodes");
 

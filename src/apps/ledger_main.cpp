@@ -92,7 +92,12 @@ int main(int argc, char** argv) {
   auto* print = app.add_subcommand("print", "print the active chain");
   auto* verify = app.add_subcommand("verify", "re-validate the chain from genesis and compare with the stored state");
   auto* reindex = app.add_subcommand("reindex", "rebuild the state from the stored blocks");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a bad flag is refused with CLI11's one-line message and 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (!util::set_log_level(log_level)) {
     std::fprintf(stderr, "error: invalid --log-level '%s'\n", log_level.c_str());

@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "skew this node's clock by N ms (dev network only; for the chaos test)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a bad flag is refused with CLI11's one-line message and 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (*init) {
     auto r = apps::init_home(home, network);

@@ -55,6 +55,10 @@ def body(ctx):
                       (["--miner", "pcdev1xyz"], "miner address"), (["--log-level", "loud"], "log level")):
         r = run(ctx, "--home", home, *args)
         assert r.returncode == 2 and why in r.stderr, (args, r.returncode, r.stderr)
+    # Flags the parser itself refuses (unknown, repeated, not a number) exit 2 as well.
+    for args, why in ((["--colour"], "colour"), (["--port", "1", "--port", "2"], "--port"), (["--port", "x"], "--port")):
+        r = run(ctx, "--home", home, *args)
+        assert r.returncode == 2 and why in r.stderr, (args, r.returncode, r.stderr)
 
 
 if __name__ == "__main__":
