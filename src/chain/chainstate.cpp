@@ -278,11 +278,28 @@ void ChainState::mark_failed(BlockIndexEntry* e) {
     while (a && a->height() > e->height()) a = a->parent;
     if (a == e) {
       // The best header descends from the invalid block: fall back to the best valid one.
+      // Each entry's verdict (no failed ancestor) is remembered, so this is linear in the
+      // index, not in index size x chain length (a peer can make us run it).
       best_header_ = nullptr;
+      std::unordered_map<const BlockIndexEntry*, bool> clean;
+      std::vector<const BlockIndexEntry*> walk;
       for (auto& [id, entry] : index_) {
+        walk.clear();
         const BlockIndexEntry* x = entry.get();
-        while (x && !x->failed()) x = x->parent;
-        if (!x) note_header(entry.get());
+        bool ok = true;
+        for (; x; x = x->parent) {
+          if (auto c = clean.find(x); c != clean.end()) {
+            ok = c->second;
+            break;
+          }
+          if (x->failed()) {
+            ok = false;
+            break;
+          }
+          walk.push_back(x);
+        }
+        for (auto* w : walk) clean.emplace(w, ok);
+        if (ok) note_header(entry.get());
       }
     }
   }
@@ -316,7 +333,7 @@ void ChainState::mark_complete_from(BlockIndexEntry* first) {
 }
 
 util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
-                                             std::set<AccountKey>& touched) {
+                                             std::set<AccountKey>& touched, const Block* have, const BlockId& have_id) {
   for (;;) {
     if (candidates_.empty()) break;
     BlockIndexEntry* best = *candidates_.begin();
@@ -341,8 +358,15 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
     for (BlockIndexEntry* e = best; e != fork; e = e->parent) path.push_back(e);
     std::reverse(path.begin(), path.end());
     for (auto* e : path) {
-      auto block = read_block(e->id);
-      if (!block) return util::fail("corrupt", "stored block " + e->id.hex() + " unreadable");
+      // The block just received is at hand; the others are read back from storage.
+      std::optional<Block> stored;
+      const Block* block = have && e->id == have_id ? have : nullptr;
+      if (!block) {
+        auto r = read_block(e->id);
+        if (!r) return util::fail("corrupt", "stored block " + e->id.hex() + " unreadable");
+        stored = std::move(*r);
+        block = &*stored;
+      }
       consensus::Rejection why{RejectCode::kBadTx, {}};
       // While catching up (more blocks known to follow), connects are written without fsync:
       // a killed process loses nothing (the OS has the write-ahead log); a power cut rolls back
@@ -388,10 +412,8 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
   // are first verified on all cores (warming the cache); consensus then checks only the rest.
   std::vector<TxId> ids;
   if (block.txs.size() > 1) {
-    std::vector<TxId> pre;
-    pre.reserve(block.txs.size());
-    for (const auto& tx : block.txs) pre.push_back(tx.id());
-    verify_signatures(block.txs, pre, sig_cache_);
+    const Block* b = &block;
+    warm_signatures(std::span(&b, 1));
   }
   if (auto r = consensus::check_block(params_, block, ids, [this](const TxId& t) { return sig_cache_.contains(t); }); !r)
     return util::unexpected(r.error());
@@ -425,7 +447,9 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
     // durable, and until then nothing depends on it.
     if (auto st = db_->write(batch, false); !st) {
       util::log().error("storing block {} failed: {}", id.hex(), st.error().to_string());
-      index_.erase(id);
+      // The entry stays, as a header only: children, best_header_ and the fetch path may
+      // point at it.
+      e->status &= static_cast<uint8_t>(~storage::kStatusHaveData);
       return reject(RejectCode::kMalformed, "storage error: " + st.error().to_string());
     }
     result.stored = true;
@@ -433,7 +457,7 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
     else unlinked_.emplace(parent->id, e);
 
     last_invalid_.reset();
-    if (auto st = activate_best_chain(result, disconnected, touched); !st)
+    if (auto st = activate_best_chain(result, disconnected, touched, &block, id); !st)
       util::log().error("activating the best chain failed: {}", st.error().to_string());
     if (e->failed()) {
       invalid = last_invalid_ && last_invalid_->first == id
@@ -530,14 +554,25 @@ std::vector<BlockId> ChainState::blocks_to_fetch(size_t max) const {
   std::lock_guard lock(mu_);
   std::vector<BlockId> out;
   if (!best_header_) return out;
-  // Walk back from the best header to the active chain, collecting entries without data.
-  std::vector<const BlockIndexEntry*> path;
-  for (const BlockIndexEntry* e = best_header_; e; e = e->parent) {
+  auto active = [this](const BlockIndexEntry* e) {
     auto h = e->height();
-    if (h < active_.size() && active_[h] == e) break;
-    path.push_back(e);
+    return h < active_.size() && active_[h] == e;
+  };
+  // The path from the active chain up to the best header is kept between calls and rebuilt
+  // only when the best header changes: walking it on every call made catching up on a long
+  // chain quadratic (this runs after every block). Entries are never removed from the index,
+  // and a block on the active chain has data for good, so blocks that connected since only
+  // lengthen the path's active prefix.
+  if (fetch_path_head_ != best_header_) {
+    fetch_path_.clear();
+    for (const BlockIndexEntry* e = best_header_; e && !active(e); e = e->parent) fetch_path_.push_back(e);
+    std::reverse(fetch_path_.begin(), fetch_path_.end());
+    fetch_path_head_ = best_header_;
   }
-  for (auto it = path.rbegin(); it != path.rend() && out.size() < max; ++it)
+  // Being active is monotone along a chain (an active block's ancestors are active): skip the
+  // active prefix by binary search.
+  auto it = std::partition_point(fetch_path_.begin(), fetch_path_.end(), active);
+  for (; it != fetch_path_.end() && out.size() < max; ++it)
     if (!(*it)->have_data()) out.push_back((*it)->id);
   return out;
 }
@@ -546,6 +581,19 @@ TipInfo ChainState::best_header() const {
   std::lock_guard lock(mu_);
   const BlockIndexEntry* e = best_header_ && best_header_->chain_work > tip_entry()->chain_work ? best_header_ : tip_entry();
   return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
+}
+
+void ChainState::warm_signatures(std::span<const Block* const> blocks) {
+  std::vector<const primitives::Transaction*> txs;
+  std::vector<TxId> ids;
+  for (const Block* b : blocks)
+    for (const auto& tx : b->txs) {
+      auto id = tx.id();
+      if (sig_cache_.contains(id)) continue;
+      txs.push_back(&tx);
+      ids.push_back(id);
+    }
+  verify_signatures(std::span<const primitives::Transaction* const>(txs), ids, sig_cache_);
 }
 
 consensus::Checked<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {

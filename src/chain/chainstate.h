@@ -128,6 +128,11 @@ class ChainState {
   // The valid header with the most work (the active tip when nothing better is known).
   TipInfo best_header() const;
 
+  // Verifies the signatures not yet cached of several blocks' transactions in one batch on
+  // every core, warming the cache for process_block(). Used for the blocks waiting to be
+  // processed during a sync: many small blocks fill the cores together, not one by one.
+  void warm_signatures(std::span<const primitives::Block* const> blocks);
+
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
   consensus::Checked<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
   // The same for a batch, in order (a sender's later nonces may follow earlier ones in the same
@@ -205,8 +210,11 @@ class ChainState {
                            std::set<primitives::AccountKey>& touched, consensus::Rejection* why, bool sync = true);
   util::Status disconnect_tip(std::vector<Block>& disconnected, std::set<primitives::AccountKey>& touched);
   void mark_failed(BlockIndexEntry* e);
+  // Moves the tip to the best candidate. `have` (whose id is `have_id`), if given, is a block
+  // at hand that need not be read back from storage.
   util::Status activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
-                                   std::set<primitives::AccountKey>& touched);
+                                   std::set<primitives::AccountKey>& touched, const Block* have = nullptr,
+                                   const BlockId& have_id = {});
   void mark_complete_from(BlockIndexEntry* e);
   std::optional<Block> read_block(const BlockId& id) const;
   BlockIndexEntry* tip_entry() const { return active_.back(); }
@@ -237,6 +245,10 @@ class ChainState {
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
   BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point last_sync_{};         // GUARDED_BY(mu_): last fsynced connect
+  // blocks_to_fetch(): best_header_'s ancestors above the active chain when it was built,
+  // lowest first, and the best header it was built for.
+  mutable std::vector<const BlockIndexEntry*> fetch_path_;  // GUARDED_BY(mu_)
+  mutable const BlockIndexEntry* fetch_path_head_ = nullptr; // GUARDED_BY(mu_)
 };
 
 }  // namespace peerchain::chain

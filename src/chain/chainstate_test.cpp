@@ -382,6 +382,48 @@ TEST(ChainState, LocatorFindsTheForkPoint) {
   EXPECT_EQ(b->tip().id, a->tip().id);  // reorged off its own block onto a's heavier chain
 }
 
+TEST(ChainState, BlocksToFetchFollowsConnectsAndBestHeaderSwitches) {
+  // blocks_to_fetch() keeps its path between calls: it must follow blocks connecting along it
+  // and a new best header on another branch.
+  Forge forge(params());
+  std::vector<primitives::Block> trunk, side;
+  primitives::BlockId parent = params().genesis_id;
+  for (int i = 0; i < 30; ++i) {
+    trunk.push_back(forge.make(parent));
+    parent = trunk.back().id();
+  }
+  auto fresh = dev_account_key(501).pubkey();
+  parent = trunk[4].id();  // forks after height 5
+  for (int i = 0; i < 40; ++i) {
+    side.push_back(forge.make(parent, {}, &fresh));
+    parent = side.back().id();
+  }
+  TestNode b(params());
+  for (const auto& blk : trunk) ASSERT_TRUE(b->accept_header(blk.header).ok());
+  ASSERT_EQ(b->blocks_to_fetch(5).front(), trunk[0].id());
+  for (size_t i = 0; i < 10; ++i) ASSERT_TRUE(b->process_block(trunk[i]).ok());
+  auto want = b->blocks_to_fetch(5);
+  ASSERT_EQ(want.size(), 5u);
+  EXPECT_EQ(want.front(), trunk[10].id());
+  EXPECT_EQ(want.back(), trunk[14].id());
+  // Blocks with data but not yet connected (out of order) are skipped, not asked for again.
+  ASSERT_TRUE(b->process_block(trunk[12]).ok());
+  want = b->blocks_to_fetch(3);
+  EXPECT_EQ(want, (std::vector<primitives::BlockId>{trunk[10].id(), trunk[11].id(), trunk[13].id()}));
+  // A heavier branch from height 5: the path switches to it.
+  for (const auto& blk : side) ASSERT_TRUE(b->accept_header(blk.header).ok());
+  EXPECT_EQ(b->best_header().id, side.back().id());
+  want = b->blocks_to_fetch(1000);
+  ASSERT_EQ(want.size(), side.size());
+  EXPECT_EQ(want.front(), side.front().id());
+  for (auto id : want) {
+    auto it = std::find_if(side.begin(), side.end(), [&](const primitives::Block& x) { return x.id() == id; });
+    ASSERT_TRUE(b->process_block(*it).ok());
+  }
+  EXPECT_EQ(b->tip().id, side.back().id());
+  EXPECT_TRUE(b->blocks_to_fetch(10).empty());
+}
+
 TEST(ChainState, ParallelVerificationStillRejectsOneForgedSignature) {
   TestNode node(params());
   Forge forge(params());

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace peerchain::chain {
 
@@ -33,6 +34,7 @@ void lower_thread_priority() {
 class IdleWorker {
  public:
   explicit IdleWorker(bool idle) : thread_([this, idle] {
+    util::set_thread_name("pc-hasher");
     if (idle) lower_thread_priority();
     std::unique_lock lock(mu_);
     for (;;) {
@@ -92,6 +94,7 @@ void Miner::stop() {
 }
 
 void Miner::run() {
+  util::set_thread_name("pc-miner");
   using clock = std::chrono::steady_clock;
   // A capped miner's CPU is bounded by its cap (the dev cap is ~0.5% of a core): it hashes at
   // normal priority, so blocks keep coming at the expected rate when validation fills every

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "consensus/checks.h"
+#include "util/thread_name.h"
 
 namespace peerchain::chain {
 
@@ -59,6 +60,7 @@ class VerifyPool {
   }
 
   void loop() {
+    util::set_thread_name("pc-verify-pool");
     uint64_t seen = 0;
     std::unique_lock lock(mu_);
     for (;;) {
@@ -87,28 +89,39 @@ class VerifyPool {
   std::vector<std::thread> workers_;
 };
 
-}  // namespace
-
-void verify_signatures(std::span<const primitives::Transaction> txs, std::span<const primitives::TxId> ids,
-                       SigCache& cache, unsigned threads) {
-  if (txs.empty()) return;
+// tx(i): the i-th transaction to check.
+template <class TxAt>
+void verify_each(size_t n, TxAt tx, std::span<const primitives::TxId> ids, SigCache& cache, unsigned threads) {
+  if (n == 0) return;
   const unsigned cores = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
   // Small chunks so a 10-transaction block still spreads; each chunk is ~4 verifications (~150 us).
-  const size_t chunk = std::clamp<size_t>(txs.size() / (cores * 8), 4, 64);
+  const size_t chunk = std::clamp<size_t>(n / (cores * 8), 4, 64);
   std::atomic<size_t> next{0};
   std::function<void()> work = [&] {
     for (;;) {
       size_t begin = next.fetch_add(chunk);
-      if (begin >= txs.size()) return;
-      size_t end = std::min(txs.size(), begin + chunk);
+      if (begin >= n) return;
+      size_t end = std::min(n, begin + chunk);
       for (size_t i = begin; i < end; ++i) {
         if (cache.contains(ids[i])) continue;
-        if (consensus::check_tx_signature(txs[i])) cache.insert(ids[i]);
+        if (consensus::check_tx_signature(tx(i))) cache.insert(ids[i]);
       }
     }
   };
-  auto helpers = static_cast<unsigned>(std::min<size_t>(cores - 1, (txs.size() + chunk - 1) / chunk - 1));
-  if (helpers == 0 || txs.size() < 2 || !VerifyPool::instance().try_run(work, helpers)) work();
+  auto helpers = static_cast<unsigned>(std::min<size_t>(cores - 1, (n + chunk - 1) / chunk - 1));
+  if (helpers == 0 || n < 2 || !VerifyPool::instance().try_run(work, helpers)) work();
+}
+
+}  // namespace
+
+void verify_signatures(std::span<const primitives::Transaction> txs, std::span<const primitives::TxId> ids,
+                       SigCache& cache, unsigned threads) {
+  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return txs[i]; }, ids, cache, threads);
+}
+
+void verify_signatures(std::span<const primitives::Transaction* const> txs, std::span<const primitives::TxId> ids,
+                       SigCache& cache, unsigned threads) {
+  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return *txs[i]; }, ids, cache, threads);
 }
 
 }  // namespace peerchain::chain

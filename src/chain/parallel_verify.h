@@ -16,5 +16,9 @@ namespace peerchain::chain {
 // small batches are checked on the calling thread.
 void verify_signatures(std::span<const primitives::Transaction> txs, std::span<const primitives::TxId> ids,
                        SigCache& cache, unsigned threads = 0);
+// The same for transactions gathered from several places (e.g. the blocks of a sync batch), in
+// one batch.
+void verify_signatures(std::span<const primitives::Transaction* const> txs, std::span<const primitives::TxId> ids,
+                       SigCache& cache, unsigned threads = 0);
 
 }  // namespace peerchain::chain

@@ -20,6 +20,7 @@
 #include "net/backoff.h"
 #include "net/connection.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace peerchain::net {
 
@@ -276,6 +277,7 @@ util::Status NetManager::Impl::start() {
 }
 
 void NetManager::Impl::run_thread() {
+  util::set_thread_name("pc-net");
   for (;;) {
     try {
       io_.run();

@@ -4,6 +4,7 @@
 
 #include "storage/database.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace peerchain::node {
 
@@ -98,6 +99,7 @@ util::Status Node::start() {
   PeerManagerOptions pmo;
   pmo.ban_ms = opts_.ban_ms;
   pmo.queue_txs = true;
+  pmo.queue_blocks = true;
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
   chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);
@@ -118,6 +120,7 @@ util::Status Node::start() {
   if (auto st = net_->start(); !st) return st;
   for (const auto& p : opts_.peers) net_->add_persistent_peer(p.host, p.port);
   ticker_ = std::thread([this] {
+    util::set_thread_name("pc-tick");
     std::unique_lock lock(tick_mu_);
     while (!stopping_) {
       tick_cv_.wait_for(lock, std::chrono::milliseconds(100));
@@ -128,7 +131,16 @@ util::Status Node::start() {
     }
   });
   tx_admission_ = std::thread([this] {
+    util::set_thread_name("pc-tx-admit");
     while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
+  });
+  block_verifier_ = std::thread([this] {
+    util::set_thread_name("pc-blk-verify");
+    while (!tx_admission_stop_.load()) peer_manager_->verify_queued_blocks(std::chrono::milliseconds(100));
+  });
+  block_processor_ = std::thread([this] {
+    util::set_thread_name("pc-blk-connect");
+    while (!tx_admission_stop_.load()) peer_manager_->process_queued_blocks(std::chrono::milliseconds(100));
   });
   if (opts_.mine) {
     auto mo = chain::default_miner_options(params_, *opts_.miner_key);
@@ -162,6 +174,8 @@ void Node::stop() {
   if (ticker_.joinable()) ticker_.join();
   tx_admission_stop_ = true;
   if (tx_admission_.joinable()) tx_admission_.join();
+  if (block_verifier_.joinable()) block_verifier_.join();
+  if (block_processor_.joinable()) block_processor_.join();
   if (net_) net_->stop();
   if (chain_) chain_->set_events({});
 }

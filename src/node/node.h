@@ -85,7 +85,9 @@ class Node {
   uint64_t tip_seq_ = 0;  // GUARDED_BY(tip_mu_)
   std::thread ticker_;
   std::thread tx_admission_;  // drains the peer manager's queue of peers' transactions
-  std::atomic<bool> tx_admission_stop_{false};
+  std::thread block_verifier_;   // checks the signatures of peers' queued blocks
+  std::thread block_processor_;  // then validates and connects them
+  std::atomic<bool> tx_admission_stop_{false};  // stops both
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;

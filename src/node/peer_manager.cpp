@@ -164,6 +164,11 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
 }
 
 void PeerManager::request_blocks(PeerId id) {
+  if (opts_.queue_blocks) {
+    // Backpressure: while half the block queue is used, nothing more is asked for.
+    std::lock_guard lock(blkq_mu_);
+    if (blkq_bytes_ > 0 && blkq_bytes_ >= opts_.max_queued_block_bytes / 2) return;
+  }
   auto wanted = chain_.blocks_to_fetch(256);
   std::vector<InvItem> ask;
   {
@@ -316,8 +321,84 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     mark_known(it->second, bid);
     it->second.best_height = std::max(it->second.best_height, block->header.height);
   }
+  if (!opts_.queue_blocks) return process_one_block(id, *block, bid);
+  {
+    // Delivered: the peer's download window has room again (a sync keeps every stage busy).
+    // requested_ keeps the block until it is processed, so nobody asks for it meanwhile.
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it != peers_.end() && it->second.in_flight.erase(bid)) it->second.stalls = 0;
+  }
+  bool dropped = false;
+  {
+    std::lock_guard lock(blkq_mu_);
+    if (blkq_bytes_ + payload.size() > opts_.max_queued_block_bytes && blkq_bytes_ > 0) {
+      dropped = true;
+    } else {
+      blkq_bytes_ += payload.size();
+      blkq_.push_back({id, std::move(*block), bid, payload.size()});
+    }
+  }
+  if (dropped) {
+    // Overloaded: forget the request so the block is asked for again once the queue drains.
+    util::log().debug("block queue full: dropped block {} from peer {}", bid.hex(), id);
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it != peers_.end()) it->second.in_flight.erase(bid);
+    auto rq = requested_.find(bid);
+    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
+    return;
+  }
+  blkq_cv_.notify_one();
+  request_blocks(id);  // refill the peer's window now, not when this block is connected
+}
+
+size_t PeerManager::verify_queued_blocks(std::chrono::milliseconds wait) {
+  std::deque<QueuedBlock> batch;
+  {
+    std::unique_lock lock(blkq_mu_);
+    if (!blkq_cv_.wait_for(lock, wait, [this] { return !blkq_.empty(); })) return 0;
+    batch.swap(blkq_);
+  }
+  // Every waiting block's signatures in one batch on every core, while the block thread
+  // connects the previous batch: a sync keeps both busy.
+  std::vector<const primitives::Block*> blocks;
+  blocks.reserve(batch.size());
+  for (const auto& q : batch) blocks.push_back(&q.block);
+  chain_.warm_signatures(blocks);
+  size_t n = batch.size();
+  {
+    std::lock_guard lock(blkq_mu_);
+    for (auto& q : batch) ready_.push_back(std::move(q));
+  }
+  ready_cv_.notify_one();
+  return n;
+}
+
+size_t PeerManager::process_queued_blocks(std::chrono::milliseconds wait) {
+  std::deque<QueuedBlock> batch;
+  {
+    std::unique_lock lock(blkq_mu_);
+    if (!ready_cv_.wait_for(lock, wait, [this] { return !ready_.empty(); })) return 0;
+    batch.swap(ready_);
+  }
+  // In arrival order; their signatures are cached by now (one verification each).
+  for (auto& q : batch) {
+    process_one_block(q.peer, q.block, q.id);
+    std::lock_guard lock(blkq_mu_);
+    blkq_bytes_ -= q.bytes;
+  }
+  return batch.size();
+}
+
+size_t PeerManager::queued_blocks() const {
+  std::lock_guard lock(blkq_mu_);
+  return blkq_.size() + ready_.size();
+}
+
+void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid) {
   auto started = std::chrono::steady_clock::now();
-  auto r = chain_.process_block(*block);
+  auto r = chain_.process_block(block);
   {
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
     // again while a large block was being validated.
@@ -328,8 +409,8 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block->header.height,
-                    block->txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
+  util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block.header.height,
+                    block.txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
   if (!r) {
     auto code = r.error().code;
     if (code == RejectCode::kMissingParent) {

@@ -52,6 +52,14 @@ struct PeerManagerOptions {
   // stuck behind them). false: each is admitted inline on arrival (tests).
   bool queue_txs = false;
   size_t max_queued_txs = 100'000;           // default: beyond this, arriving transactions are dropped
+  // Blocks from peers wait in a queue that process_queued_blocks() drains on its own thread, so
+  // the network thread keeps reading (and serving peers) while blocks validate, and the
+  // signatures of every waiting block are checked together on every core. false: each block is
+  // processed inline on arrival (tests).
+  bool queue_blocks = false;
+  // default: from half this many bytes waiting no block is requested; beyond it an arriving block
+  // is dropped (and asked for again later)
+  size_t max_queued_block_bytes = 64u << 20;
 };
 
 struct PeerStats {
@@ -85,6 +93,13 @@ class PeerManager {
   // to a batch of them, and scores the peers that sent invalid ones. Returns how many it took.
   size_t admit_queued_txs(std::chrono::milliseconds wait);
   size_t queued_txs() const;
+  // With PeerManagerOptions::queue_blocks, two stages, each on its own thread: verify_queued_blocks()
+  // waits up to `wait` for arrived blocks and checks the signatures of all of them together;
+  // process_queued_blocks() waits up to `wait` for verified ones and validates and connects
+  // them in arrival order. Each returns how many blocks it handled.
+  size_t verify_queued_blocks(std::chrono::milliseconds wait);
+  size_t process_queued_blocks(std::chrono::milliseconds wait);
+  size_t queued_blocks() const;
 
   std::vector<PeerStats> stats() const;
   // Points a misbehaving peer gets for a rejection from the chain (0: not its fault).
@@ -111,6 +126,8 @@ class PeerManager {
   void handle_tx(PeerId id, util::ByteSpan payload);
   void handle_block(PeerId id, util::ByteSpan payload);
   void handle_notfound(PeerId id, util::ByteSpan payload);
+  // Validates and stores a block from a peer, then updates its download state.
+  void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid);
 
   void send_getheaders(PeerId id, const std::vector<primitives::BlockId>& prefix = {});
   void request_blocks(PeerId id);
@@ -146,6 +163,19 @@ class PeerManager {
   mutable std::mutex txq_mu_;
   std::condition_variable txq_cv_;
   std::vector<QueuedTx> txq_;                          // GUARDED_BY(txq_mu_)
+
+  struct QueuedBlock {
+    PeerId peer = 0;
+    primitives::Block block;
+    primitives::BlockId id;
+    size_t bytes = 0;
+  };
+  mutable std::mutex blkq_mu_;
+  std::condition_variable blkq_cv_;
+  std::condition_variable ready_cv_;
+  std::deque<QueuedBlock> blkq_;                       // GUARDED_BY(blkq_mu_): arrived
+  std::deque<QueuedBlock> ready_;                      // GUARDED_BY(blkq_mu_): signatures checked
+  size_t blkq_bytes_ = 0;                              // GUARDED_BY(blkq_mu_): both queues
 };
 
 }  // namespace peerchain::node

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace peerchain::rpc {
 
@@ -228,7 +229,10 @@ HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::start() {
   work_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(ctx_.get_executor());
-  for (size_t i = 0; i < std::max<size_t>(1, opts_.threads); ++i) threads_.emplace_back([this] { ctx_.run(); });
+  for (size_t i = 0; i < std::max<size_t>(1, opts_.threads); ++i) threads_.emplace_back([this] {
+      util::set_thread_name("pc-http");
+      ctx_.run();
+    });
 }
 
 void HttpServer::stop() {
