@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
+#include <mutex>
+#include <thread>
 
 #include "chain/test_util.h"
 #include "crypto/schnorr.h"
@@ -57,14 +60,20 @@ class FakeNet {
     }
   }
   void connect(size_t a, size_t b) {
-    links.insert({a, b});
-    links.insert({b, a});
+    {
+      std::lock_guard lock(mu);
+      links.insert({a, b});
+      links.insert({b, a});
+    }
     members[a].manager->on_connected(b, "node" + std::to_string(b), false, members[b].node->chain().tip().height);
     members[b].manager->on_connected(a, "node" + std::to_string(a), true, members[a].node->chain().tip().height);
   }
   void cut(size_t a, size_t b) {
-    links.erase({a, b});
-    links.erase({b, a});
+    {
+      std::lock_guard lock(mu);
+      links.erase({a, b});
+      links.erase({b, a});
+    }
     members[a].manager->on_disconnected(b);
     members[b].manager->on_disconnected(a);
   }
@@ -73,14 +82,25 @@ class FakeNet {
     for (int round = 0; round < max_rounds; ++round) {
       drain_block_queues();
       for (auto& m : members) m.manager->tick();
-      if (queue.empty()) return;
-      while (!queue.empty()) {
-        auto e = std::move(queue.front());
+      if (!deliver_all()) return;
+      drain_block_queues();
+    }
+  }
+  // Delivers every queued message (the managers' own threads may add more meanwhile); false if
+  // there were none.
+  bool deliver_all() {
+    bool any = false;
+    for (;;) {
+      Envelope e;
+      {
+        std::lock_guard lock(mu);
+        if (queue.empty()) return any;
+        e = std::move(queue.front());
         queue.pop_front();
         if (!links.count({e.from, e.to})) continue;
-        members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));
       }
-      drain_block_queues();
+      any = true;
+      members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));  // without mu: it sends
     }
   }
   // The node's block threads, run inline: verify every queued block, then connect them.
@@ -93,19 +113,24 @@ class FakeNet {
   chain::ChainState& chain(size_t i) { return members[i].node->chain(); }
 
   std::vector<Member> members;
+  std::mutex mu;  // guards queue, links and bans: managers' threads send too
   std::deque<Envelope> queue;
   std::set<std::pair<size_t, size_t>> links;
   std::vector<std::pair<size_t, std::string>> bans;  // (banned node, reason)
 };
 
 bool Endpoint::send(PeerId peer, uint16_t type, util::Bytes payload) {
+  std::lock_guard lock(net_.mu);
   if (!net_.links.count({self_, peer})) return false;
   net_.queue.push_back({self_, peer, type, std::move(payload)});
   return true;
 }
 void Endpoint::disconnect(PeerId peer, const std::string&) { net_.cut(self_, peer); }
 void Endpoint::ban(PeerId peer, int64_t, const std::string& reason) {
-  net_.bans.emplace_back(peer, reason);
+  {
+    std::lock_guard lock(net_.mu);
+    net_.bans.emplace_back(peer, reason);
+  }
   net_.cut(self_, peer);
 }
 
@@ -155,6 +180,39 @@ TEST(PeerManager, QueuedBlocksSyncWithOneSignatureCheckEach) {
   EXPECT_EQ(net.chain(1).all_accounts(), net.chain(0).all_accounts());
   EXPECT_EQ(crypto::schnorr_verifications() - before, txs);  // node 1's, each once
   EXPECT_EQ(net.members[1].manager->queued_blocks(), 0u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, BlockThreadsRunAlongsideTheNetwork) {
+  // As in the node: the verify and connect stages on their own threads while messages are
+  // delivered and timers tick on this one (TSan runs this test too).
+  PeerManagerOptions o;
+  o.queue_blocks = true;
+  FakeNet net(2, params(), o);
+  for (int i = 0; i < 80; ++i) {
+    for (uint32_t k = 0; k < 2; ++k)
+      ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + (i + k) % 9, 50 + k)).ok());
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  }
+  std::atomic<bool> stop{false};
+  PeerManager& m1 = *net.members[1].manager;
+  std::thread verifier([&] {
+    while (!stop) m1.verify_queued_blocks(std::chrono::milliseconds(5));
+  });
+  std::thread connector([&] {
+    while (!stop) m1.process_queued_blocks(std::chrono::milliseconds(5));
+  });
+  net.connect(0, 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (net.chain(1).tip().id != net.chain(0).tip().id && std::chrono::steady_clock::now() < deadline) {
+    for (auto& m : net.members) m.manager->tick();
+    if (!net.deliver_all()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop = true;
+  verifier.join();
+  connector.join();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.chain(1).all_accounts(), net.chain(0).all_accounts());
   EXPECT_TRUE(net.bans.empty());
 }
 
