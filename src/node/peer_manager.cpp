@@ -340,11 +340,10 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
     }
   }
   if (dropped) {
-    // Overloaded: forget the request so the block is asked for again once the queue drains.
+    // Overloaded: forget the request (it left the peer's window above) so the block is asked
+    // for again once the queue drains.
     util::log().debug("block queue full: dropped block {} from peer {}", bid.hex(), id);
     std::lock_guard lock(mu_);
-    auto it = peers_.find(id);
-    if (it != peers_.end()) it->second.in_flight.erase(bid);
     auto rq = requested_.find(bid);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
     return;

@@ -146,14 +146,21 @@ primitives::Transaction transfer(chain::ChainState& c, uint32_t from, uint32_t t
                                    c.account(key.pubkey()).nonce + pending);
 }
 
+// Mines `blocks` blocks on `c`, each with `per_block` transfers from dev accounts 1..`senders`
+// (in turn) to accounts `to`, `to` + 1, ...
+void mine_transfers(chain::ChainState& c, int blocks, uint32_t per_block, uint32_t senders, uint32_t to) {
+  for (int i = 0; i < blocks; ++i) {
+    for (uint32_t k = 0; k < per_block; ++k)
+      ASSERT_TRUE(c.submit_transaction(transfer(c, 1 + (static_cast<uint32_t>(i) + k) % senders, to + k)).ok());
+    ASSERT_EQ(chain::Miner::generate(c, consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  }
+}
+
 }  // namespace
 
 TEST(PeerManager, NewPeerSyncsAChainHeadersFirst) {
   FakeNet net(2, params());
-  for (int i = 0; i < 40; ++i) {
-    ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 7, 20)).ok());
-    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
-  }
+  ASSERT_NO_FATAL_FAILURE(mine_transfers(net.chain(0), 40, 1, 7, 20));
   net.connect(0, 1);
   net.pump();
   EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
@@ -167,12 +174,8 @@ TEST(PeerManager, QueuedBlocksSyncWithOneSignatureCheckEach) {
   PeerManagerOptions o;
   o.queue_blocks = true;
   FakeNet net(2, params(), o);
-  size_t txs = 0;
-  for (int i = 0; i < 60; ++i) {
-    for (uint32_t k = 0; k < 3; ++k, ++txs)
-      ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + (i + k) % 9, 30 + k)).ok());
-    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
-  }
+  const size_t txs = 60 * 3;
+  ASSERT_NO_FATAL_FAILURE(mine_transfers(net.chain(0), 60, 3, 9, 30));
   auto before = crypto::schnorr_verifications();
   net.connect(0, 1);
   net.pump();
@@ -189,11 +192,7 @@ TEST(PeerManager, BlockThreadsRunAlongsideTheNetwork) {
   PeerManagerOptions o;
   o.queue_blocks = true;
   FakeNet net(2, params(), o);
-  for (int i = 0; i < 80; ++i) {
-    for (uint32_t k = 0; k < 2; ++k)
-      ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + (i + k) % 9, 50 + k)).ok());
-    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
-  }
+  ASSERT_NO_FATAL_FAILURE(mine_transfers(net.chain(0), 80, 2, 9, 50));
   std::atomic<bool> stop{false};
   PeerManager& m1 = *net.members[1].manager;
   std::thread verifier([&] {
@@ -223,10 +222,7 @@ TEST(PeerManager, FullBlockQueueStopsRequestsAndDropsForLater) {
   o.queue_blocks = true;
   o.max_queued_block_bytes = 1;
   FakeNet net(2, params(), o);
-  for (int i = 0; i < 12; ++i) {
-    ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 2, 40)).ok());
-    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
-  }
+  ASSERT_NO_FATAL_FAILURE(mine_transfers(net.chain(0), 12, 1, 1, 40));
   net.connect(0, 1);
   // Deliver without draining: node 1 holds one block, drops the rest of the window.
   for (int round = 0; round < 20 && !net.queue.empty(); ++round) {

@@ -3,6 +3,7 @@ tests share it). Rules are tagged with a comment so every one can be found and r
 a test fails; nothing but loopback addresses is ever touched."""
 import os
 import subprocess
+import sys
 
 
 def iptables(*args, check=True):
@@ -41,3 +42,16 @@ def partition(side_a, side_b, tag):
     for a in side_a:
         for b in side_b:
             cut(a, b, tag)
+
+
+def run_or_skip(test_name, tag, run):
+    """A firewall test's entry point: exits 77 (CTest's skip) when rules cannot be added here,
+    else calls run() and removes every rule tagged `tag` however it ends."""
+    why = can_use_iptables()
+    if why:
+        print(f"SKIP {test_name}: needs iptables as root ({why})")
+        sys.exit(77)
+    try:
+        run()
+    finally:
+        remove_rules(tag)

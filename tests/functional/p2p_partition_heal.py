@@ -4,11 +4,9 @@ between the two halves, all removed afterwards), both sides mine, heal: all conv
 heavier side, and every transfer accepted on the losing side ends in the final chain.
 Skipped (exit 77) with a clear message where iptables cannot be used (no root)."""
 import os
-import sys
 import time
 
 import firewall
-from firewall import can_use_iptables
 from framework import free_port, main, wait_for
 
 ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
@@ -70,11 +68,4 @@ def body(ctx):
 
 
 if __name__ == "__main__":
-    why = can_use_iptables()
-    if why:
-        print(f"SKIP p2p_partition_heal: needs iptables as root ({why})")
-        sys.exit(77)
-    try:
-        main(body)
-    finally:
-        remove_rules()
+    firewall.run_or_skip("p2p_partition_heal", TAG, lambda: main(body))

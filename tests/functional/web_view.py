@@ -16,13 +16,11 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 import bip340
 import firewall
-from firewall import can_use_iptables
 from framework import free_port, main, wait_for
 
 ADDRS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
@@ -257,11 +255,4 @@ def body(ctx):
 
 
 if __name__ == "__main__":
-    why = can_use_iptables()
-    if why:
-        print(f"SKIP web_view: needs iptables as root ({why})")
-        sys.exit(77)
-    try:
-        main(body)
-    finally:
-        remove_rules()
+    firewall.run_or_skip("web_view", TAG, lambda: main(body))

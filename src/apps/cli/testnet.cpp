@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/local_node.h"
 #include "rpc/http_client.h"
 
 namespace peerchain::apps::cli {
@@ -63,20 +64,6 @@ bool is_our_node(pid_t pid, const std::string& home) {
   std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
   std::string needle = std::string("--home") + '\0' + home + '\0';
   return args.find("peerchaind") != std::string::npos && args.find(needle) != std::string::npos;
-}
-
-bool port_free(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
 }
 
 std::optional<std::vector<NodeRecord>> load_state(const TestnetOptions& o, std::string& why) {
@@ -158,14 +145,6 @@ void stop_children(const std::vector<NodeRecord>& nodes) {
   }
 }
 
-std::string last_log_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
-
 }  // namespace
 
 int testnet_start(const TestnetOptions& o) {
@@ -182,7 +161,7 @@ int testnet_start(const TestnetOptions& o) {
   if (!make_dirs(o.dir)) return fail("cannot create " + o.dir + ": " + std::strerror(errno));
   for (int k = 0; k < o.nodes; ++k) {
     auto port = static_cast<uint16_t>(o.base_port + k);
-    if (!port_free(port)) return fail("port " + std::to_string(port) + " on 127.0.0.1 is in use; choose another --base-port");
+    if (!loopback_port_free(port)) return fail("port " + std::to_string(port) + " on 127.0.0.1 is in use; choose another --base-port");
   }
   std::vector<NodeRecord> nodes;
   for (int k = 0; k < o.nodes; ++k) {

@@ -16,43 +16,24 @@
 #include <random>
 #include <thread>
 
+#include "apps/local_node.h"
 #include "rpc/http_client.h"
 
 namespace peerchain::apps::load {
 
 namespace {
 
-bool port_free(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // Below Linux's ephemeral range (32768+), so no outgoing connection takes it before the node binds.
 uint16_t pick_port(std::vector<uint16_t>& taken) {
   std::mt19937 rng(std::random_device{}());
   for (int i = 0; i < 500; ++i) {
     auto p = static_cast<uint16_t>(20000 + rng() % 12000);
-    if (std::find(taken.begin(), taken.end(), p) == taken.end() && port_free(p)) {
+    if (std::find(taken.begin(), taken.end(), p) == taken.end() && loopback_port_free(p)) {
       taken.push_back(p);
       return p;
     }
   }
   return 0;
-}
-
-std::string last_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
 }
 
 }  // namespace
@@ -138,13 +119,13 @@ util::Status LocalCluster::wait_ready(size_t i, int timeout_ms) {
     int status = 0;
     if (::waitpid(n.pid, &status, WNOHANG) == n.pid) {
       nodes_[i].pid = 0;
-      return util::fail("node", "node" + std::to_string(i) + " exited: " + last_line(n.log));
+      return util::fail("node", "node" + std::to_string(i) + " exited: " + last_log_line(n.log));
     }
     rpc::RpcClient c(n.host, n.port, 2'000);
     if (c.call("getblockchaininfo")) return {};
     if (std::chrono::steady_clock::now() > deadline)
       return util::fail("node", "node" + std::to_string(i) + " did not answer within " +
-                                    std::to_string(timeout_ms / 1000) + " s: " + last_line(n.log));
+                                    std::to_string(timeout_ms / 1000) + " s: " + last_log_line(n.log));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
