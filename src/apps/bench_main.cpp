@@ -25,6 +25,7 @@
 
 #include "apps/load/cluster.h"
 #include "apps/load/event_stream.h"
+#include "apps/flags.h"
 #include "consensus/params.h"
 #include "crypto/schnorr.h"
 #include "primitives/address.h"
@@ -695,6 +696,7 @@ int main(int argc, char** argv) {
   app.add_option("--hash-rate", o.hash_rate, "miner cap passed to started nodes (default: the network's)")->check(CLI::Range(0.0, 1e12));
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
   app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
+  apps::strict_numbers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

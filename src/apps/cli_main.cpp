@@ -17,6 +17,7 @@
 
 #include "apps/cli/keystore.h"
 #include "apps/cli/testnet.h"
+#include "apps/flags.h"
 #include "consensus/params.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
@@ -560,6 +561,9 @@ int main(int argc, char** argv) {
   for (auto* s : {key, testnet})
     for (auto* sub : s->get_subcommands({})) sub->fallthrough();
 
+  send->get_option("--timeout")->check(CLI::Range(uint64_t{1}, uint64_t{86'400}));
+  tn_start->get_option("--base-port")->check(CLI::Range(1, 65535 - 16));
+  apps::strict_numbers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -18,7 +19,16 @@ namespace peerchain::apps {
 util::Result<FileConfig> load_config(const std::string& home) {
   FileConfig c;
   std::string path = home + "/peerchain.toml";
-  if (!std::filesystem::exists(path)) return c;
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (st.type() == std::filesystem::file_type::not_found) return c;
+  if (ec) return util::fail("bad-config", path + ": " + ec.message());
+  if (st.type() != std::filesystem::file_type::regular)
+    return util::fail("bad-config", path + " is not a regular file");
+  constexpr uintmax_t kMaxConfigBytes = 1 << 20;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return util::fail("bad-config", path + ": " + ec.message());
+  if (size > kMaxConfigBytes) return util::fail("bad-config", path + " is larger than 1 MiB");
   toml::table t;
   try {
     t = toml::parse_file(path);
@@ -46,19 +56,26 @@ util::Result<FileConfig> load_config(const std::string& home) {
   if (!str("miner", c.miner)) return bad("miner", "a string");
   if (!str("log_level", c.log_level)) return bad("log_level", "a string");
   if (!str("api_token", c.api_token)) return bad("api_token", "a string");
+  // Integers are written in decimal: TOML's 0x/0o/0b forms are refused like on the command line.
+  auto decimal = [&](const char* key) {
+    const auto* n = t[key].as_integer();
+    return n && n->flags() == toml::value_flags::none;
+  };
   if (t.contains("port")) {
     auto v = t["port"].value<int64_t>();
-    if (!v || *v < 1 || *v > 65535) return bad("port", "an integer 1..65535");
+    if (!v || !decimal("port") || *v < 1 || *v > 65535) return bad("port", "a decimal integer 1..65535");
     c.port = *v;
   }
   if (t.contains("ban_seconds")) {
     auto v = t["ban_seconds"].value<int64_t>();
-    if (!v || *v < 0) return bad("ban_seconds", "a non-negative integer");
+    if (!v || !decimal("ban_seconds") || *v < 0 || *v > kMaxBanSeconds)
+      return bad("ban_seconds", "a decimal integer 0..315360000 (ten years)");
     c.ban_seconds = *v;
   }
   if (t.contains("hash_rate")) {
     auto v = t["hash_rate"].value<double>();
-    if (!v || *v < 0) return bad("hash_rate", "a non-negative number");
+    if (!v || !std::isfinite(*v) || *v < 0 || *v > kMaxHashRate)
+      return bad("hash_rate", "a finite number 0..1e12");
     c.hash_rate = *v;
   }
   for (const char* key : {"mine", "discover"}) {

@@ -10,6 +10,12 @@
 
 namespace peerchain::apps {
 
+// The ranges of the node's numeric settings, the same on the command line and in the file
+// (docs/design/limits.md). Past them the program refuses to start: one line, exit 2.
+inline constexpr double kMaxHashRate = 1e12;                         // hashes/s; 0 = no cap
+inline constexpr int64_t kMaxBanSeconds = 10LL * 365 * 24 * 3600;    // ten years
+inline constexpr int64_t kMaxClockOffsetMs = 365LL * 24 * 3600 * 1000;  // a year either way
+
 // Every setting the file may hold; unset ones keep the flag's default.
 struct FileConfig {
   std::optional<std::string> network, listen, miner, log_level, api_token;
@@ -19,8 +25,9 @@ struct FileConfig {
   std::vector<std::string> peers;
 };
 
-// Reads HOME/peerchain.toml. A missing file is an empty config; a malformed one, an unknown key
-// or a value of the wrong type is an error naming the file, line and key.
+// Reads HOME/peerchain.toml. A missing file is an empty config; a path that is not a regular file
+// (a directory, a device), a file over 1 MiB, a malformed one, an unknown key or a value of the
+// wrong type or out of range is an error naming the file, line and key.
 util::Result<FileConfig> load_config(const std::string& home);
 
 // Writes HOME/peerchain.toml (commented) and HOME/node_key (a fresh secret key, mode 0600,

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <thread>
 
+#include "apps/config.h"
+#include "apps/flags.h"
 #include "chain/chainstate.h"
 #include "chain/miner.h"
 #include "consensus/params.h"
@@ -92,6 +94,12 @@ int main(int argc, char** argv) {
   auto* print = app.add_subcommand("print", "print the active chain");
   auto* verify = app.add_subcommand("verify", "re-validate the chain from genesis and compare with the stored state");
   auto* reindex = app.add_subcommand("reindex", "rebuild the state from the stored blocks");
+  demo->get_option("--blocks")->check(CLI::Range(1u, 1'000'000u));
+  demo->get_option("--transfers")->check(CLI::Range(0u, 10'000'000u));
+  demo->get_option("--hash-rate")->check(CLI::Range(0.0, apps::kMaxHashRate));
+  mine->get_option("--blocks")->check(CLI::Range(1u, 1'000'000u));
+  mine->get_option("--transfers-per-block")->check(CLI::Range(0u, 50'000u));
+  apps::strict_numbers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "apps/config.h"
+#include "apps/flags.h"
 #include "apps/node_runner.h"
 #include "primitives/address.h"
 #include "util/log.h"
@@ -27,17 +28,23 @@ int main(int argc, char** argv) {
   init->fallthrough();  // `init --home DIR`: the options are the main command's
   app.add_option("--network", network, "main or dev")->capture_default_str();
   app.add_option("--listen", o.listen_host, "address to listen on (IP literal)")->capture_default_str();
-  app.add_option("--port", port, "port for peers and clients (default: the network's)");
+  app.add_option("--port", port, "port for peers and clients, 1..65535 (omit it for the network's default)")
+      ->check(CLI::Range(1, 65535));
   app.add_option("--peer", peers, "HOST:PORT of a peer to keep connected to (repeatable)");
   app.add_flag("--no-discover", no_discover, "connect only to the --peer addresses (no address gossip dialling)");
   app.add_flag("--mine", mine, "mine blocks");
   app.add_option("--miner", miner, "address paid for mined blocks (dev default: dev account 0)");
-  app.add_option("--hash-rate", o.hash_rate, "miner cap in hashes/s (0 = none; default: the network's)");
-  app.add_option("--ban-seconds", ban_seconds, "how long a misbehaving peer is banned")->capture_default_str();
+  app.add_option("--hash-rate", o.hash_rate, "miner cap in hashes/s (0 = none; default: the network's)")
+      ->check(CLI::Range(0.0, apps::kMaxHashRate));
+  app.add_option("--ban-seconds", ban_seconds, "how long a misbehaving peer is banned")
+      ->check(CLI::Range(int64_t{0}, apps::kMaxBanSeconds))
+      ->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
-                 "skew this node's clock by N ms (dev network only; for the chaos test)");
+                 "skew this node's clock by N ms (dev network only; for the chaos test)")
+      ->check(CLI::Range(-apps::kMaxClockOffsetMs, apps::kMaxClockOffsetMs));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  apps::strict_numbers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
