@@ -36,6 +36,7 @@ struct Globals {
   bool json = false;
   std::string home;
   std::string network = "dev";
+  uint64_t timeout_s = 5;  // each call to the node (plus what a call waits for on purpose)
   // Derived.
   std::string host;
   uint16_t port = 0;
@@ -77,8 +78,10 @@ std::string self_dir() {
 struct Cli {
   Globals g;
 
-  rpc::RpcClient client(int64_t timeout_ms = 30'000) const {
-    return rpc::RpcClient(g.host, g.port, timeout_ms, g.api_token);
+  // A client whose calls each get --timeout, plus `wait_ms` for calls that wait on purpose
+  // (generate, waitfortransaction).
+  rpc::RpcClient client(int64_t wait_ms = 0) const {
+    return rpc::RpcClient(g.host, g.port, static_cast<int64_t>(g.timeout_s) * 1000 + wait_ms, g.api_token);
   }
 
   std::string address(const crypto::SecretKey& k) const { return primitives::encode_address(g.params.address_prefix, k.pubkey()); }
@@ -337,7 +340,7 @@ struct Cli {
     if (k->dev && g.network != "dev")
       return fail("key '" + from + "' is a public development key; refusing to use it on the " + g.network + " network");
     if (k->secret.pubkey() == *to_key) return fail("--to is the sender's own address");
-    auto c = client(static_cast<int64_t>(timeout_s) * 1000 + 30'000);
+    auto c = client(static_cast<int64_t>(timeout_s) * 1000);
     if (auto info = check_network(c); !info) return fail(info.error());
     std::string from_addr = address(k->secret);
     auto acc = c.call("getaccount", Json::array({from_addr}));
@@ -404,7 +407,7 @@ int Cli::watch(uint64_t count) const {
   sa.sa_handler = on_signal;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  auto c = client(10'000);
+  auto c = client();
   auto info = c.call("getblockchaininfo");
   if (!info) return fail(info.error());
   std::map<uint64_t, std::string> known;  // height -> id of the chain printed so far (recent part)
@@ -499,6 +502,9 @@ int main(int argc, char** argv) {
       ->envname("PEERCHAIN_API_TOKEN");
   app.add_option("--home", g.home, "client directory with keys.json (default: $HOME/.peerchain)");
   app.add_option("--network", g.network, "dev or main: address prefix and chain id to sign for")->capture_default_str();
+  app.add_option("--timeout", g.timeout_s, "seconds each call to a node may take before it counts as not answering")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{3'600}))
+      ->capture_default_str();
 
   auto* key = app.add_subcommand("key", "manage local keys")->require_subcommand(1);
   std::string name, hex, ref;
@@ -527,7 +533,7 @@ int main(int argc, char** argv) {
   send->add_option("--fee", fee, "fee per transfer")->capture_default_str();
   send->add_option("--count", count, "number of transfers (consecutive nonces)")->capture_default_str();
   auto* wait_opt = send->add_option("--wait", wait_s, "wait for CONFIRMATIONS (default 1)")->expected(0, 1);
-  send->add_option("--timeout", timeout_s, "seconds --wait waits")->capture_default_str();
+  send->add_option("--timeout", timeout_s, "seconds --wait waits (this command's --timeout)")->capture_default_str();
 
   auto* status = app.add_subcommand("status", "the node's chain status");
   auto* block = app.add_subcommand("block", "a block by height or id");

@@ -1,8 +1,5 @@
 #include "rpc/http_client.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <utility>
 
 #include <boost/asio/connect.hpp>
@@ -28,7 +25,28 @@ RpcClient::RpcClient(std::string host, uint16_t port, int64_t timeout_ms, std::s
 
 RpcClient::~RpcClient() { delete impl_; }
 
+namespace {
+
+// Runs one asynchronous operation on `ctx` to completion. The tcp_stream's deadline
+// (expires_after) closes the socket when it passes, so the operation always completes: a node
+// that accepted the connection but stopped answering (SIGSTOP) cannot hang the caller. (The
+// blocking socket calls used before ignore the deadline, and Asio turns SO_RCVTIMEO's EAGAIN
+// into an endless poll.)
+template <class Start>
+beast::error_code run_one(boost::asio::io_context& ctx, Start start) {
+  beast::error_code result = boost::asio::error::would_block;
+  ctx.restart();
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ctx.run();
+  return result;
+}
+
+}  // namespace
+
 util::Result<std::string> RpcClient::post(const std::string& body) {
+  const auto deadline = std::chrono::milliseconds(timeout_ms_);
+  const std::string where = host_ + ":" + std::to_string(port_);
+  auto timed_out = [&](const beast::error_code& ec) { return ec == beast::error::timeout; };
   for (int attempt = 0; attempt < 2; ++attempt) {
     beast::error_code ec;
     if (!impl_->stream) {
@@ -36,17 +54,16 @@ util::Result<std::string> RpcClient::post(const std::string& body) {
       auto results = resolver.resolve(host_, std::to_string(port_), ec);
       if (ec) return util::fail("unreachable", "cannot resolve " + host_ + ": " + ec.message());
       impl_->stream.emplace(impl_->ctx);
-      impl_->stream->expires_after(std::chrono::milliseconds(timeout_ms_));
-      impl_->stream->connect(results, ec);
+      impl_->stream->expires_after(deadline);
+      ec = run_one(impl_->ctx, [&](auto handler) { impl_->stream->async_connect(results, handler); });
       if (ec) {
         impl_->stream.reset();
-        return util::fail("unreachable", "cannot connect to " + host_ + ":" + std::to_string(port_) + ": " + ec.message());
+        if (timed_out(ec))
+          return util::fail("timeout", "cannot connect to " + where + ": no answer within " +
+                                           std::to_string(timeout_ms_) + " ms");
+        return util::fail("unreachable", "cannot connect to " + where + ": " + ec.message());
       }
-      // The blocking reads and writes below honour these, so a silent node cannot hang us.
-      timeval tv{static_cast<time_t>(timeout_ms_ / 1000), static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
-      int fd = impl_->stream->socket().native_handle();
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      impl_->buffer.clear();
     }
     http::request<http::string_body> req{http::verb::post, "/", 11};
     req.set(http::field::host, host_);
@@ -55,20 +72,25 @@ util::Result<std::string> RpcClient::post(const std::string& body) {
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();
-    impl_->stream->expires_after(std::chrono::milliseconds(timeout_ms_));
-    // Blocking calls on a tcp_stream with a deadline: use the sync API of the socket.
-    http::write(impl_->stream->socket(), req, ec);
+    impl_->stream->expires_after(deadline);
+    ec = run_one(impl_->ctx, [&](auto handler) { http::async_write(*impl_->stream, req, handler); });
+    if (timed_out(ec)) {
+      impl_->stream.reset();
+      return util::fail("timeout", where + " did not take the request within " + std::to_string(timeout_ms_) + " ms");
+    }
     if (ec) {
       impl_->stream.reset();
       continue;  // a stale keep-alive connection: reconnect once
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(256u << 20);
-    http::read(impl_->stream->socket(), impl_->buffer, parser, ec);
+    ec = run_one(impl_->ctx, [&](auto handler) { http::async_read(*impl_->stream, impl_->buffer, parser, handler); });
     if (ec) {
       impl_->stream.reset();
+      if (timed_out(ec))
+        return util::fail("timeout", where + " did not answer within " + std::to_string(timeout_ms_) + " ms");
       if (attempt == 0 && (ec == http::error::end_of_stream || ec == boost::asio::error::connection_reset)) continue;
-      return util::fail("http", "no valid response from " + host_ + ":" + std::to_string(port_) + ": " + ec.message());
+      return util::fail("http", "no valid response from " + where + ": " + ec.message());
     }
     auto res = parser.release();
     if (!res.keep_alive()) impl_->stream.reset();
@@ -76,7 +98,7 @@ util::Result<std::string> RpcClient::post(const std::string& body) {
       return util::fail("http", "HTTP " + std::to_string(res.result_int()) + ": " + res.body());
     return std::move(res.body());
   }
-  return util::fail("unreachable", "connection to " + host_ + ":" + std::to_string(port_) + " keeps closing");
+  return util::fail("unreachable", "connection to " + where + " keeps closing");
 }
 
 util::Result<Json> RpcClient::call(const std::string& method, const Json& params) {

@@ -17,7 +17,8 @@ class RpcClient {
   RpcClient(const RpcClient&) = delete;
   RpcClient& operator=(const RpcClient&) = delete;
 
-  // The method's result. Errors: "unreachable" (cannot connect), "http" (bad response),
+  // The method's result. Errors: "unreachable" (cannot connect), "timeout" (no connection or
+  // no complete answer within timeout_ms: a stopped or overloaded node), "http" (bad response),
   // "rpc" (the node's JSON-RPC error: message, with Error::code "rpc:<code>").
   util::Result<Json> call(const std::string& method, const Json& params = Json::array());
   // Raw batch: the array of responses.

@@ -4,7 +4,9 @@
 import json
 import os
 import random
+import signal
 import subprocess
+import time
 
 from framework import main, wait_for
 
@@ -79,10 +81,23 @@ def body(ctx):
         human = cli("testnet", "status", "--dir", tdir).stdout
         assert "3 of 3 up; one tip" in human, human
 
-        # A node killed from outside shows as down.
+        # A stopped node (SIGSTOP: the kernel still accepts its connections) is "not answering",
+        # within the calls' timeout instead of hanging the CLI; status exits 1.
+        os.kill(pids[1], signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            r = cli("--node", f"127.0.0.1:{base + 1}", "--timeout", 2, "status", rc=1, timeout=30)
+            assert "did not answer within 2000 ms" in r.stderr, r.stderr
+            human = cli("testnet", "status", "--dir", tdir, rc=1, timeout=30).stdout
+            assert "NOT ANSWERING" in human and "2 of 3 up" in human, human
+            assert time.monotonic() - started < 20, time.monotonic() - started
+        finally:
+            os.kill(pids[1], signal.SIGCONT)
+
+        # A node killed from outside shows as down, and status exits 1.
         os.kill(pids[2], 9)
         wait_for(lambda: not alive(pids[2]), 10, "node2 to die")
-        human = cli("testnet", "status", "--dir", tdir).stdout
+        human = cli("testnet", "status", "--dir", tdir, rc=1).stdout
         assert "DOWN" in human and "2 of 3 up" in human, human
 
         cli("testnet", "stop", "--dir", tdir, timeout=60)

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -256,13 +257,17 @@ int testnet_status(const TestnetOptions& o) {
         row["mining"] = (*info).value("mining", false);
       } else {
         row["error"] = info.error().to_string();
+        // The process is there but does not answer (SIGSTOP, overloaded): say so, not "DOWN".
+        if (info.error().code == "timeout") row["not_answering"] = true;
       }
     }
     arr.push_back(row);
   }
+  // Exit 1 when any node is down or not answering, so scripts can tell a healthy testnet.
+  const bool all_up = std::all_of(arr.begin(), arr.end(), [](const Json& r) { return r["up"].get<bool>(); });
   if (o.json) {
     std::printf("%s\n", arr.dump().c_str());
-    return 0;
+    return all_up ? 0 : 1;
   }
   std::printf("%-6s %-6s %-8s %-8s %-18s %-5s\n", "node", "port", "pid", "height", "tip", "peers");
   std::string tip;
@@ -270,7 +275,8 @@ int testnet_status(const TestnetOptions& o) {
   int up = 0;
   for (const auto& r : arr) {
     if (!r["up"].get<bool>()) {
-      std::printf("node%-2d %-6u %-8d DOWN%s\n", r["node"].get<int>(), r["port"].get<unsigned>(), r["pid"].get<int>(),
+      std::printf("node%-2d %-6u %-8d %s%s\n", r["node"].get<int>(), r["port"].get<unsigned>(), r["pid"].get<int>(),
+                  r.value("not_answering", false) ? "NOT ANSWERING" : "DOWN",
                   r.contains("error") ? (" (" + r["error"].get<std::string>() + ")").c_str() : "");
       continue;
     }
@@ -286,7 +292,7 @@ int testnet_status(const TestnetOptions& o) {
     std::printf("all nodes down\n");
   else
     std::printf("%d of %zu up; %s\n", up, arr.size(), agree ? ("one tip " + tip.substr(0, 16)).c_str() : "tips differ");
-  return 0;
+  return all_up ? 0 : 1;
 }
 
 int testnet_stop(const TestnetOptions& o) {
