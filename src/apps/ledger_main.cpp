@@ -120,8 +120,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --amount must be between 1 and %llu\n", static_cast<unsigned long long>(primitives::kMaxMoney));
     return 2;
   }
+  // Only demo and mine may create a chain. print, verify and reindex read one that exists and
+  // never create anything: pointed at an empty path or into a node's database directory
+  // (HOME/chain instead of HOME) they refuse and say what to give instead.
   std::error_code ec;
-  std::filesystem::create_directories(datadir, ec);
+  namespace fs = std::filesystem;
+  if (!*demo && !*mine && !fs::exists(fs::path(datadir) / "chain" / "CURRENT", ec)) {
+    if (fs::exists(fs::path(datadir) / "CURRENT", ec))
+      std::fprintf(stderr, "error: %s is a database directory itself; give --datadir the directory that holds it (%s)\n",
+                   datadir.c_str(), [&] {
+                     auto dir = fs::path(datadir).lexically_normal();
+                     if (!dir.has_filename()) dir = dir.parent_path();  // "home/chain/"
+                     return dir.parent_path().empty() ? std::string(".") : dir.parent_path().string();
+                   }().c_str());
+    else
+      std::fprintf(stderr, "error: no chain in %s (expected %s/chain); nothing was created\n", datadir.c_str(),
+                   datadir.c_str());
+    return 1;
+  }
+  fs::create_directories(datadir, ec);
   auto db = storage::Database::open(datadir + "/chain");
   if (!db) {
     std::fprintf(stderr, "error: %s\n", db.error().to_string().c_str());
