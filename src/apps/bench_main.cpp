@@ -33,6 +33,7 @@
 #include "rpc/http_client.h"
 #include "util/bytes.h"
 #include "util/host_port.h"
+#include "util/version.h"
 
 namespace {
 
@@ -696,6 +697,7 @@ int main(int argc, char** argv) {
   app.add_option("--hash-rate", o.hash_rate, "miner cap passed to started nodes (default: the network's)")->check(CLI::Range(0.0, 1e12));
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
   app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
+  app.set_version_flag("--version", util::version_line("peerchain-bench"));
   apps::strict_numbers(app);
   try {
     app.parse(argc, argv);

@@ -21,6 +21,7 @@
 #include "consensus/params.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
+#include "util/version.h"
 
 using namespace peerchain;
 using rpc::Json;
@@ -569,6 +570,7 @@ int main(int argc, char** argv) {
 
   send->get_option("--timeout")->check(CLI::Range(uint64_t{1}, uint64_t{86'400}));
   tn_start->get_option("--base-port")->check(CLI::Range(1, 65535 - 16));
+  app.set_version_flag("--version", util::version_line("peerchain-cli"));
   apps::strict_numbers(app);
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include "consensus/params.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
+#include "util/version.h"
 
 using namespace peerchain;
 
@@ -93,6 +94,10 @@ int print_chain(rpc::RpcClient& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("%s\n", util::version_line("client").c_str());
+    return 0;
+  }
   if (argc < 5) return usage("missing arguments");
   std::string host = argv[1];
   uint64_t port = 0, id = 0, mode = 0;

@@ -18,6 +18,7 @@
 #include "storage/database.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/version.h"
 
 using namespace peerchain;
 
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   demo->get_option("--hash-rate")->check(CLI::Range(0.0, apps::kMaxHashRate));
   mine->get_option("--blocks")->check(CLI::Range(1u, 1'000'000u));
   mine->get_option("--transfers-per-block")->check(CLI::Range(0u, 50'000u));
+  app.set_version_flag("--version", util::version_line("peerchain-ledger"));
   apps::strict_numbers(app);
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include "apps/node_runner.h"
 #include "primitives/address.h"
 #include "util/log.h"
+#include "util/version.h"
 
 using namespace peerchain;
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
                  "skew this node's clock by N ms (dev network only; for the chaos test)")
       ->check(CLI::Range(-apps::kMaxClockOffsetMs, apps::kMaxClockOffsetMs));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  app.set_version_flag("--version", util::version_line("peerchaind"));
   apps::strict_numbers(app);
   try {
     app.parse(argc, argv);

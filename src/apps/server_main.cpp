@@ -8,6 +8,7 @@
 
 #include "apps/node_runner.h"
 #include "util/log.h"
+#include "util/version.h"
 
 using namespace peerchain;
 
@@ -26,6 +27,10 @@ bool parse_port(const std::string& s, uint16_t& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("%s\n", util::version_line("server").c_str());
+    return 0;
+  }
   if (argc < 3) return usage("PORT and N are required");
   node::NodeOptions o;
   if (!parse_port(argv[1], o.port)) return usage("PORT must be 1..65535");
