@@ -37,7 +37,7 @@ util::Result<FileConfig> load_config(const std::string& home) {
                                         std::string(e.description()));
   }
   static const std::set<std::string> known{"network", "listen", "port", "peers", "mine", "miner", "hash_rate",
-                                           "ban_seconds", "log_level", "api_token", "discover"};
+                                           "ban_seconds", "log_level", "api_token", "discover", "log_file"};
   for (const auto& [k, v] : t)
     if (!known.count(std::string(k.str())))
       return util::fail("bad-config", path + ": unknown setting '" + std::string(k.str()) + "'");
@@ -56,6 +56,7 @@ util::Result<FileConfig> load_config(const std::string& home) {
   if (!str("miner", c.miner)) return bad("miner", "a string");
   if (!str("log_level", c.log_level)) return bad("log_level", "a string");
   if (!str("api_token", c.api_token)) return bad("api_token", "a string");
+  if (!str("log_file", c.log_file)) return bad("log_file", "a string (a path)");
   // Integers are written in decimal: TOML's 0x/0o/0b forms are refused like on the command line.
   auto decimal = [&](const char* key) {
     const auto* n = t[key].as_integer();
@@ -135,6 +136,8 @@ util::Result<std::string> init_home(const std::string& home, const std::string& 
       << "ban_seconds = 600\n"
       << "\n# trace | debug | info | warn | error | off\n"
       << "log_level = \"info\"\n"
+      << "\n# Log to this file instead of stdout, rotated past 64 MiB (5 kept); SIGHUP reopens it.\n"
+      << "# log_file = \"" << home << "/peerchaind.log\"\n"
       << "\n# Token for admin API methods (addpeer, removepeer, generate). Unset: none on loopback,\n"
       << "# otherwise generated into api.token at start.\n"
       << "# api_token = \"...\"\n";

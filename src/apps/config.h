@@ -18,7 +18,7 @@ inline constexpr int64_t kMaxClockOffsetMs = 365LL * 24 * 3600 * 1000;  // a yea
 
 // Every setting the file may hold; unset ones keep the flag's default.
 struct FileConfig {
-  std::optional<std::string> network, listen, miner, log_level, api_token;
+  std::optional<std::string> network, listen, miner, log_level, api_token, log_file;
   std::optional<int64_t> port, ban_seconds;
   std::optional<double> hash_rate;
   std::optional<bool> mine, discover;

@@ -49,6 +49,7 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);  // reopens the log file (logrotate); never stops the node
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -81,6 +82,8 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   http.start();
   node.add_listener({[&](const chain::TipInfo& tip, uint32_t disconnected) {
                        state.blocks_connected.fetch_add(1);
+                       util::log().debug("new tip {} height {}{}", tip.id.hex(), tip.height,
+                                         disconnected ? fmt::format(" ({} blocks disconnected)", disconnected) : "");
                        if (disconnected) {
                          state.reorgs.fetch_add(1);
                          http.publish("reorg", rpc::Json{{"type", "reorg"}, {"disconnected", disconnected},
@@ -103,7 +106,14 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
               node.chain().tip().height, opts.mine ? "on" : "off");
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&set, &sig);
+  for (;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    if (auto st = util::reopen_log_file(); !st)
+      std::fprintf(stderr, "peerchaind: SIGHUP: %s (still writing the old file)\n", st.error().message.c_str());
+    else
+      util::log().info("SIGHUP: log file reopened");
+  }
   util::log().info("signal {}: shutting down", sig);
   node.stop();
   http.stop();

@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
                  "skew this node's clock by N ms (dev network only; for the chaos test)")
       ->check(CLI::Range(-apps::kMaxClockOffsetMs, apps::kMaxClockOffsetMs));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  util::LogFileOptions log_file;
+  uint64_t log_rotate_size = log_file.max_bytes;
+  app.add_option("--log-file", log_file.path,
+                 "write the log to this file instead of stdout, rotated by size; SIGHUP reopens it (logrotate)");
+  app.add_option("--log-rotate-size", log_rotate_size, "rotate the log file past this many bytes")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--log-rotate-files", log_file.max_files, "rotated log files kept (node.log: node.1.log .. node.N.log)")
+      ->check(CLI::Range(size_t{1}, size_t{1000}))
+      ->capture_default_str();
   app.set_version_flag("--version", util::version_line("peerchaind"));
   apps::strict_numbers(app);
   try {
@@ -82,11 +92,19 @@ int main(int argc, char** argv) {
   if (unset("--hash-rate") && cfg->hash_rate) o.hash_rate = *cfg->hash_rate;
   if (unset("--ban-seconds") && cfg->ban_seconds) ban_seconds = *cfg->ban_seconds;
   if (unset("--log-level") && cfg->log_level) log_level = *cfg->log_level;
+  if (unset("--log-file") && cfg->log_file) log_file.path = *cfg->log_file;
   if (unset("--api-token") && cfg->api_token) api.token = *cfg->api_token;
 
   if (!util::set_log_level(log_level)) {
     std::fprintf(stderr, "error: invalid log level '%s'\n", log_level.c_str());
     return 2;
+  }
+  if (!log_file.path.empty()) {
+    log_file.max_bytes = static_cast<size_t>(log_rotate_size);
+    if (auto st = util::log_to_file(log_file); !st) {
+      std::fprintf(stderr, "error: %s\n", st.error().message.c_str());
+      return 2;
+    }
   }
   auto params = consensus::params_for(network);
   if (!params) {
