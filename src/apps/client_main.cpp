@@ -4,8 +4,11 @@
 //   client HOST PORT ID 1                prints the node's chain: "height H tip ID", then per
 //                                        block "block H ID txs N" and one line per transaction
 // Keys are derived locally (dev accounts are public test keys); nothing secret leaves here.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "consensus/params.h"
 #include "primitives/address.h"
@@ -39,30 +42,57 @@ int fail(const util::Error& e) {
   return 1;
 }
 
+// Sends COUNT transfers of consecutive nonces in batches small enough for the node's body cap
+// (5,000 signed transfers are ~1.6 MB of hex; the cap is 8 MiB), so any COUNT works as it did in
+// the seed. A batch the node cannot take yet (mempool full, too many pending for this sender) is
+// resent from its first refused transfer once blocks have made room; any other rejection is
+// printed and ends the run with exit 1.
 int send(rpc::RpcClient& c, const consensus::Params& p, uint32_t id, uint64_t count, uint64_t amount) {
+  constexpr uint64_t kBatch = 5'000;
+  constexpr auto kRetryEvery = std::chrono::milliseconds(500);
+  constexpr auto kGiveUpAfter = std::chrono::minutes(10);  // no progress at all for this long
   auto key = consensus::dev_account_key(id);
   auto to = consensus::dev_account_key((id + 1) % consensus::kDevAccounts).pubkey();
   auto acc = c.call("getaccount", rpc::Json::array({primitives::encode_address(p.address_prefix, key.pubkey())}));
   if (!acc) return fail(acc.error());
-  uint64_t nonce = (*acc)["next_nonce"].get<uint64_t>();
-  rpc::Json hexes = rpc::Json::array();
-  std::vector<std::string> ids;
-  for (uint64_t i = 0; i < count; ++i) {
-    auto tx = primitives::make_transfer(p.chain_id, key, to, amount, 1, nonce + i);
-    hexes.push_back(util::to_hex(primitives::encode_transaction(tx)));
-  }
-  auto r = c.call("sendtransactions", rpc::Json::array({hexes}));
-  if (!r) return fail(r.error());
-  int rejected = 0;
-  for (const auto& item : *r) {
-    if (item.contains("id")) {
-      std::printf("%s\n", item["id"].get<std::string>().c_str());
-    } else {
-      ++rejected;
-      std::fprintf(stderr, "rejected: %s\n", item["error"].value("message", std::string("?")).c_str());
+  const uint64_t nonce = (*acc)["next_nonce"].get<uint64_t>();
+  auto last_progress = std::chrono::steady_clock::now();
+  for (uint64_t sent = 0; sent < count;) {
+    const uint64_t n = std::min(kBatch, count - sent);
+    rpc::Json hexes = rpc::Json::array();
+    for (uint64_t i = 0; i < n; ++i) {
+      auto tx = primitives::make_transfer(p.chain_id, key, to, amount, 1, nonce + sent + i);
+      hexes.push_back(util::to_hex(primitives::encode_transaction(tx)));
     }
+    auto r = c.call("sendtransactions", rpc::Json::array({hexes}));
+    if (!r) return fail(r.error());
+    uint64_t accepted = 0;
+    for (const auto& item : *r) {
+      if (!item.contains("id")) break;
+      std::printf("%s\n", item["id"].get<std::string>().c_str());
+      ++accepted;
+    }
+    sent += accepted;
+    if (accepted == n) {
+      last_progress = std::chrono::steady_clock::now();
+      continue;
+    }
+    const auto& first_refused = (*r)[accepted]["error"];
+    const std::string reason = first_refused.value("reason", std::string());
+    if (reason == "mempool-full" || reason == "too-many-pending") {
+      if (accepted) last_progress = std::chrono::steady_clock::now();
+      if (std::chrono::steady_clock::now() - last_progress > kGiveUpAfter)
+        return fail(util::Error{"stalled", "the node took no transfer for 10 minutes: " +
+                                               first_refused.value("message", reason)});
+      std::fflush(stdout);
+      std::this_thread::sleep_for(kRetryEvery);  // blocks make room; resend from the refused one
+      continue;
+    }
+    for (size_t k = accepted; k < r->size(); ++k)
+      std::fprintf(stderr, "rejected: %s\n", (*r)[k]["error"].value("message", std::string("?")).c_str());
+    return 1;
   }
-  return rejected ? 1 : 0;
+  return 0;
 }
 
 int print_chain(rpc::RpcClient& c) {
@@ -113,7 +143,7 @@ int main(int argc, char** argv) {
   }
   if (argc != 7) return usage("send needs COUNT and AMOUNT");
   uint64_t count = 0, amount = 0;
-  if (!parse_u64(argv[5], count, 50'000) || count == 0) return usage("COUNT must be 1..50000");
+  if (!parse_u64(argv[5], count, 100'000'000) || count == 0) return usage("COUNT must be 1..100000000");
   if (!parse_u64(argv[6], amount, primitives::kMaxMoney) || amount == 0) return usage("AMOUNT must be a positive amount");
   return send(client, params, static_cast<uint32_t>(id), count, amount);
 }
