@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "apps/cli/keystore.h"
+#include "apps/cli/local_token.h"
 #include "apps/cli/testnet.h"
 #include "apps/flags.h"
 #include "consensus/params.h"
@@ -83,6 +84,23 @@ struct Cli {
   // (generate, waitfortransaction).
   rpc::RpcClient client(int64_t wait_ms = 0) const {
     return rpc::RpcClient(g.host, g.port, static_cast<int64_t>(g.timeout_s) * 1000 + wait_ms, g.api_token);
+  }
+
+  // An admin method. Without --api-token, a node that wants its token (it listens beyond
+  // loopback) is looked up on this machine and its HOME/api.token used; failing that, the error
+  // says where the token is and how to pass it.
+  util::Result<Json> admin_call(const std::string& method, const Json& params, int64_t wait_ms = 0) const {
+    auto c = client(wait_ms);
+    if (auto info = check_network(c); !info) return info;
+    auto r = c.call(method, params);
+    if (r || r.error().code != "rpc:" + std::to_string(rpc::code::kUnauthorized) || !g.api_token.empty()) return r;
+    if (auto local = cli::find_local_api_token(g.port)) {
+      rpc::RpcClient with_token(g.host, g.port, static_cast<int64_t>(g.timeout_s) * 1000 + wait_ms, local->token);
+      return with_token.call(method, params);
+    }
+    return util::fail(r.error().code, r.error().message +
+                                          "; the node wrote its token to HOME/api.token (HOME: its --home, default "
+                                          "./peerchain-home): pass it with --api-token or PEERCHAIN_API_TOKEN");
   }
 
   std::string address(const crypto::SecretKey& k) const { return primitives::encode_address(g.params.address_prefix, k.pubkey()); }
@@ -283,9 +301,7 @@ struct Cli {
       if (!a) return fail(a.error());
       params.push_back(*a);
     }
-    auto c = client(600'000);
-    if (auto info = check_network(c); !info) return fail(info.error());
-    auto r = c.call("generate", params);
+    auto r = admin_call("generate", params, 600'000);
     if (!r) return fail(r.error());
     if (g.json) return print_json(*r), 0;
     for (const auto& id : *r) std::printf("%s\n", id.get<std::string>().c_str());
