@@ -7,6 +7,8 @@
 #                of every libFuzzer target, then the clang TSan build over the threaded code
 #   make demo    one node mining blocks that carry transfers, then the chain printed
 #   make bench   micro-benchmarks (figures in docs/performance.md)
+#   make install PREFIX=DIR   stripped programs, man pages, completion, unit (docs/operations.md)
+#   make package the .deb (CPack) in build/
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -15,7 +17,9 @@ JOBS       ?= $(shell nproc)
 WERROR     ?= ON
 FUZZ_SECONDS ?= 8
 
-.PHONY: all deps configure build test test-release test-asan test-tsan demo bench fuzz clean
+PREFIX     ?= /usr/local
+
+.PHONY: all deps configure build test test-release test-asan test-tsan demo bench fuzz clean install package
 
 all: build
 
@@ -53,6 +57,12 @@ test-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_net test_node test_chain
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) -L unit -R '^(NetManager|PeerManager|ChainState|Miner|Mempool|ParallelVerify)' --timeout 600
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX) --strip
+
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 demo: build
 	@scripts/demo $(ARGS)

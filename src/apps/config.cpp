@@ -16,12 +16,14 @@
 
 namespace peerchain::apps {
 
-util::Result<FileConfig> load_config(const std::string& home) {
+util::Result<FileConfig> load_config(const std::string& path, bool must_exist) {
   FileConfig c;
-  std::string path = home + "/peerchain.toml";
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
-  if (st.type() == std::filesystem::file_type::not_found) return c;
+  if (st.type() == std::filesystem::file_type::not_found) {
+    if (must_exist) return util::fail("bad-config", path + " does not exist");
+    return c;
+  }
   if (ec) return util::fail("bad-config", path + ": " + ec.message());
   if (st.type() != std::filesystem::file_type::regular)
     return util::fail("bad-config", path + " is not a regular file");

@@ -25,10 +25,11 @@ struct FileConfig {
   std::vector<std::string> peers;
 };
 
-// Reads HOME/peerchain.toml. A missing file is an empty config; a path that is not a regular file
+// Reads the config at `path` (default HOME/peerchain.toml). A missing file is an empty config
+// unless `must_exist` (a --config the user named); a path that is not a regular file
 // (a directory, a device), a file over 1 MiB, a malformed one, an unknown key or a value of the
 // wrong type or out of range is an error naming the file, line and key.
-util::Result<FileConfig> load_config(const std::string& home);
+util::Result<FileConfig> load_config(const std::string& path, bool must_exist = false);
 
 // Writes HOME/peerchain.toml (commented) and HOME/node_key (a fresh secret key, mode 0600,
 // whose address is the default miner). Refuses to overwrite an existing config or key.

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   int64_t clock_offset_ms = 0;
   apps::ApiOptions api;
   app.add_option("--home", home, "data directory (config: HOME/peerchain.toml)")->capture_default_str();
+  std::string config_path;
+  app.add_option("--config", config_path, "config file to read instead of HOME/peerchain.toml (must exist)");
   auto* init = app.add_subcommand("init", "write a commented config and a node key into --home");
   init->fallthrough();  // `init --home DIR`: the options are the main command's
   app.add_option("--network", network, "main or dev")->capture_default_str();
@@ -76,7 +78,7 @@ int main(int argc, char** argv) {
   }
 
   // The config file fills what the command line left unset.
-  auto cfg = apps::load_config(home);
+  auto cfg = config_path.empty() ? apps::load_config(home + "/peerchain.toml") : apps::load_config(config_path, true);
   if (!cfg) {
     std::fprintf(stderr, "error: %s\n", cfg.error().message.c_str());
     return 2;
