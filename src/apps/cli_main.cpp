@@ -7,12 +7,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "apps/cli/keystore.h"
@@ -22,6 +24,7 @@
 #include "consensus/params.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
+#include "util/host_port.h"
 #include "util/version.h"
 
 using namespace peerchain;
@@ -274,6 +277,48 @@ struct Cli {
     return 0;
   }
 
+  // `rpc METHOD [PARAMS...]`: any JSON-RPC method, like bitcoin-cli. Each PARAM is JSON when it
+  // parses as JSON (numbers, true, [..], {..}, "quoted") and a string otherwise. Admin methods
+  // find a local node's token as admin commands do. The result is printed as JSON.
+  int rpc(const std::string& method, const std::vector<std::string>& args) const {
+    Json params = Json::array();
+    for (const auto& a : args) {
+      Json v = Json::parse(a, nullptr, /*allow_exceptions=*/false);
+      params.push_back(v.is_discarded() ? Json(a) : v);
+    }
+    auto c = client(600'000);  // a method may wait on purpose (generate, waitfortransaction)
+    auto r = c.call(method, params);
+    if (!r && r.error().code == "rpc:" + std::to_string(rpc::code::kUnauthorized) && g.api_token.empty())
+      r = admin_call(method, params, 600'000);
+    if (!r) return fail(r.error());
+    print_json(*r);
+    return 0;
+  }
+
+  // addpeer / removepeer (admin): `peer add|remove HOST:PORT`.
+  int peer_change(const char* method, const std::string& address) const {
+    if (!util::parse_host_port(address)) return usage("peer address must be HOST:PORT");
+    auto r = admin_call(method, Json::array({address}));
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    std::printf("%s %s\n", method == std::string("addpeer") ? "added" : "removed", address.c_str());
+    return 0;
+  }
+
+  // The tips of every branch the node knows (getchaintips): where forks are.
+  int tips() const {
+    auto c = client();
+    auto r = c.call("getchaintips");
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    std::printf("%-8s %-18s %-10s %s\n", "height", "tip", "branchlen", "status");
+    const Json& list = r->is_object() && r->contains("tips") ? (*r)["tips"] : *r;
+    for (const auto& t : list)
+      std::printf("%-8s %-18s %-10s %s\n", u64s(t, "height").c_str(), u64s(t, "id").substr(0, 16).c_str(),
+                  u64s(t, "branchlen").c_str(), u64s(t, "status").c_str());
+    return 0;
+  }
+
   int simple(const char* method) const {
     auto c = client();
     auto r = c.call(method);
@@ -492,6 +537,47 @@ int Cli::watch(uint64_t count) const {
   return 0;
 }
 
+// Edit distance, for "did you mean".
+size_t distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The first word that is not a global option or its value must name a command: otherwise
+// "unknown command 'stauts' (did you mean 'status'?)" instead of CLI11's "arguments were not
+// expected".
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("-", 0) == 0) {
+      if (a.find('=') == std::string::npos) {
+        auto* opt = app.get_option_no_throw(a);
+        if (opt && opt->get_items_expected_min() > 0 && i + 1 < argc) ++i;  // its value (flags have none)
+      }
+      continue;
+    }
+    std::vector<std::string> names;
+    for (auto* s : app.get_subcommands({})) names.push_back(s->get_name());
+    if (std::find(names.begin(), names.end(), a) != names.end()) return std::nullopt;
+    std::string best;
+    size_t best_d = 3;  // suggest only what is a typo away
+    for (const auto& n : names)
+      if (size_t d = distance(a, n); d < best_d) best = n, best_d = d;
+    return "unknown command '" + a + "'" + (best.empty() ? "" : " (did you mean '" + best + "'?)");
+  }
+  return std::nullopt;
+}
+
 bool parse_node(const std::string& s, std::string& host, uint16_t& port) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -570,10 +656,26 @@ int main(int argc, char** argv) {
   auto* watch = app.add_subcommand("watch", "follow new blocks until Ctrl-C");
   watch->add_option("--count", watch_count, "exit after this many new blocks");
 
+  std::string rpc_method;
+  std::vector<std::string> rpc_args;
+  auto* rpc_cmd = app.add_subcommand("rpc", "call any JSON-RPC method: rpc METHOD [PARAMS...] (each PARAM JSON or a string)");
+  rpc_cmd->add_option("METHOD", rpc_method, "the method, e.g. getblockchaininfo")->required();
+  rpc_cmd->add_option("PARAMS", rpc_args, "positional parameters: JSON (5, true, [..], {..}) or plain strings");
+  std::string peer_address;
+  auto* peer = app.add_subcommand("peer", "add or remove a peer the node keeps connected to (admin)")->require_subcommand(1);
+  auto* peer_add = peer->add_subcommand("add", "connect to HOST:PORT and keep redialling it");
+  auto* peer_remove = peer->add_subcommand("remove", "stop redialling HOST:PORT and disconnect it");
+  for (auto* s : {peer_add, peer_remove}) s->add_option("ADDRESS", peer_address, "HOST:PORT of the peer")->required();
+  auto* tips = app.add_subcommand("tips", "the tip of every branch the node knows (forks)");
+  std::string help_topic;
+  auto* help = app.add_subcommand("help", "this help, or a command's: help [COMMAND]");
+  help->add_option("COMMAND", help_topic, "the command to explain");
+  auto* version = app.add_subcommand("version", "the version, git commit and build type");
+
   cli::TestnetOptions tn;
   auto* testnet = app.add_subcommand("testnet", "a local dev network of peerchaind processes")->require_subcommand(1);
   auto* tn_start = testnet->add_subcommand("start", "start N nodes peered with each other");
-  tn_start->add_option("--nodes", tn.nodes, "number of nodes (1..16)")->required();
+  tn_start->add_option("--nodes", tn.nodes, "number of nodes (1..16)")->required()->check(CLI::Range(1, 16));
   auto* tn_status = testnet->add_subcommand("status", "each node's height, tip and peers");
   auto* tn_stop = testnet->add_subcommand("stop", "stop the nodes and forget the testnet");
   for (auto* s : {tn_start, tn_status, tn_stop})
@@ -581,13 +683,14 @@ int main(int argc, char** argv) {
   tn_start->add_option("--base-port", tn.base_port, "node K listens on BASE+K")->capture_default_str();
   tn_start->add_flag("--mine", tn.mine, "every node mines");
   for (auto* s : app.get_subcommands({})) s->fallthrough();
-  for (auto* s : {key, testnet})
+  for (auto* s : {key, testnet, peer})
     for (auto* sub : s->get_subcommands({})) sub->fallthrough();
 
   send->get_option("--timeout")->check(CLI::Range(uint64_t{1}, uint64_t{86'400}));
   tn_start->get_option("--base-port")->check(CLI::Range(1, 65535 - 16));
   app.set_version_flag("--version", util::version_line("peerchain-cli"));
   apps::strict_numbers(app);
+  if (auto bad = unknown_command(app, argc, argv)) return usage(*bad);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -600,6 +703,21 @@ int main(int argc, char** argv) {
     return usage(e.what());
   }
 
+  if (*version) {
+    std::printf("%s\n", util::version_line("peerchain-cli").c_str());
+    return 0;
+  }
+  if (*help) {
+    // The formatter directly: App::help() would describe the selected subcommand (`help`).
+    if (help_topic.empty())
+      return std::printf("%s", app.get_formatter()->make_help(&app, "peerchain-cli", CLI::AppFormatMode::Normal).c_str()), 0;
+    CLI::App* topic = nullptr;
+    for (auto* s : app.get_subcommands({}))
+      if (s->get_name() == help_topic) topic = s;
+    if (!topic) return usage("unknown command '" + help_topic + "'");
+    std::printf("%s", topic->help().c_str());
+    return 0;
+  }
   if (!parse_node(g.node, g.host, g.port)) return usage("--node must be HOST:PORT");
   auto params = consensus::params_for(g.network);
   if (!params) return usage("--network must be dev or main");
@@ -636,6 +754,10 @@ int main(int argc, char** argv) {
   if (*mempool) return runner.simple("getmempoolinfo");
   if (*generate) return runner.generate(gen_n, gen_to);
   if (*watch) return runner.watch(watch_count);
+  if (*rpc_cmd) return runner.rpc(rpc_method, rpc_args);
+  if (*peer_add) return runner.peer_change("addpeer", peer_address);
+  if (*peer_remove) return runner.peer_change("removepeer", peer_address);
+  if (*tips) return runner.tips();
   if (*testnet) {
     if (tn.dir.empty()) tn.dir = g.home + "/testnet";
     tn.peerchaind = self_dir() + "/peerchaind";
