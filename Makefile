@@ -5,7 +5,7 @@
 #   make test    deps + build + every test through CTest (unit, property, functional, design
 #                checks), then the clang ASan+UBSan build: unit/property suites and a short run
 #                of every libFuzzer target, then the clang TSan build over the threaded code
-#   make demo    one node mining blocks that carry transfers, then the chain printed
+#   make demo    three local nodes, transfers, a kill -9 and a catch-up (scripts/demo.py)
 #   make bench   micro-benchmarks (figures in docs/performance.md)
 #   make install PREFIX=DIR   stripped programs, man pages, completion, unit (docs/operations.md)
 #   make package the .deb (CPack) in build/
