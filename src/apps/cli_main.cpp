@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "apps/cli/testnet.h"
 #include "apps/flags.h"
 #include "consensus/params.h"
+#include "consensus/pow.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
 #include "util/host_port.h"
@@ -69,6 +71,49 @@ std::string u64s(const Json& j, const char* key) {
   if (j[key].is_number_integer()) return std::to_string(j[key].get<int64_t>());
   if (j[key].is_string()) return j[key].get<std::string>();
   return j[key].dump();
+}
+
+// "2026-11-30T17:35:13Z (12 s ago)" from a time in ms since the epoch, for people (--json keeps
+// the raw number).
+std::string human_time(const Json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number_unsigned()) return u64s(j, key);
+  const uint64_t ms = j[key].get<uint64_t>();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char iso[32];
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t age = (now_ms - static_cast<int64_t>(ms)) / 1000;
+  std::string rel;
+  const int64_t a = age < 0 ? -age : age;
+  if (a < 120) rel = std::to_string(a) + " s";
+  else if (a < 7200) rel = std::to_string(a / 60) + " min";
+  else if (a < 172800) rel = std::to_string(a / 3600) + " h";
+  else rel = std::to_string(a / 86400) + " days";
+  return std::string(iso) + " (" + rel + (age < 0 ? " in the future)" : " ago)");
+}
+
+// "1 confirmation", "3 confirmations".
+std::string plural(const Json& j, const char* key, const char* noun) {
+  std::string n = u64s(j, key);
+  return n + " " + noun + (n == "1" ? "" : "s");
+}
+
+// The difficulty of compact target `bits`: the easiest target over this one (1 at the limit).
+std::string difficulty(const Json& j, const consensus::Params& p) {
+  if (!j.contains("bits") || !j["bits"].is_number_unsigned()) return "-";
+  auto target = consensus::decode_compact(static_cast<uint32_t>(j["bits"].get<uint64_t>()));
+  if (!target || target->is_zero()) return "-";
+  auto to_double = [](const consensus::Uint256& v) {
+    double d = 0;
+    for (size_t i = 4; i-- > 0;) d = d * 18446744073709551616.0 + static_cast<double>(v.limb[i]);
+    return d;
+  };
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", to_double(p.pow_limit) / to_double(*target));
+  return buf;
 }
 
 std::string self_dir() {
@@ -195,7 +240,7 @@ struct Cli {
     std::printf("network       %s (chain id %s)\n", u64s(j, "network").c_str(), u64s(j, "chain_id").c_str());
     std::printf("height        %s\n", u64s(j, "height").c_str());
     std::printf("tip           %s\n", u64s(j, "tip").c_str());
-    std::printf("tip time      %s ms\n", u64s(j, "tip_time_ms").c_str());
+    std::printf("tip time      %s\n", human_time(j, "tip_time_ms").c_str());
     std::printf("best header   %s%s\n", u64s(j, "best_header_height").c_str(),
                 j.value("syncing", false) ? " (syncing)" : "");
     std::printf("work          %s\n", u64s(j, "cumulative_work").c_str());
@@ -221,9 +266,9 @@ struct Cli {
     if (g.json) return print_json(*r), 0;
     const Json& b = *r;
     std::printf("block %s height %s\n", u64s(b, "id").c_str(), u64s(b, "height").c_str());
-    std::printf("  prev %s\n  time %s ms  bits %s  nonce %s\n  miner %s\n  confirmations %s%s  txs %s  size %s\n",
-                u64s(b, "prev_id").c_str(), u64s(b, "time_ms").c_str(), u64s(b, "bits").c_str(),
-                u64s(b, "nonce").c_str(), u64s(b, "miner").c_str(), u64s(b, "confirmations").c_str(),
+    std::printf("  prev %s\n  time %s\n  difficulty %s  nonce %s\n  miner %s\n  %s%s  txs %s  size %s\n",
+                u64s(b, "prev_id").c_str(), human_time(b, "time_ms").c_str(), difficulty(b, g.params).c_str(),
+                u64s(b, "nonce").c_str(), u64s(b, "miner").c_str(), plural(b, "confirmations", "confirmation").c_str(),
                 b.value("in_active_chain", true) ? "" : " (not in the active chain)", u64s(b, "tx_count").c_str(),
                 u64s(b, "size").c_str());
     if (b.contains("txs"))
@@ -244,8 +289,8 @@ struct Cli {
                 u64s(t, "from").c_str(), u64s(t, "to").c_str(), u64s(t, "amount").c_str(), u64s(t, "fee").c_str(),
                 u64s(t, "nonce").c_str(), u64s(t, "status").c_str());
     if (t.value("status", std::string()) == "confirmed")
-      std::printf(" in block %s at height %s, %s confirmations%s", u64s(t, "block").c_str(), u64s(t, "height").c_str(),
-                  u64s(t, "confirmations").c_str(), t.value("final", false) ? " (final)" : "");
+      std::printf(" in block %s at height %s, %s%s", u64s(t, "block").c_str(), u64s(t, "height").c_str(),
+                  plural(t, "confirmations", "confirmation").c_str(), t.value("final", false) ? " (final)" : "");
     std::printf("\n");
     return 0;
   }
@@ -448,8 +493,9 @@ struct Cli {
         }
         o["tx"] = *w;
         if (!g.json)
-          std::printf("confirmed %s in block %s at height %s (%s confirmations)\n", u64s(*w, "id").c_str(),
-                      u64s(*w, "block").c_str(), u64s(*w, "height").c_str(), u64s(*w, "confirmations").c_str());
+          std::printf("confirmed %s in block %s at height %s (%s)\n", u64s(*w, "id").c_str(),
+                      u64s(*w, "block").c_str(), u64s(*w, "height").c_str(),
+                      plural(*w, "confirmations", "confirmation").c_str());
         std::fflush(stdout);
       }
     }

@@ -6,6 +6,7 @@ bitcoin-cli (JSON parameters or plain strings), `peer add|remove` and `tips` dri
 removepeer and getchaintips."""
 import json
 import os
+import re
 import subprocess
 
 from framework import free_port, main, wait_for
@@ -41,6 +42,13 @@ def body(ctx):
     assert block["height"] == 2
     assert json.loads(cli("rpc", "getblock", block["id"]).stdout)["id"] == block["id"]  # a plain string
     assert json.loads(cli("rpc", "getblockhash", 2).stdout) == block["id"]
+    # Output for people: ISO-8601 UTC times with their age, difficulty instead of raw bits,
+    # "1 confirmation" (the --json output keeps the raw numbers).
+    text = cli("block", 3).stdout
+    assert re.search(r"time 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ s ago\)", text), text
+    assert re.search(r"difficulty [0-9.e+]+ ", text) and "1 confirmation " in text and "bits" not in text, text
+    assert "3 confirmations" in cli("block", 1).stdout
+    assert re.search(r"tip time +20\d\d-.*Z \(", cli("status").stdout)
     r = cli("rpc", "nosuchmethod", rc=1)
     assert "unknown method" in r.stderr, r.stderr
 
