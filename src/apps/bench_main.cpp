@@ -60,7 +60,10 @@ struct Options {
   double hash_rate = -1;  // < 0: the network's default cap
   bool keep = false;
   std::vector<std::string> node_args;
+  int progress_s = 5;  // a progress line this often while submitting and waiting
 };
+
+int g_progress_s = 5;  // Options::progress_s, for the tickers below
 
 struct Target {
   std::string host;
@@ -293,6 +296,23 @@ std::vector<uint64_t> fund_accounts(const consensus::Params& params, const std::
   return nonces;
 }
 
+// A progress line every few seconds while the tool submits and waits, so a long run shows it is
+// moving (and where it is stuck). due() is true once per period.
+class ProgressTicker {
+ public:
+  explicit ProgressTicker(std::chrono::seconds period = std::chrono::seconds(g_progress_s))
+      : period_(period), next_(Clock::now() + period) {}
+  bool due() {
+    if (Clock::now() < next_) return false;
+    next_ = Clock::now() + period_;
+    return true;
+  }
+
+ private:
+  std::chrono::seconds period_;
+  Clock::time_point next_;
+};
+
 struct SubmitStats {
   std::map<std::string, uint64_t> rejected;  // reason -> count
   uint64_t accepted = 0;
@@ -302,7 +322,7 @@ struct SubmitStats {
 // back to back batches; else open loop at `rate` transfers/s, each stamped with its scheduled time.
 void submit_share(const Target& t, const Signed& s, const std::vector<size_t>& share, double rate, size_t batch,
                   Clock::time_point t0, Clock::time_point start, std::vector<double>& submit_t,
-                  std::vector<uint8_t>& accepted, SubmitStats& stats) {
+                  std::vector<uint8_t>& accepted, SubmitStats& stats, std::atomic<uint64_t>& sent) {
   rpc::RpcClient c(t.host, t.port, 120'000);
   size_t next = 0;
   while (next < share.size()) {
@@ -341,6 +361,7 @@ void submit_share(const Target& t, const Signed& s, const std::vector<size_t>& s
         ++stats.rejected[one["error"].value("reason", "unknown")];
       }
     }
+    sent.fetch_add(end - next);
     next = end;
   }
 }
@@ -399,12 +420,22 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   });
   auto start = Clock::now();
   {
+    std::atomic<uint64_t> sent{0};
+    std::atomic<size_t> senders_left{n_nodes};
     std::vector<std::thread> senders;
     for (size_t i = 0; i < n_nodes; ++i)
       senders.emplace_back([&, i] {
         submit_share(targets[i], s, share[i], o.rate / static_cast<double>(n_nodes), o.batch, t0, start, submit_t,
-                     accepted, stats[i]);
+                     accepted, stats[i], sent);
+        senders_left.fetch_sub(1);
       });
+    ProgressTicker progress;
+    while (senders_left.load() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (progress.due())
+        std::printf("submitting: %llu of %zu sent (%.0f/s)\n", static_cast<unsigned long long>(sent.load()),
+                    s.hex.size(), static_cast<double>(sent.load()) / seconds_since(start, Clock::now()));
+    }
     for (auto& th : senders) th.join();
   }
   double submit_end = seconds_since(t0, Clock::now());
@@ -423,6 +454,7 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   int stable = 0;
   std::vector<std::unique_ptr<rpc::RpcClient>> clients;
   for (const auto& t : targets) clients.push_back(std::make_unique<rpc::RpcClient>(t.host, t.port, 60'000));
+  ProgressTicker waiting;
   while (stable < 2) {
     if (Clock::now() > deadline) {
       std::printf("timed out after %d s waiting for every node to include everything\n", o.timeout_s);
@@ -439,6 +471,15 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
       empty = empty && (*mem)["size"].get<uint64_t>() == 0;
     }
     stable = (tips.size() == 1 && empty) ? stable + 1 : 0;
+    if (waiting.due()) {
+      std::string line;
+      for (auto& c : clients) {
+        auto info = c->call("getblockchaininfo");
+        if (info) line += " h" + std::to_string((*info)["height"].get<uint64_t>()) + "/mempool " +
+                          std::to_string((*info).value("mempool_size", uint64_t{0}));
+      }
+      std::printf("waiting for every node to include everything:%s; %zu tip(s)\n", line.c_str(), tips.size());
+    }
   }
   sampling = false;
   sampler.join();
@@ -635,9 +676,13 @@ int run_sync(const Options& o, apps::load::LocalCluster& cluster, const std::vec
   rpc::RpcClient c(targets[down].host, targets[down].port, 10'000);
   auto deadline = Clock::now() + std::chrono::seconds(o.timeout_s);
   uint32_t h = 0;
+  ProgressTicker progress;
   for (;;) {
     auto info = call_or_die(c, "getblockchaininfo");
     h = info["height"].get<uint32_t>();
+    if (progress.due())
+      std::printf("catching up: height %u of %u (%.0f blocks/s)\n", h, target_height,
+                  (h > base ? h - base : 0) / seconds_since(t0, Clock::now()));
     if (h >= target_height && info["tip"].get<std::string>() == target_tip) break;
     if (Clock::now() > deadline) die("node did not catch up within the timeout (height " + std::to_string(h) + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -696,6 +741,8 @@ int main(int argc, char** argv) {
   app.add_option("--sync-txs-per-block", o.sync_txs_per_block, "sync mode: transfers per block (default 10)")->check(CLI::Range(0u, 50'000u));
   app.add_option("--hash-rate", o.hash_rate, "miner cap passed to started nodes (default: the network's)")->check(CLI::Range(0.0, 1e12));
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
+  app.add_option("--progress-seconds", o.progress_s, "a progress line this often while submitting and waiting (default 5)")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
   app.set_version_flag("--version", util::version_line("peerchain-bench"));
   apps::strict_numbers(app);
@@ -705,6 +752,7 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; a bad flag is refused with CLI11's one-line message and 2.
     return app.exit(e) == 0 ? 0 : 2;
   }
+  g_progress_s = o.progress_s;
   if (o.sync_blocks && !o.connect.empty()) die("--sync-blocks needs a network this tool starts (not --connect)");
   if (o.sync_blocks && o.nodes < 2) die("--sync-blocks needs at least 2 nodes");
 

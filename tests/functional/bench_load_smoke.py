@@ -22,14 +22,16 @@ def run(bin_dir, args, timeout=300):
             print(r.stderr)
             raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}")
         with open(out) as f:
-            return json.load(f)
+            return json.load(f), r.stdout
 
 
 def main():
     bin_dir = sys.argv[1]
     started = time.monotonic()
     # Load mode: 3 nodes, mining at the default cap, open loop so latency is measured honestly.
-    rep = run(bin_dir, ["--transfers", "3000", "--accounts", "60", "--rate", "1500"])
+    rep, out = run(bin_dir, ["--transfers", "3000", "--accounts", "60", "--rate", "1500", "--progress-seconds", "1"])
+    # Progress while it submits (2 s at 1,500/s), before the report.
+    assert "submitting: " in out and out.index("submitting: ") < out.index("== peerchain-bench report =="), out
     assert rep["submitted"] == 3000 and rep["accepted"] == 3000, rep
     assert rep["in_final_chain"] == 3000 and rep["lost"] == 0 and rep["duplicates"] == 0, rep
     assert rep["rejected"] == {}, rep["rejected"]
@@ -43,7 +45,7 @@ def main():
         # Each node checked each transfer's signature once (relay and blocks reuse the cache).
         assert 3000 <= n["signature_verifications"] <= 3000 * 1.2, n
     # Sync mode: a node that missed 150 blocks of 4 transfers restarts and catches up.
-    rep = run(bin_dir, ["--nodes", "2", "--sync-blocks", "150", "--sync-txs-per-block", "4", "--accounts", "20"])
+    rep, _ = run(bin_dir, ["--nodes", "2", "--sync-blocks", "150", "--sync-txs-per-block", "4", "--accounts", "20"])
     assert rep["mode"] == "sync" and rep["blocks"] == 150 and rep["transfers"] == 600, rep
     assert rep["blocks_per_second"] > 0 and rep["seconds_from_restart"] > 0, rep
     print(f"PASS bench_load_smoke in {time.monotonic() - started:.1f}s")
