@@ -213,7 +213,8 @@ util::Status ChainState::load() {
   ProcessResult result;
   std::vector<Block> disconnected;
   std::set<AccountKey> touched;
-  if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  if (opts_.activate_on_open)
+    if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
   util::log().info("chain loaded: network={} height={} tip={} blocks_indexed={}", params_.network,
                    tip_entry()->height(), tip_entry()->id.hex(), index_.size());
   return {};

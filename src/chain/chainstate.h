@@ -70,6 +70,10 @@ struct BlockIndexEntry {
 struct ChainOptions {
   size_t sig_cache_entries = 1 << 19;  // default: 512k verified transactions remembered
   MempoolOptions mempool;
+  // default: true. Whether open() connects stored blocks that are better than the stored tip.
+  // peerchain-ledger verify/reindex open with false: a damaged state must not be read (or
+  // written) before they look at it.
+  bool activate_on_open = true;
 };
 
 struct TipInfo {
