@@ -3,7 +3,8 @@
 small tmpfs made (and removed) by this test; A mines blocks that B takes until B's disk is full.
 Then B must still run, ban nobody, serve reads, say "disk-full" in getblockchaininfo, /health
 and /metrics, refuse transfers with a storage error (not a rejection), and log the cause once.
-When space is freed it resumes by itself and catches up with A.
+When space is freed it resumes by itself and catches up with A. Full once more, it stops
+cleanly on SIGTERM (exit 0, no abort) and catches up after a restart.
 
 Needs root for `mount -t tmpfs`; exits 77 (skipped) with a message when it cannot mount."""
 import json
@@ -66,14 +67,8 @@ def scenario(ctx, mnt):
     assert b.stop() == 0
 
     # Fill B's disk but for LEFT_FREE bytes, then let it run: blocks from A fill the rest.
-    st = os.statvfs(mnt)
-    free = st.f_bavail * st.f_frsize
     filler = os.path.join(mnt, "filler")
-    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
-    try:
-        os.posix_fallocate(fd, 0, max(0, free - LEFT_FREE))
-    finally:
-        os.close(fd)
+    fill(mnt, filler)
     b.start()
     wait_for(lambda: len(b.rpc("getpeerinfo")) >= 1, 30, "B to reconnect to A")
 
@@ -129,8 +124,42 @@ def scenario(ctx, mnt):
     assert health(b)[0] == 200
     assert not [l for l in log_text(b).splitlines() if "misbehaving" in l]
     print(f"B resumed and caught up to height {target['height']}")
+
+    # Full again, and stopped while full: a clean stop (exit 0), never an abort; after a restart
+    # with space it catches up. (Restarted onto the full disk: a log file made while space was
+    # free is preallocated, and would absorb the next blocks.)
+    assert b.stop() == 0
+    fill(mnt, filler)
+    b.start()
+    wait_for(lambda: fill_until_full(a, b), 60, "B's disk to fill again", interval=0.5)
+    code = b.stop()
+    print(f"B stopped while its disk was full: exit code {code}")
+    assert code == 0, f"B did not stop cleanly on a full disk (exit code {code}):\n{b.tail(5)}"
+    os.remove(filler)
+    b.start()
+    target = a.rpc("getblockchaininfo")
+    wait_for(lambda: b.rpc("getblockchaininfo")["tip"] == target["tip"], 90, "B to catch up after the restart")
+    assert not [l for l in log_text(b).splitlines() if "misbehaving" in l]
     assert b.stop() == 0
     assert a.stop() == 0
+
+
+def fill(mnt, filler):
+    """Leaves LEFT_FREE bytes free on the file system at mnt."""
+    st = os.statvfs(mnt)
+    free = st.f_bavail * st.f_frsize
+    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, max(1, free - LEFT_FREE))
+    finally:
+        os.close(fd)
+
+
+def fill_until_full(a, b):
+    """One round of 100 blocks from A; true once B reports its disk full."""
+    a.rpc("generate", [100])
+    assert b.alive(), f"B died on a full disk (exit code {b.proc.returncode})"
+    return storage_state(b) == "disk-full"
 
 
 def body(ctx):
