@@ -79,7 +79,9 @@ class Database {
   // Visits every record of a column in key order until `fn` returns false.
   virtual util::Status for_each(Column c,
                                 const std::function<bool(util::ByteSpan key, util::ByteSpan value)>& fn) const = 0;
-  // Removes every record of a column (used by reindex).
+  // Removes every record of a column (used by reindex) without reading its table files, so a
+  // column with a corrupt file can be cleared. REQUIRES: no other thread uses the database
+  // meanwhile (the column's handle is replaced).
   virtual util::Status clear(Column c) = 0;
   // After a failed write RocksDB refuses further writes (its "background error"). This clears
   // that state once the cause is gone (space freed); it fails while the cause remains.
