@@ -147,7 +147,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   util::SystemClock clock;
-  auto cs = chain::ChainState::open(*params, std::move(*db), clock);
+  chain::ChainOptions chain_opts;
+  // verify and reindex look at the stored state as it is: nothing is connected on open.
+  chain_opts.activate_on_open = !*verify && !*reindex;
+  auto cs = chain::ChainState::open(*params, std::move(*db), clock, chain_opts);
   if (!cs) {
     std::fprintf(stderr, "error: %s\n", cs.error().to_string().c_str());
     return 1;

@@ -117,6 +117,10 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   util::log().info("signal {}: shutting down", sig);
   node.stop();
   http.stop();
+  if (auto fatal = node.fatal_error()) {  // the node stopped itself: say why, exit 3
+    std::fprintf(stderr, "error: %s\n", fatal->c_str());
+    return 3;
+  }
   std::printf("peerchaind: stopped cleanly at height %u\n", node.chain().tip().height);
   return 0;
 }

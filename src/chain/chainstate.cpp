@@ -22,6 +22,49 @@ util::ByteSpan key_of(std::string_view s) { return util::as_bytes(s); }
 
 }  // namespace
 
+std::string_view storage_state_token(StorageState s) {
+  switch (s) {
+    case StorageState::kOk: return "ok";
+    case StorageState::kDiskFull: return "disk-full";
+    case StorageState::kWriteFailing: return "write-failing";
+    case StorageState::kCorrupt: return "corrupt";
+  }
+  return "unknown";
+}
+
+LocalError ChainState::note_fault(const util::Error& e, bool on_read) const {
+  // A read that fails is corruption or a dying disk: either way the state can no longer be
+  // trusted. A write that fails for space is expected to heal; another failed write may.
+  StorageState s = on_read || e.code == storage::kErrCorrupt ? StorageState::kCorrupt
+                   : e.code == storage::kErrNoSpace       ? StorageState::kDiskFull
+                                                          : StorageState::kWriteFailing;
+  std::lock_guard lock(fault_mu_);
+  if (s > fault_.state) {
+    fault_ = {s, e.to_string()};
+    fault_state_.store(static_cast<uint8_t>(s), std::memory_order_release);
+    switch (s) {
+      case StorageState::kDiskFull:
+      case StorageState::kWriteFailing:
+        util::log().error("storage {}: {}; block and transfer intake paused (reads still served) until writes "
+                          "succeed again", storage_state_token(s), e.to_string());
+        break;
+      case StorageState::kCorrupt:
+        util::log().error("storage corrupt: {}; the node must stop: run `peerchain-ledger --datadir HOME verify` "
+                          "to see the damage and `peerchain-ledger --datadir HOME reindex` to rebuild the state "
+                          "from the stored blocks", e.to_string());
+        break;
+      case StorageState::kOk: break;
+    }
+  }
+  return LocalError{s, e.to_string()};
+}
+
+StorageStatus ChainState::storage_status() const {
+  if (fault_state_.load(std::memory_order_acquire) == 0) return {};
+  std::lock_guard lock(fault_mu_);
+  return fault_;
+}
+
 bool ChainState::CandidateOrder::operator()(const BlockIndexEntry* a, const BlockIndexEntry* b) const {
   // Best first: more work, then earlier arrival; the pointer breaks exact ties of distinct entries.
   if (a->chain_work != b->chain_work) return a->chain_work > b->chain_work;
@@ -170,7 +213,8 @@ util::Status ChainState::load() {
   ProcessResult result;
   std::vector<Block> disconnected;
   std::set<AccountKey> touched;
-  if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  if (opts_.activate_on_open)
+    if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
   util::log().info("chain loaded: network={} height={} tip={} blocks_indexed={}", params_.network,
                    tip_entry()->height(), tip_entry()->id.hex(), index_.size());
   return {};
@@ -189,33 +233,46 @@ consensus::ParentContext ChainState::parent_context(const BlockIndexEntry* paren
 }
 
 Account ChainState::load_account(const AccountKey& key) const {
+  // An unreadable record is never an empty account: that would make valid blocks look invalid.
+  // The lookup's callers cannot return an error, so the failure is parked in read_fault_ and
+  // checked by them (connect_tip, admit_transactions) before they trust the answer.
+  auto fault = [&](util::Error e) {
+    note_fault(e, true);
+    if (!read_fault_) read_fault_ = std::move(e);
+    return Account{};
+  };
   auto v = db_->get(Column::kAccounts, key.span());
-  if (!v || !*v) {
-    if (!v) util::log().error("account read failed: {}", v.error().to_string());
-    return {};
-  }
+  if (!v) return fault(v.error());
+  if (!*v) return {};  // absent == empty, by the schema
   auto a = primitives::decode_account(**v);
-  if (!a) {
-    util::log().error("corrupt account record {}: {}", key.hex(), a.error().to_string());
-    return {};
-  }
+  if (!a) return fault({std::string(storage::kErrCorrupt), "account record " + key.hex() + ": " + a.error().to_string()});
   return *a;
 }
 
-std::optional<Block> ChainState::read_block(const BlockId& id) const {
+util::Result<std::optional<Block>> ChainState::read_block(const BlockId& id) const {
   auto v = db_->get(Column::kBlocks, id.span());
-  if (!v || !*v) return std::nullopt;
-  auto b = primitives::decode_block(**v);
-  if (!b) {
-    util::log().error("corrupt stored block {}: {}", id.hex(), b.error().to_string());
-    return std::nullopt;
+  if (!v) {
+    note_fault(v.error(), true);
+    return util::unexpected(v.error());
   }
-  return std::move(*b);
+  if (!*v) return std::optional<Block>();
+  auto b = primitives::decode_block(**v);
+  util::Error bad{std::string(storage::kErrCorrupt), ""};
+  if (!b) bad.message = "stored block " + id.hex() + ": " + b.error().to_string();
+  else if (b->id() != id) bad.message = "stored block " + id.hex() + " has the header of " + b->id().hex();
+  if (!bad.message.empty()) {
+    note_fault(bad, true);
+    return util::unexpected(bad);
+  }
+  return std::optional<Block>(std::move(*b));
 }
 
 util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::vector<TxId>* ids_in,
                                      std::set<AccountKey>& touched, consensus::Rejection* why, bool sync) {
+  read_fault_.reset();
   auto eff = consensus::apply_block(params_, b, [this](const AccountKey& k) { return load_account(k); });
+  // A state that could not be read decides nothing: neither valid nor invalid.
+  if (read_fault_) return util::unexpected(*read_fault_);
   if (!eff) {
     *why = eff.error();
     return util::fail("rejected", eff.error().to_string());
@@ -237,10 +294,16 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     touched.insert(key);
   }
   batch.put(Column::kUndo, e->id.span(), storage::encode_undo(undo));
-  for (uint32_t i = 0; i < ids_in->size(); ++i)
+  for (uint32_t i = 0; i < ids_in->size(); ++i) {
     batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
+    // Confirmed: out of the journal, in the same atomic batch (only what the journal may hold).
+    if (mempool_.contains((*ids_in)[i])) batch.erase(Column::kMempool, (*ids_in)[i].span());
+  }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
-  if (auto st = db_->write(batch, sync); !st) return st;
+  if (auto st = db_->write(batch, sync); !st) {
+    note_fault(st.error(), false);
+    return st;
+  }
   active_.push_back(e);
   return {};
 }
@@ -248,13 +311,22 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
 util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::set<AccountKey>& touched) {
   BlockIndexEntry* e = tip_entry();
   if (!e->parent) return util::fail("internal", "cannot disconnect genesis");
+  auto corrupt = [this](std::string what) {
+    util::Error err{std::string(storage::kErrCorrupt), std::move(what)};
+    note_fault(err, true);
+    return util::unexpected(err);
+  };
   auto block = read_block(e->id);
-  if (!block) return util::fail("corrupt", "block " + e->id.hex() + " missing while disconnecting");
+  if (!block) return util::unexpected(block.error());
+  if (!*block) return corrupt("block " + e->id.hex() + " missing while disconnecting");
   auto raw_undo = db_->get(Column::kUndo, e->id.span());
-  if (!raw_undo) return util::unexpected(raw_undo.error());
-  if (!*raw_undo) return util::fail("corrupt", "undo data of " + e->id.hex() + " missing");
+  if (!raw_undo) {
+    note_fault(raw_undo.error(), true);
+    return util::unexpected(raw_undo.error());
+  }
+  if (!*raw_undo) return corrupt("undo data of " + e->id.hex() + " missing");
   auto undo = storage::decode_undo(**raw_undo);
-  if (!undo) return util::fail("corrupt", "undo data of " + e->id.hex() + ": " + undo.error().to_string());
+  if (!undo) return corrupt("undo data of " + e->id.hex() + ": " + undo.error().to_string());
   storage::WriteBatch batch;
   for (const auto& a : undo->accounts) {
     if (a.prior) batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(*a.prior));
@@ -262,12 +334,15 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
     touched.insert(a.key);
   }
   batch.erase(Column::kUndo, e->id.span());
-  for (const auto& tx : block->txs) batch.erase(Column::kTxIndex, tx.id().span());
+  for (const auto& tx : (*block)->txs) batch.erase(Column::kTxIndex, tx.id().span());
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->parent->id.span());
-  if (auto st = db_->write(batch, true); !st) return st;
+  if (auto st = db_->write(batch, true); !st) {
+    note_fault(st.error(), false);
+    return st;
+  }
   active_.pop_back();
   candidates_.insert(e);  // still valid: may win again
-  disconnected.push_back(std::move(*block));
+  disconnected.push_back(std::move(**block));
   return {};
 }
 
@@ -363,8 +438,13 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
       const Block* block = have && e->id == have_id ? have : nullptr;
       if (!block) {
         auto r = read_block(e->id);
-        if (!r) return util::fail("corrupt", "stored block " + e->id.hex() + " unreadable");
-        stored = std::move(*r);
+        if (!r) return util::unexpected(r.error());
+        if (!*r) {
+          util::Error err{std::string(storage::kErrCorrupt), "stored block " + e->id.hex() + " missing"};
+          note_fault(err, true);
+          return util::unexpected(err);
+        }
+        stored = std::move(**r);
         block = &*stored;
       }
       consensus::Rejection why{RejectCode::kBadTx, {}};
@@ -400,8 +480,44 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
   return {};
 }
 
-consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) {
+void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block>& disconnected,
+                                  const std::set<AccountKey>& touched, std::vector<TxId>& readmitted,
+                                  TipInfo& tip_after, ChainEvents& events) {
+  std::vector<primitives::Transaction> returned;
+  for (auto bit = disconnected.rbegin(); bit != disconnected.rend(); ++bit)
+    for (const auto& tx : bit->txs) {
+      sig_cache_.insert(tx.id());  // validated in a block already
+      returned.push_back(tx);
+    }
+  auto dropped = mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
+  // Transactions back from disconnected blocks are announced again, like new ones: peers
+  // on the winning branch may never have seen them.
+  storage::WriteBatch journal;
+  for (const auto& tx : returned) {
+    auto txid = tx.id();
+    if (!mempool_.contains(txid)) continue;
+    readmitted.push_back(txid);
+    journal.put(Column::kMempool, txid.span(), primitives::encode_transaction(tx));
+  }
+  for (const auto& id : dropped) journal.erase(Column::kMempool, id.span());
+  // Unsynced: what came back is still in its stored block, what went is only a stale record
+  // that replay would refuse anyway.
+  if (!journal.empty())
+    if (auto st = db_->write(journal, false); !st) note_fault(st.error(), false);
+  if (!readmitted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  tip_generation_.fetch_add(1, std::memory_order_acq_rel);
+  tip_after = tip_info();
+  events = events_;
+  if (result.disconnected)
+    util::log().info("reorg: disconnected {} connected {} new tip {} height {}", result.disconnected,
+                     result.connected, tip_after.id.hex(), tip_after.height);
+}
+
+ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
   const BlockId id = block.id();
+  // A full, failing or corrupt store takes nothing new; the block is not judged.
+  if (auto s = storage_status(); s.state != StorageState::kOk)
+    return local_error(s.state, "block intake paused: " + s.message);
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(id);
@@ -424,6 +540,7 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
   ChainEvents events;
   TipInfo tip_after;
   std::optional<consensus::Rejection> invalid;
+  std::optional<LocalError> local;
   std::vector<TxId> readmitted;
   {
     std::lock_guard lock(mu_);
@@ -446,53 +563,73 @@ consensus::Checked<ProcessResult> ChainState::process_block(const Block& block) 
     // Not synced: the synced batch of the connect that follows (or any later one) makes it
     // durable, and until then nothing depends on it.
     if (auto st = db_->write(batch, false); !st) {
-      util::log().error("storing block {} failed: {}", id.hex(), st.error().to_string());
-      // The entry stays, as a header only: children, best_header_ and the fetch path may
-      // point at it.
+      // Our disk, not the block: the entry stays as a header only (children, best_header_ and
+      // the fetch path may point at it), so the block is fetched again once writes resume.
       e->status &= static_cast<uint8_t>(~storage::kStatusHaveData);
-      return reject(RejectCode::kMalformed, "storage error: " + st.error().to_string());
+      return util::unexpected(note_fault(st.error(), false));
     }
     result.stored = true;
     if (parent->chain_complete) mark_complete_from(e);
     else unlinked_.emplace(parent->id, e);
 
     last_invalid_.reset();
-    if (auto st = activate_best_chain(result, disconnected, touched, &block, id); !st)
-      util::log().error("activating the best chain failed: {}", st.error().to_string());
+    if (auto st = activate_best_chain(result, disconnected, touched, &block, id); !st) {
+      // Stored but not (all) connected: a local failure. The candidates stay, and
+      // try_resume_writes() connects them once writes succeed.
+      note_fault(st.error(), st.error().code == storage::kErrCorrupt);  // kept if already worse
+      local = LocalError{storage_status().state, st.error().to_string()};
+    }
     if (e->failed()) {
       invalid = last_invalid_ && last_invalid_->first == id
                     ? last_invalid_->second
                     : consensus::Rejection{RejectCode::kInvalidParent, "descends from an invalid block"};
     }
-
-    if (result.tip_changed) {
-      std::vector<primitives::Transaction> returned;
-      for (auto bit = disconnected.rbegin(); bit != disconnected.rend(); ++bit)
-        for (const auto& tx : bit->txs) {
-          sig_cache_.insert(tx.id());  // validated in a block already
-          returned.push_back(tx);
-        }
-      mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
-      // Transactions back from disconnected blocks are announced again, like new ones: peers
-      // on the winning branch may never have seen them.
-      for (const auto& tx : returned) {
-        auto txid = tx.id();
-        if (mempool_.contains(txid)) readmitted.push_back(txid);
-      }
-      if (!readmitted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
-      tip_generation_.fetch_add(1, std::memory_order_acq_rel);
-      tip_after = tip_info();
-      events = events_;
-      if (result.disconnected)
-        util::log().info("reorg: disconnected {} connected {} new tip {} height {}", result.disconnected,
-                         result.connected, tip_after.id.hex(), tip_after.height);
-    }
+    if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
   }
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
   if (invalid) return util::unexpected(*invalid);
+  if (local) return util::unexpected(*local);
   return result;
+}
+
+bool ChainState::try_resume_writes() {
+  auto s = storage_status();
+  if (s.state == StorageState::kOk) return true;
+  if (s.state == StorageState::kCorrupt) return false;
+  if (auto st = db_->resume(); !st) {
+    util::log().debug("storage resume refused: {}", st.error().to_string());
+    return false;
+  }
+  // RocksDB may accept the resume before the disk has room again: only a synced write proves it.
+  storage::WriteBatch probe;
+  probe.put(Column::kMeta, key_of("probe"), key_of("ok"));
+  if (auto st = db_->write(probe, true); !st) return false;
+  {
+    std::lock_guard lock(fault_mu_);
+    if (fault_.state == StorageState::kCorrupt) return false;
+    fault_ = {};
+    fault_state_.store(0, std::memory_order_release);
+  }
+  util::log().warn("storage writes succeed again: block and transfer intake resumed");
+  // Blocks stored before the failure but not connected are connected now.
+  ProcessResult result;
+  std::vector<Block> disconnected;
+  std::set<AccountKey> touched;
+  ChainEvents events;
+  TipInfo tip_after;
+  std::vector<TxId> readmitted;
+  {
+    std::lock_guard lock(mu_);
+    if (auto st = activate_best_chain(result, disconnected, touched); !st)
+      note_fault(st.error(), st.error().code == storage::kErrCorrupt);
+    if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
+  }
+  if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
+  if (events.on_tx_accepted)
+    for (const auto& t : readmitted) events.on_tx_accepted(t);
+  return storage_status().state == StorageState::kOk;
 }
 
 consensus::Checked<bool> ChainState::accept_header(const BlockHeader& header) {
@@ -551,6 +688,8 @@ std::vector<BlockHeader> ChainState::headers_after(const std::vector<BlockId>& l
 }
 
 std::vector<BlockId> ChainState::blocks_to_fetch(size_t max) const {
+  // While storage takes no blocks, asking peers for them would only waste their bandwidth.
+  if (fault_state_.load(std::memory_order_acquire) != 0) return {};
   std::lock_guard lock(mu_);
   std::vector<BlockId> out;
   if (!best_header_) return out;
@@ -596,13 +735,23 @@ void ChainState::warm_signatures(std::span<const Block* const> blocks) {
   verify_signatures(std::span<const primitives::Transaction* const>(txs), ids, sig_cache_);
 }
 
-consensus::Checked<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
+ChainResult<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
   return std::move(submit_transactions(std::span(&tx, 1)).front());
 }
 
-std::vector<consensus::Checked<TxId>> ChainState::submit_transactions(std::span<const primitives::Transaction> txs) {
-  std::vector<consensus::Checked<TxId>> out;
+std::vector<ChainResult<TxId>> ChainState::submit_transactions(std::span<const primitives::Transaction> txs) {
+  return admit_transactions(txs, /*journal=*/true);
+}
+
+std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const primitives::Transaction> txs,
+                                                              bool journal) {
+  std::vector<ChainResult<TxId>> out;
   out.reserve(txs.size());
+  // Nothing is acknowledged that cannot be made durable.
+  if (auto s = storage_status(); s.state != StorageState::kOk) {
+    for (size_t i = 0; i < txs.size(); ++i) out.push_back(local_error(s.state, "transfer intake paused: " + s.message));
+    return out;
+  }
   std::vector<TxId> ids(txs.size());
   std::vector<uint8_t> shape_ok(txs.size(), 0);
   for (size_t i = 0; i < txs.size(); ++i) {
@@ -628,6 +777,8 @@ std::vector<consensus::Checked<TxId>> ChainState::submit_transactions(std::span<
     }
   }
   std::vector<TxId> accepted;
+  std::vector<size_t> accepted_at;  // accepted[k] answers out[accepted_at[k]]
+  storage::WriteBatch batch;        // the journal records of this call
   ChainEvents events;
   // The lock is taken per slice, so a block arriving meanwhile waits for at most one slice.
   constexpr size_t kSlice = 256;
@@ -648,12 +799,19 @@ std::vector<consensus::Checked<TxId>> ChainState::submit_transactions(std::span<
         }
         sig_cache_.insert(id);
       }
+      read_fault_.reset();
       auto r = mempool_.add(tx, id, [this](const AccountKey& k) { return load_account(k); });
+      if (read_fault_) {  // the sender's state was unreadable: no verdict on the transaction
+        if (r) for (const auto& gone : mempool_.remove(id)) batch.erase(Column::kMempool, gone.span());
+        out.push_back(util::unexpected(LocalError{StorageState::kCorrupt, read_fault_->to_string()}));
+        continue;
+      }
       if (!r) {
         // A transaction already in a block has a spent nonce: only then look it up, to give
         // the better reason (no index read on the hot path).
         if (r.error().code == RejectCode::kNonceTooLow) {
           auto loc = db_->get(Column::kTxIndex, id.span());
+          if (!loc) note_fault(loc.error(), true);
           if (loc && *loc) {
             out.push_back(reject(RejectCode::kDuplicate, "already in a block"));
             continue;
@@ -662,15 +820,74 @@ std::vector<consensus::Checked<TxId>> ChainState::submit_transactions(std::span<
         out.push_back(util::unexpected(r.error()));
         continue;
       }
+      if (journal) batch.put(Column::kMempool, id.span(), primitives::encode_transaction(tx));
+      for (const auto& gone : *r) batch.erase(Column::kMempool, gone.span());  // evicted or replaced
       accepted.push_back(id);
+      accepted_at.push_back(out.size());
       out.push_back(id);
     }
     if (!accepted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
     events = events_;
   }
+  // Acknowledged means durable: one synced write for the whole call, outside the lock, so the
+  // writes of concurrent callers are grouped by RocksDB under one fsync (group commit).
+  if (!batch.empty()) {
+    if (auto st = db_->write(batch, journal); !st) {
+      LocalError err = note_fault(st.error(), false);
+      std::lock_guard lock(mu_);
+      for (size_t k = 0; k < accepted.size(); ++k) {
+        mempool_.remove(accepted[k]);  // also its sender's later ones, which needed it
+        out[accepted_at[k]] = util::unexpected(err);
+      }
+      for (auto& r : out)  // a later nonce removed with an earlier one is not acknowledged either
+        if (r && !mempool_.contains(*r)) r = util::unexpected(err);
+      return out;
+    }
+  }
   if (events.on_tx_accepted)
     for (const auto& id : accepted) events.on_tx_accepted(id);
   return out;
+}
+
+util::Result<size_t> ChainState::replay_mempool_journal() {
+  std::vector<primitives::Transaction> txs;
+  std::vector<util::Bytes> keys;
+  std::optional<util::Error> bad;
+  auto st = db_->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto tx = primitives::decode_transaction(v);
+    if (k.size() != 32 || !tx || tx->id() != TxId::from_span(k)) {
+      bad = util::Error{std::string(storage::kErrCorrupt), "mempool journal record " + util::to_hex(k) + " does not decode"};
+      return false;
+    }
+    txs.push_back(std::move(*tx));
+    keys.emplace_back(k.begin(), k.end());
+    return true;
+  });
+  if (!st) return util::unexpected(st.error());
+  if (bad) return util::unexpected(*bad);
+  // Each sender's in nonce order (the mempool refuses gaps); for a replaced nonce the higher
+  // fee first, so the replacement wins again and the one it replaced is refused.
+  std::sort(txs.begin(), txs.end(), [](const primitives::Transaction& a, const primitives::Transaction& b) {
+    if (a.sender != b.sender) return a.sender < b.sender;
+    if (a.nonce != b.nonce) return a.nonce < b.nonce;
+    return a.fee > b.fee;
+  });
+  auto results = admit_transactions(txs, /*journal=*/false);
+  size_t readmitted = 0;
+  storage::WriteBatch forget;
+  for (size_t i = 0; i < txs.size(); ++i) {
+    if (results[i]) {
+      ++readmitted;
+    } else if (const auto* local = results[i].error().local()) {
+      return util::fail(std::string(local->state == StorageState::kCorrupt ? storage::kErrCorrupt : storage::kErrIo),
+                        local->message);
+    } else {
+      forget.erase(Column::kMempool, txs[i].id().span());  // confirmed meanwhile, or no longer valid
+    }
+  }
+  if (!forget.empty())
+    if (auto w = db_->write(forget, false); !w) return util::unexpected(w.error());
+  return readmitted;
 }
 
 BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_txs) const {
@@ -720,7 +937,19 @@ std::optional<BlockId> ChainState::block_id_at(uint32_t height) const {
   return active_[height]->id;
 }
 
-std::optional<Block> ChainState::block(const BlockId& id) const { return read_block(id); }
+std::optional<Block> ChainState::block(const BlockId& id) const {
+  auto r = read_block(id);
+  if (!r) return std::nullopt;  // recorded as corruption: the node stops
+  if (!*r) {
+    // Indexed as stored but absent: the store lost it. Not "not found".
+    std::lock_guard lock(mu_);
+    auto it = index_.find(id);
+    if (it != index_.end() && it->second->have_data())
+      note_fault({std::string(storage::kErrCorrupt), "block " + id.hex() + " is indexed as stored but missing"}, true);
+    return std::nullopt;
+  }
+  return std::move(**r);
+}
 
 std::optional<BlockHeader> ChainState::header(const BlockId& id) const {
   std::lock_guard lock(mu_);
@@ -747,10 +976,14 @@ std::map<AccountKey, Account> ChainState::all_accounts() const {
   std::map<AccountKey, Account> out;
   auto st = db_->for_each(Column::kAccounts, [&](util::ByteSpan k, util::ByteSpan v) {
     auto a = primitives::decode_account(v);
-    if (k.size() == 32 && a) out[AccountKey::from_span(k)] = *a;
+    if (k.size() != 32 || !a) {
+      note_fault({std::string(storage::kErrCorrupt), "account record " + util::to_hex(k) + " does not decode"}, true);
+      return true;
+    }
+    out[AccountKey::from_span(k)] = *a;
     return true;
   });
-  if (!st) util::log().error("reading accounts failed: {}", st.error().to_string());
+  if (!st) note_fault(st.error(), true);
   return out;
 }
 
@@ -758,15 +991,21 @@ std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
   std::lock_guard lock(mu_);
   if (const auto* e = mempool_.get(id)) return TxInfo{e->tx, std::nullopt, 0, 0};
   auto v = db_->get(Column::kTxIndex, id.span());
+  if (!v) note_fault(v.error(), true);
   if (!v || !*v) return std::nullopt;
+  auto corrupt = [&](const std::string& what) -> std::optional<TxInfo> {
+    note_fault({std::string(storage::kErrCorrupt), "tx index record of " + id.hex() + ": " + what}, true);
+    return std::nullopt;
+  };
   auto loc = storage::decode_tx_location(**v);
-  if (!loc) return std::nullopt;
+  if (!loc) return corrupt(loc.error().to_string());
   auto it = index_.find(loc->block);
-  if (it == index_.end()) return std::nullopt;
+  if (it == index_.end()) return corrupt("names unknown block " + loc->block.hex());
   auto b = read_block(loc->block);
-  if (!b || loc->position >= b->txs.size()) return std::nullopt;
+  if (!b) return std::nullopt;  // recorded
+  if (!*b || loc->position >= (*b)->txs.size()) return corrupt("names a missing block or position");
   uint32_t h = it->second->height();
-  return TxInfo{b->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
+  return TxInfo{(*b)->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
 }
 
 std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) const {
@@ -781,6 +1020,7 @@ std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) cons
   }
   for (size_t i : look_up) {  // the database is thread-safe: no lock held for the reads
     auto v = db_->get(Column::kTxIndex, ids[i].span());
+    if (!v) note_fault(v.error(), true);
     out[i] = v && *v;
   }
   return out;
@@ -823,8 +1063,11 @@ util::Status ChainState::reindex() {
   std::set<AccountKey> touched;
   for (size_t h = 1; h < old_chain.size(); ++h) {
     BlockIndexEntry* e = old_chain[h];
-    auto block = read_block(e->id);
-    if (!block) return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable");
+    auto stored = read_block(e->id);
+    if (!stored || !*stored)
+      return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable" +
+                                       (stored ? std::string() : ": " + stored.error().to_string()));
+    const Block* block = &**stored;
     std::vector<TxId> ids;
     auto r = consensus::check_block(params_, *block, ids);
     if (r) r = consensus::check_header_contextual(params_, block->header, parent_context(e->parent), INT64_MAX / 2);
@@ -858,8 +1101,11 @@ util::Status ChainState::verify() const {
   }
   for (size_t h = 1; h < active_.size(); ++h) {
     const BlockIndexEntry* e = active_[h];
-    auto block = read_block(e->id);
-    if (!block) return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable");
+    auto stored = read_block(e->id);
+    if (!stored || !*stored)
+      return util::fail("corrupt", "block at height " + std::to_string(h) + " unreadable" +
+                                       (stored ? std::string() : ": " + stored.error().to_string()));
+    const Block* block = &**stored;
     std::vector<TxId> ids;
     auto r = consensus::check_block(params_, *block, ids);
     if (r) r = consensus::check_header_contextual(params_, block->header, parent_context(e->parent), INT64_MAX / 2);

@@ -10,6 +10,17 @@
 // (consensus::Engine). A reorg disconnects to the fork point and connects the new branch; the
 // transactions of disconnected blocks return to the mempool when still valid.
 //
+// Storage faults (ADR 0011): a failed write or an unreadable record is this node's fault, never
+// the block's or transaction's. It comes back as a LocalError (chain/chain_error.h), nothing is
+// marked invalid, and storage_status() says what is wrong. While a disk is full or failing, new
+// blocks and transactions are refused (reads are served) until try_resume_writes() succeeds;
+// corruption is final: the node's owner must stop it (peerchain-ledger verify / reindex).
+//
+// Acknowledged means durable: a transaction submit_transactions() accepts is in the mempool
+// journal (storage Column::kMempool) by a synced write before the call returns; concurrent
+// callers share one fsync (RocksDB's write groups). A connect erases its transactions from the
+// journal in its own batch; replay_mempool_journal() re-admits the rest at start.
+//
 // Thread-safety: all public methods are thread-safe. One mutex guards the index, the active
 // chain and the mempool; signature checks run before taking it.
 #pragma once
@@ -26,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chain/chain_error.h"
 #include "chain/mempool.h"
 #include "chain/sig_cache.h"
 #include "consensus/engine.h"
@@ -58,6 +70,10 @@ struct BlockIndexEntry {
 struct ChainOptions {
   size_t sig_cache_entries = 1 << 19;  // default: 512k verified transactions remembered
   MempoolOptions mempool;
+  // default: true. Whether open() connects stored blocks that are better than the stored tip.
+  // peerchain-ledger verify/reindex open with false: a damaged state must not be read (or
+  // written) before they look at it.
+  bool activate_on_open = true;
 };
 
 struct TipInfo {
@@ -87,6 +103,11 @@ struct TxInfo {
   uint32_t confirmations = 0;
 };
 
+struct StorageStatus {
+  StorageState state = StorageState::kOk;
+  std::string message;  // empty when ok: the first error that caused the state, for people
+};
+
 // What changed, for listeners (miner restarts, relay, RPC events). Called with no lock held.
 struct ChainEvents {
   std::function<void(const TipInfo& tip, uint32_t disconnected)> on_tip_changed;
@@ -110,8 +131,9 @@ class ChainState {
 
   // Validates, stores and, if it makes a better chain, activates `block`.
   // Errors: consensus rejections (kDuplicateBlock when already stored, kMissingParent when the
-  // parent is unknown: the caller should fetch it).
-  consensus::Checked<ProcessResult> process_block(const Block& block);
+  // parent is unknown: the caller should fetch it), or a LocalError when storage failed or is
+  // paused (the block may be valid: nobody is to blame, fetch it again after a resume).
+  ChainResult<ProcessResult> process_block(const Block& block);
 
   // Headers-first sync: validates a header (proof of work, parent known and valid, height,
   // target, time rules) and adds it to the block index without its data. Returns true if the
@@ -134,11 +156,25 @@ class ChainState {
   void warm_signatures(std::span<const primitives::Block* const> blocks);
 
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
-  consensus::Checked<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
+  // Success means durable: the transaction is in the synced mempool journal. A LocalError
+  // means storage failed or is paused: the transaction was not taken (the client may resend).
+  ChainResult<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
   // The same for a batch, in order (a sender's later nonces may follow earlier ones in the same
   // batch): signatures not already cached are verified on all cores first, then every
   // transaction is admitted under one lock. One result per transaction.
-  std::vector<consensus::Checked<primitives::TxId>> submit_transactions(std::span<const primitives::Transaction> txs);
+  std::vector<ChainResult<primitives::TxId>> submit_transactions(std::span<const primitives::Transaction> txs);
+
+  // Re-admits the journal's transactions (each sender's in nonce order, signatures checked
+  // again) and forgets those no longer valid. Called once at start, before any peer or client.
+  // Returns how many were re-admitted; errors: storage (corrupt journal record, write failure).
+  util::Result<size_t> replay_mempool_journal();
+
+  // Health of the storage below the chain (lock-free for the caller: the API reads it).
+  StorageStatus storage_status() const;
+  // While the disk is full or failing: asks RocksDB to resume and tries a synced probe write;
+  // on success clears the fault, connects any stored blocks that wait for it and returns true.
+  // A no-op returning true when storage is ok; false while writes still fail or on corruption.
+  bool try_resume_writes();
 
   // A block to mine on the current tip, with the best mempool transactions.
   BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX) const;
@@ -201,6 +237,11 @@ class ChainState {
              const util::Clock& clock, ChainOptions opts);
   util::Status load();
   util::Status init_genesis();
+  // Records a storage failure (the most severe one wins); logs one line when the state changes.
+  // Returns the LocalError to hand back to the caller.
+  LocalError note_fault(const util::Error& e, bool on_read) const;
+  std::vector<ChainResult<primitives::TxId>> admit_transactions(std::span<const primitives::Transaction> txs,
+                                                                bool journal);
 
   // All below: REQUIRES mu_ held.
   BlockIndexEntry* add_entry(const BlockHeader& h, const BlockId& id, uint8_t status, uint64_t seq);
@@ -216,7 +257,13 @@ class ChainState {
                                    std::set<primitives::AccountKey>& touched, const Block* have = nullptr,
                                    const BlockId& have_id = {});
   void mark_complete_from(BlockIndexEntry* e);
-  std::optional<Block> read_block(const BlockId& id) const;
+  // nullopt: not stored. Errors: unreadable or undecodable (recorded with note_fault).
+  util::Result<std::optional<Block>> read_block(const BlockId& id) const;
+  // After a tip change under the lock: mempool accounts brought up to date, the journal told
+  // what came back and what was dropped, events prepared for firing once unlocked.
+  void after_tip_change(const ProcessResult& result, std::vector<Block>& disconnected,
+                        const std::set<primitives::AccountKey>& touched, std::vector<primitives::TxId>& readmitted,
+                        TipInfo& tip_after, ChainEvents& events);
   BlockIndexEntry* tip_entry() const { return active_.back(); }
   void note_header(BlockIndexEntry* e);
   TipInfo tip_info() const;
@@ -242,6 +289,12 @@ class ChainState {
   std::atomic<uint64_t> tip_generation_{0};
   std::atomic<uint64_t> mempool_generation_{0};
   ChainEvents events_;
+  // First read failure since it was last cleared (load_account sets it: its callers, the
+  // consensus and mempool lookups, cannot return an error). GUARDED_BY(mu_)
+  mutable std::optional<util::Error> read_fault_;
+  mutable std::mutex fault_mu_;
+  mutable StorageStatus fault_;                               // GUARDED_BY(fault_mu_)
+  mutable std::atomic<uint8_t> fault_state_{0};               // StorageState of fault_, read without the lock
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
   BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point last_sync_{};         // GUARDED_BY(mu_): last fsynced connect

@@ -86,19 +86,19 @@ TEST(ChainState, SubmitReasons) {
   TestNode node(params());
   auto t = transfer(1, 2, 0);
   ASSERT_TRUE(node->submit_transaction(t).ok());
-  EXPECT_EQ(node->submit_transaction(t).error().code, RejectCode::kDuplicate);
-  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 5)).error().code, RejectCode::kNonceTooHigh);
-  EXPECT_EQ(node->submit_transaction(transfer(3, 2, 0, consensus::kDevAccountFunds)).error().code,
+  EXPECT_EQ(node->submit_transaction(t).error().rejection()->code, RejectCode::kDuplicate);
+  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 5)).error().rejection()->code, RejectCode::kNonceTooHigh);
+  EXPECT_EQ(node->submit_transaction(transfer(3, 2, 0, consensus::kDevAccountFunds)).error().rejection()->code,
             RejectCode::kInsufficientFunds);
   auto forged = transfer(4, 2, 0);
   forged.amount = 9;
-  EXPECT_EQ(node->submit_transaction(forged).error().code, RejectCode::kBadSignature);
+  EXPECT_EQ(node->submit_transaction(forged).error().rejection()->code, RejectCode::kBadSignature);
   auto other = transfer(4, 2, 0);
   other.chain_id = 1;
-  EXPECT_EQ(node->submit_transaction(other).error().code, RejectCode::kWrongChain);
+  EXPECT_EQ(node->submit_transaction(other).error().rejection()->code, RejectCode::kWrongChain);
   Miner::generate(node.chain(), account_key(0), 1);
-  EXPECT_EQ(node->submit_transaction(t).error().code, RejectCode::kDuplicate);  // now in a block
-  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 0, 600)).error().code, RejectCode::kNonceTooLow);
+  EXPECT_EQ(node->submit_transaction(t).error().rejection()->code, RejectCode::kDuplicate);  // now in a block
+  EXPECT_EQ(node->submit_transaction(transfer(1, 2, 0, 600)).error().rejection()->code, RejectCode::kNonceTooLow);
 }
 
 TEST(ChainState, MissingParentAndDuplicate) {
@@ -106,9 +106,9 @@ TEST(ChainState, MissingParentAndDuplicate) {
   Forge forge(params());
   auto b1 = forge.make(params().genesis_id);
   auto b2 = forge.make(b1.id());
-  EXPECT_EQ(node->process_block(b2).error().code, RejectCode::kMissingParent);
+  EXPECT_EQ(node->process_block(b2).error().rejection()->code, RejectCode::kMissingParent);
   ASSERT_TRUE(node->process_block(b1).ok());
-  EXPECT_EQ(node->process_block(b1).error().code, RejectCode::kDuplicateBlock);
+  EXPECT_EQ(node->process_block(b1).error().rejection()->code, RejectCode::kDuplicateBlock);
   ASSERT_TRUE(node->process_block(b2).ok());
   EXPECT_EQ(node->tip().id, b2.id());
 }
@@ -189,8 +189,8 @@ TEST(ChainState, InvalidBranchIsMarkedAndAbandoned) {
   ASSERT_TRUE(node->process_block(b1).ok());
   auto r = node->process_block(b2);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, RejectCode::kBadTx);
-  EXPECT_EQ(node->process_block(b3).error().code, RejectCode::kInvalidParent);
+  EXPECT_EQ(r.error().rejection()->code, RejectCode::kBadTx);
+  EXPECT_EQ(node->process_block(b3).error().rejection()->code, RejectCode::kInvalidParent);
   // b1 had as much work as a1 but came later; b2 failed: the tip is still a1 or b1, never b2.
   auto tip = node->tip();
   EXPECT_EQ(tip.height, 1u);
@@ -209,7 +209,7 @@ TEST(ChainState, FutureBlockRefusedUntilItsTime) {
   Forge forge(params());
   node.clock().set(static_cast<int64_t>(params().genesis.header.time_ms));
   auto far = forge.make(params().genesis_id, {}, nullptr, params().max_future_block_ms + 5000);
-  EXPECT_EQ(node->process_block(far).error().code, RejectCode::kTimeTooNew);
+  EXPECT_EQ(node->process_block(far).error().rejection()->code, RejectCode::kTimeTooNew);
   node.clock().advance(params().max_future_block_ms + 5000);
   EXPECT_TRUE(node->process_block(far).ok());
 }
@@ -270,7 +270,7 @@ RC_GTEST_PROP(ChainState, ReorgAcrossRandomForksMatchesDirectBuild, ()) {
     std::vector<size_t> later;
     for (size_t i : pending) {
       auto r = node->process_block(blocks[i]);
-      if (!r && r.error().code == RejectCode::kMissingParent) {
+      if (!r && r.error().rejection()->code == RejectCode::kMissingParent) {
         later.push_back(i);
         continue;
       }
@@ -434,11 +434,155 @@ TEST(ChainState, ParallelVerificationStillRejectsOneForgedSignature) {
   auto bad = forge.make(params().genesis_id, txs);
   auto r = node->process_block(bad);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, RejectCode::kBadTx);
-  EXPECT_NE(r.error().detail.find("bad-signature"), std::string::npos) << r.error().detail;
+  EXPECT_EQ(r.error().rejection()->code, RejectCode::kBadTx);
+  EXPECT_NE(r.error().rejection()->detail.find("bad-signature"), std::string::npos) << r.error().rejection()->detail;
   EXPECT_EQ(node->tip().height, 0u);
   txs[137].fee -= 1;
   auto good = forge.make(params().genesis_id, txs);
   ASSERT_TRUE(node->process_block(good).ok());
   EXPECT_EQ(node->tip().id, good.id());
+}
+
+// --- Storage faults and the mempool journal (ADR 0011).
+
+namespace {
+
+// Delegates to a real database; writes fail with a chosen storage error while `fail_writes`.
+class FlakyDatabase final : public storage::Database {
+ public:
+  explicit FlakyDatabase(std::unique_ptr<storage::Database> inner) : inner_(std::move(inner)) {}
+  util::Result<std::optional<util::Bytes>> get(storage::Column c, util::ByteSpan key) const override {
+    return inner_->get(c, key);
+  }
+  util::Status write(const storage::WriteBatch& batch, bool sync) override {
+    if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "write: IO error: No space left on device");
+    return inner_->write(batch, sync);
+  }
+  util::Status for_each(storage::Column c,
+                        const std::function<bool(util::ByteSpan, util::ByteSpan)>& fn) const override {
+    return inner_->for_each(c, fn);
+  }
+  util::Status clear(storage::Column c) override { return inner_->clear(c); }
+  util::Status resume() override {
+    if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "still full");
+    return inner_->resume();
+  }
+  bool fail_writes = false;
+
+ private:
+  std::unique_ptr<storage::Database> inner_;
+};
+
+}  // namespace
+
+TEST(ChainStateStorage, StoredAccountThatDoesNotDecodeIsCorruptionNotAnEmptyAccount) {
+  storage::TestDir dir;
+  Forge forge(params());
+  auto b1 = forge.make(params().genesis_id, {transfer(1, 2, 0)});
+  {
+    TestNode node(params(), &dir);
+    ASSERT_TRUE(node->process_block(b1).ok());
+  }
+  {
+    // Damage the sender's record: 3 bytes where an account is 16.
+    auto db = storage::Database::open(dir.sub("chain"));
+    ASSERT_TRUE(db.ok());
+    storage::WriteBatch batch;
+    util::Bytes junk{1, 2, 3};
+    batch.put(storage::Column::kAccounts, account_key(1).span(), junk);
+    ASSERT_TRUE((*db)->write(batch, true).ok());
+  }
+  TestNode node(params(), &dir);
+  EXPECT_EQ(node->storage_status().state, StorageState::kOk);
+  // The next valid block spends from the damaged account: not invalid, a local error.
+  auto b2 = forge.make(b1.id(), {transfer(1, 2, 1)});
+  auto r = node->process_block(b2);
+  ASSERT_FALSE(r.ok());
+  ASSERT_NE(r.error().local(), nullptr) << r.error().to_string();
+  EXPECT_EQ(r.error().rejection(), nullptr);
+  EXPECT_EQ(r.error().local()->state, StorageState::kCorrupt);
+  EXPECT_EQ(node->storage_status().state, StorageState::kCorrupt);
+  EXPECT_EQ(node->tip().id, b1.id());
+  // Not marked invalid: no tip says "invalid" for it, and nothing more is taken.
+  for (const auto& t : node->block_tree(0, 100).tips) EXPECT_FALSE(t.failed);
+  EXPECT_NE(node->submit_transaction(transfer(3, 4, 0)).error().local(), nullptr);
+  EXPECT_FALSE(node->try_resume_writes());  // corruption does not heal
+}
+
+TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
+  storage::TestDir dir;
+  auto raw = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(raw.ok());
+  auto flaky = std::make_unique<FlakyDatabase>(std::move(*raw));
+  FlakyDatabase* disk = flaky.get();
+  util::ManualClock clock(static_cast<int64_t>(params().genesis.header.time_ms) + 10'000'000'000);
+  auto cs = ChainState::open(params(), std::move(flaky), clock);
+  ASSERT_TRUE(cs.ok());
+  ChainState& chain = **cs;
+  Forge forge(params());
+  auto b1 = forge.make(params().genesis_id, {transfer(1, 2, 0)});
+  disk->fail_writes = true;
+  auto r = chain.process_block(b1);
+  ASSERT_FALSE(r.ok());
+  ASSERT_NE(r.error().local(), nullptr);
+  EXPECT_EQ(r.error().local()->state, StorageState::kDiskFull);
+  EXPECT_EQ(chain.storage_status().state, StorageState::kDiskFull);
+  EXPECT_TRUE(chain.blocks_to_fetch(10).empty());
+  auto t = chain.submit_transaction(transfer(3, 4, 0));
+  ASSERT_NE(t.error().local(), nullptr);  // not acknowledged, not the sender's fault
+  EXPECT_EQ(chain.mempool_size(), 0u);
+  EXPECT_FALSE(chain.try_resume_writes());
+  disk->fail_writes = false;
+  EXPECT_TRUE(chain.try_resume_writes());
+  EXPECT_EQ(chain.storage_status().state, StorageState::kOk);
+  ASSERT_TRUE(chain.process_block(b1).ok());  // the same block, valid all along
+  EXPECT_EQ(chain.tip().id, b1.id());
+  EXPECT_TRUE(chain.submit_transaction(transfer(3, 4, 0)).ok());
+}
+
+TEST(ChainStateStorage, FailedJournalWriteTakesTheTransactionsBack) {
+  storage::TestDir dir;
+  auto raw = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(raw.ok());
+  auto flaky = std::make_unique<FlakyDatabase>(std::move(*raw));
+  FlakyDatabase* disk = flaky.get();
+  util::ManualClock clock(static_cast<int64_t>(params().genesis.header.time_ms) + 10'000'000'000);
+  auto cs = ChainState::open(params(), std::move(flaky), clock);
+  ASSERT_TRUE(cs.ok());
+  ASSERT_TRUE((*cs)->submit_transaction(transfer(1, 2, 0)).ok());
+  // The disk fills between the health check and the journal write of a batch.
+  std::vector<primitives::Transaction> txs{transfer(1, 2, 1), transfer(1, 2, 2)};
+  disk->fail_writes = true;
+  auto results = (*cs)->submit_transactions(txs);
+  for (const auto& r : results) ASSERT_NE(r.error().local(), nullptr);
+  EXPECT_EQ((*cs)->mempool_size(), 1u);
+}
+
+TEST(ChainStateStorage, JournalReplaysAcknowledgedTransactionsAndForgetsConfirmedOnes) {
+  storage::TestDir dir;
+  std::vector<primitives::TxId> acked;
+  {
+    TestNode node(params(), &dir);
+    for (uint64_t n = 0; n < 5; ++n) acked.push_back(*node->submit_transaction(transfer(1, 2, n)));
+    std::vector<primitives::Transaction> batch{transfer(3, 4, 0), transfer(3, 4, 1)};
+    for (auto& r : node->submit_transactions(batch)) acked.push_back(*r);
+    // Replace nonce 2 of account 1 with a higher fee: the replacement must win at replay.
+    auto repl = transfer(1, 2, 2, 500, 50);
+    ASSERT_TRUE(node->submit_transaction(repl).ok());
+    acked[2] = repl.id();
+  }
+  {
+    TestNode node(params(), &dir);  // as after kill -9: nothing but what the journal holds
+    EXPECT_EQ(node->mempool_size(), 0u);
+    auto n = node->replay_mempool_journal();
+    ASSERT_TRUE(n.ok()) << n.error().to_string();
+    for (const auto& id : acked) EXPECT_TRUE(node->transaction(id).has_value()) << id.hex();
+    EXPECT_EQ(*n, node->mempool_size());
+    Miner::generate(node.chain(), account_key(0), 1);
+    EXPECT_EQ(node->mempool_size(), 0u);
+  }
+  TestNode node(params(), &dir);
+  auto n = node->replay_mempool_journal();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u);  // everything confirmed: the journal forgot it with the connect
 }

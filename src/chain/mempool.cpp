@@ -169,6 +169,24 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
   return dropped;
 }
 
+std::vector<TxId> Mempool::remove(const TxId& id) {
+  std::vector<TxId> removed;
+  auto bit = by_id_.find(id);
+  if (bit == by_id_.end()) return removed;
+  AccountKey sender = bit->second.first;
+  uint64_t nonce = bit->second.second;
+  auto qit = queues_.find(sender);
+  Queue& q = qit->second;
+  // From the highest nonce down, so each removal leaves the tail key right.
+  while (!q.by_nonce.empty() && q.by_nonce.rbegin()->first >= nonce) {
+    auto last = std::prev(q.by_nonce.end());
+    removed.push_back(last->second.id);
+    remove_from(sender, q, last);
+  }
+  if (q.by_nonce.empty()) queues_.erase(qit);
+  return removed;
+}
+
 std::vector<const MempoolEntry*> Mempool::select(size_t max_txs) const {
   std::vector<const MempoolEntry*> out;
   struct Head {

@@ -68,6 +68,11 @@ class Mempool {
                                     const std::vector<Transaction>& returned,
                                     const AccountLookup& state);
 
+  // Removes `id` and its sender's later transactions (they need it: nonces stay consecutive).
+  // Returns the ids removed; empty if `id` is not pooled. Used when a transaction cannot be
+  // made durable (the journal write failed) and so must not stay acknowledged.
+  std::vector<TxId> remove(const TxId& id);
+
   // Up to max_txs transactions, highest fee first, each sender's in nonce order.
   std::vector<const MempoolEntry*> select(size_t max_txs) const;
 

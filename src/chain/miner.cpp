@@ -156,7 +156,7 @@ void Miner::run() {
         blocks_found_.fetch_add(1);
         util::log().info("mined block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,
                          tmpl.block.txs.size());
-      } else if (r.error().code != consensus::RejectCode::kDuplicateBlock) {
+      } else if (!r.error().is(consensus::RejectCode::kDuplicateBlock)) {
         util::log().warn("mined block refused: {}", r.error().to_string());
       }
     }

@@ -1,5 +1,8 @@
 #include "node/node.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "storage/database.h"
@@ -54,9 +57,22 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::C
   auto db = storage::Database::open(opts.data_dir + "/chain");
   if (!db) return util::unexpected(db.error());
   std::unique_ptr<Node> node(new Node(std::move(opts), *params, clock));
+  const std::string& home = node->opts_.data_dir;
+  auto corrupt_hint = [&home](util::Error e) {
+    if (e.code == storage::kErrCorrupt)
+      e.message += "; the database is damaged: run `peerchain-ledger --datadir " + home +
+                   " verify` to see what, and `peerchain-ledger --datadir " + home +
+                   " reindex` to rebuild the state from the stored blocks (or remove " + home +
+                   "/chain to sync again from peers)";
+    return e;
+  };
   auto cs = chain::ChainState::open(node->params_, std::move(*db), clock);
-  if (!cs) return util::unexpected(cs.error());
+  if (!cs) return util::unexpected(corrupt_hint(cs.error()));
   node->chain_ = std::move(*cs);
+  // Acknowledged transfers survive a kill: put the journal's back into the mempool.
+  auto replayed = node->chain_->replay_mempool_journal();
+  if (!replayed) return util::unexpected(corrupt_hint(replayed.error()));
+  if (*replayed) util::log().info("mempool journal: {} transactions re-admitted", *replayed);
   return node;
 }
 
@@ -126,6 +142,7 @@ util::Status Node::start() {
       tick_cv_.wait_for(lock, std::chrono::milliseconds(100));
       if (stopping_) break;
       lock.unlock();
+      watch_storage();
       peer_manager_->tick();
       lock.lock();
     }
@@ -151,6 +168,36 @@ util::Status Node::start() {
   util::log().info("node started: network {} port {} height {} peers configured {} mining {}", params_.network,
                    net_->listen_port(), chain_->tip().height, opts_.peers.size(), opts_.mine ? "on" : "off");
   return {};
+}
+
+void Node::watch_storage() {
+  auto s = chain_->storage_status();
+  if (s.state == chain::StorageState::kOk) return;
+  if (s.state == chain::StorageState::kCorrupt) {
+    std::lock_guard lock(fatal_mu_);
+    if (fatal_) return;
+    fatal_ = "database corrupt (" + s.message + "); stopped. Run `peerchain-ledger --datadir " + opts_.data_dir +
+             " verify` to see the damage and `peerchain-ledger --datadir " + opts_.data_dir +
+             " reindex` to rebuild the state from the stored blocks (or remove " + opts_.data_dir +
+             "/chain to sync again from peers)";
+    util::log().critical("{}", *fatal_);
+    // Stop taking anything at once; the program's signal wait does the orderly shutdown.
+    ::kill(::getpid(), SIGTERM);
+    return;
+  }
+  // Full or failing disk: try again every 2 s; RocksDB refuses cheaply while it still fails.
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_resume_try_) return;
+  next_resume_try_ = now + std::chrono::seconds(2);
+  if (chain_->try_resume_writes()) {
+    util::log().info("storage healthy again at height {}", chain_->tip().height);
+    peer_manager_->tick();  // ask peers for what we missed at once
+  }
+}
+
+std::optional<std::string> Node::fatal_error() const {
+  std::lock_guard lock(fatal_mu_);
+  return fatal_;
 }
 
 uint64_t Node::tip_sequence() const {

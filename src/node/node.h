@@ -65,6 +65,9 @@ class Node {
   PeerManager& peers() { return *peer_manager_; }
   chain::Miner* miner() { return miner_.get(); }
   uint16_t port() const { return net_ ? net_->listen_port() : 0; }
+  // Set when the node found its database corrupt and asked the process to stop (SIGTERM to
+  // itself): the reason, with what to run. The program exits non-zero with it.
+  std::optional<std::string> fatal_error() const;
   const NodeOptions& options() const { return opts_; }
 
  private:
@@ -88,6 +91,11 @@ class Node {
   std::thread block_verifier_;   // checks the signatures of peers' queued blocks
   std::thread block_processor_;  // then validates and connects them
   std::atomic<bool> tx_admission_stop_{false};  // stops both
+  // The storage watch (on the ticker): resumes after a full disk, stops on corruption.
+  void watch_storage();
+  std::chrono::steady_clock::time_point next_resume_try_{};
+  mutable std::mutex fatal_mu_;
+  std::optional<std::string> fatal_;  // GUARDED_BY(fatal_mu_)
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;

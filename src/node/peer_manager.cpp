@@ -272,8 +272,10 @@ void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
     return;
   }
   auto r = chain_.submit_transaction(*tx);  // on success the chain fires on_tx_accepted: relay
-  if (!r) {
-    if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
+  // A local (storage) error is ours, never the peer's: no penalty.
+  if (!r && r.error().rejection()) {
+    if (int p = penalty(r.error().rejection()->code); p > 0)
+      misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
   }
 }
 
@@ -298,8 +300,8 @@ size_t PeerManager::admit_queued_txs(std::chrono::milliseconds wait) {
   for (auto& q : batch) txs.push_back(q.tx);
   auto results = chain_.submit_transactions(txs);  // each success fires on_tx_accepted: relay
   for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i]) continue;
-    if (int p = penalty(results[i].error().code); p > 0)
+    if (results[i] || !results[i].error().rejection()) continue;  // local errors are ours: no penalty
+    if (int p = penalty(results[i].error().rejection()->code); p > 0)
       misbehave(batch[i].peer, p, "invalid tx " + txs[i].id().hex() + ": " + results[i].error().to_string());
   }
   return batch.size();
@@ -410,8 +412,14 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block.header.height,
                     block.txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
+  if (!r && r.error().local()) {
+    // Our storage failed or is paused: the block may be perfectly valid. No penalty, and no
+    // new requests (blocks_to_fetch() is empty until storage resumes).
+    util::log().debug("block {} from peer {} not taken: {}", bid.hex(), id, r.error().to_string());
+    return;
+  }
   if (!r) {
-    auto code = r.error().code;
+    auto code = r.error().rejection()->code;
     if (code == RejectCode::kMissingParent) {
       send_getheaders(id);  // fetch the ancestors, headers first
     } else if (code == RejectCode::kTimeTooNew) {

@@ -47,9 +47,18 @@ primitives::BlockId resolve_block(node::Node& n, const Json& v) {
   throw RpcError{code::kInvalidParams, "block must be a height or an id"};
 }
 
+// A read that failed because the database is corrupt must not answer "not found": the data
+// exists, the node cannot read it (and is stopping).
+void throw_if_storage_failed(node::Node& n) {
+  auto s = n.chain().storage_status();
+  if (s.state == chain::StorageState::kCorrupt)
+    throw RpcError{code::kInternal, "storage corrupt: " + s.message + "; the node is stopping"};
+}
+
 // verbosity 0: the raw block in hex; 1: header fields and the txids; 2: every transaction in full.
 Json block_json(node::Node& n, const primitives::BlockId& id, int verbosity) {
   auto b = n.chain().block(id);
+  if (!b) throw_if_storage_failed(n);  // unreadable is not "not found"
   if (!b) throw RpcError{code::kNotFound, "block " + id.hex() + " not found"};
   if (verbosity == 0) return util::to_hex(primitives::encode_block(*b));
   bool active = n.chain().in_active_chain(id);
@@ -77,8 +86,18 @@ Json block_json(node::Node& n, const primitives::BlockId& id, int verbosity) {
   return j;
 }
 
-Json tx_rejection(const consensus::Rejection& r) {
+Json tx_rejection(const chain::ChainError& e) {
+  // A local storage error is not the transaction's fault: its own reason, and the caller may
+  // resend once the node's health (getblockchaininfo "storage") is ok again.
+  if (const auto* l = e.local())
+    return Json{{"reason", "storage"}, {"storage", std::string(chain::storage_state_token(l->state))}, {"message", e.to_string()}};
+  const auto& r = *e.rejection();
   return Json{{"reason", std::string(consensus::reject_token(r.code))}, {"message", r.to_string()}};
+}
+
+Json storage_json(node::Node& n) {
+  auto s = n.chain().storage_status();
+  return Json{{"state", std::string(chain::storage_state_token(s.state))}, {"message", s.message}};
 }
 
 Json chain_info(node::Node& n) {
@@ -97,6 +116,7 @@ Json chain_info(node::Node& n) {
               {"best_header_height", best.height},
               {"syncing", best.height > tip.height},
               {"mempool_size", n.chain().mempool_size()},
+              {"storage", storage_json(n)},
               {"peers", n.peers().stats().size()},
               {"mining", n.miner() != nullptr && n.miner()->running()}};
 }
@@ -180,6 +200,7 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
   d.add("gettransaction", [&n](const Json& p) {
     auto id = parse_id(param_string(p, 0, "id"), "transaction id");
     auto info = n.chain().transaction(id);
+    if (!info) throw_if_storage_failed(n);
     if (!info) throw RpcError{code::kNotFound, "transaction " + id.hex() + " not found"};
     Json j = tx_json(n, info->tx);
     j["status"] = info->block ? "confirmed" : "pending";
@@ -210,7 +231,8 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
   d.add("sendtransaction", [submit](const Json& p) {
     auto out = submit(param_string(p, 0, "hex"));
     if (out.contains("error"))
-      throw RpcError{code::kTxRejected, out["error"]["message"].get<std::string>(), out["error"]};
+      throw RpcError{out["error"]["reason"] == "storage" ? code::kUnavailable : code::kTxRejected,
+                     out["error"]["message"].get<std::string>(), out["error"]};
     return out["id"];
   });
   d.add("sendtransactions", [&n](const Json& p) {
@@ -437,7 +459,13 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     }
     return json(200, r["result"]);
   };
-  if (path == "/health") return json(200, Json{{"status", "ok"}, {"height", n.chain().tip().height}});
+  if (path == "/health") {
+    // 503 while storage takes no writes: a load balancer sends transfers elsewhere.
+    auto s = n.chain().storage_status();
+    bool ok = s.state == chain::StorageState::kOk;
+    return json(ok ? 200 : 503, Json{{"status", ok ? "ok" : std::string(chain::storage_state_token(s.state))},
+                                     {"height", n.chain().tip().height}, {"storage", storage_json(n)}});
+  }
   if (path == "/status") return call("getblockchaininfo", Json::array());
   if (path == "/metrics") {
     auto tip = n.chain().tip();
@@ -453,6 +481,8 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     gauge("peerchain_syncing", "1 while the node is behind the best known header.", best.height > tip.height ? 1 : 0);
     gauge("peerchain_tip_time_ms", "Timestamp of the tip block.", static_cast<double>(tip.time_ms));
     gauge("peerchain_peers", "Connected peers.", static_cast<double>(n.peers().stats().size()));
+    gauge("peerchain_storage_state", "Storage health: 0 ok, 1 disk full, 2 writes failing, 3 corrupt.",
+          static_cast<double>(n.chain().storage_status().state));
     gauge("peerchain_mempool_transactions", "Transactions in the mempool.", static_cast<double>(mem));
     gauge("peerchain_mempool_bytes", "Encoded bytes of the mempool's transactions.",
           static_cast<double>(mem * primitives::Transaction::kEncodedSize));

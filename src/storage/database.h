@@ -24,8 +24,9 @@ enum class Column : uint8_t {
   kAccounts,     // account key -> account state
   kUndo,         // block id -> undo record
   kTxIndex,      // txid -> block id + position (active chain only)
+  kMempool,      // txid -> encoded transaction: the journal of acknowledged transfers (ADR 0011)
 };
-inline constexpr size_t kColumnCount = 6;
+inline constexpr size_t kColumnCount = 7;
 
 // An ordered list of puts and deletes applied atomically by Database::write.
 class WriteBatch {
@@ -58,10 +59,17 @@ struct Options {
   size_t total_write_buffer_bytes = 48 << 20;  // default: 48 MiB of memtables over all families
 };
 
+// Error codes of the storage layer (util::Error::code), so callers can tell whose fault a
+// failure is and what to do about it. All three are local faults, never a peer's.
+inline constexpr std::string_view kErrNoSpace = "no-space";  // the disk is full: retry once space is freed
+inline constexpr std::string_view kErrIo = "io";             // the disk or the OS failed (or the DB is locked)
+inline constexpr std::string_view kErrCorrupt = "corrupt";   // stored bytes fail their checksum or do not decode
+
 class Database {
  public:
-  // Opens (or creates) the RocksDB database at `path`. Errors: "io" (cannot open, locked by
-  // another process, corrupt).
+  // Opens (or creates) the RocksDB database at `path`. Every block read is checked against its
+  // checksum (RocksDB block-based tables, CRC32c); a mismatch is reported as kErrCorrupt.
+  // Errors: kErrIo (cannot open, locked by another process), kErrNoSpace, kErrCorrupt.
   static util::Result<std::unique_ptr<Database>> open(const std::string& path, const Options& opts = {});
 
   virtual ~Database() = default;
@@ -71,8 +79,13 @@ class Database {
   // Visits every record of a column in key order until `fn` returns false.
   virtual util::Status for_each(Column c,
                                 const std::function<bool(util::ByteSpan key, util::ByteSpan value)>& fn) const = 0;
-  // Removes every record of a column (used by reindex).
+  // Removes every record of a column (used by reindex) without reading its table files, so a
+  // column with a corrupt file can be cleared. REQUIRES: no other thread uses the database
+  // meanwhile (the column's handle is replaced).
   virtual util::Status clear(Column c) = 0;
+  // After a failed write RocksDB refuses further writes (its "background error"). This clears
+  // that state once the cause is gone (space freed); it fails while the cause remains.
+  virtual util::Status resume() = 0;
 };
 
 }  // namespace peerchain::storage
