@@ -22,6 +22,11 @@ import peerproto as pp
 from framework import free_port, main, wait_for
 
 T_HOST, ATTACKER = "127.0.0.71", "127.0.0.73"
+# Larger runs for the resolution note's figures: LOWWORK_HEADERS=300000 LOWWORK_SIBLINGS=5000.
+N_HEADERS = int(os.environ.get("LOWWORK_HEADERS", "10000")) // 2000 * 2000
+N_SIBLINGS = int(os.environ.get("LOWWORK_SIBLINGS", "3000"))
+# The target's chain must outweigh the branch (~256 work a floor header, ~100,000 a target block).
+TIP_BLOCKS = int(os.environ.get("LOWWORK_TIP_BLOCKS", "60"))
 SPACING_MS, HALF_LIFE_MS = 1000, 3600 * 1000
 POW_LIMIT = 0xFFFF << (8 * (0x20 - 3))
 
@@ -119,7 +124,7 @@ def body(ctx):
     port = free_port(T_HOST)
     node = ctx.daemon("target", port, ["--network", "dev", "--no-discover", "--ban-seconds", "600"], host=T_HOST)
     node.start()
-    node.rpc("generate", [60])
+    node.rpc("generate", [TIP_BLOCKS], timeout=600)
     info = node.rpc("getblockchaininfo")
     genesis_hex = info["genesis"]
     raw_g = bytes.fromhex(node.rpc("getblock", [0, False]))
@@ -136,7 +141,7 @@ def body(ctx):
     chain = Chain(genesis, None)
     branch = []
     t = g_time + 1000
-    for i in range(10_002):
+    for i in range(N_HEADERS + 2):
         if i == 1:
             t += 20 * 3600 * 1000
         h = chain.child(t)
@@ -146,7 +151,7 @@ def body(ctx):
     floor_bits = Chain.fields(branch[-1])[2]
     # Siblings: children of branch[1] (block 2) with distinct miners, each its own tip.
     sib_parent = Chain(branch[1], Chain.fields(branch[0])[1])
-    siblings = [sib_parent.child(Chain.fields(branch[1])[1] + 1000, miner=i.to_bytes(32, "big")) for i in range(3000)]
+    siblings = [sib_parent.child(Chain.fields(branch[1])[1] + 1000, miner=i.to_bytes(32, "big")) for i in range(N_SIBLINGS)]
     print(f"mined {len(branch)} branch headers (floor bits {floor_bits:#x}) and {len(siblings)} siblings in Python "
           f"in {time.monotonic() - started:.1f} s")
 
@@ -188,7 +193,7 @@ def body(ctx):
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
     attack_start = time.monotonic()
-    for off in range(0, 10_000, 2000):
+    for off in range(0, N_HEADERS, 2000):
         peer.send(pp.frame(pp.HEADERS, pp.compact_size(2000) + b"".join(branch[off:off + 2000])))
     for s in siblings:
         peer.send(pp.frame(pp.HEADERS, pp.compact_size(1) + s))
