@@ -137,17 +137,27 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
   auto decoded = decode_headers(payload);
   if (!decoded) return misbehave(id, 100, "malformed headers: " + decoded.error().to_string());
   const auto& headers = *decoded;
-  if (headers.empty()) return;
+  if (headers.empty()) {
+    // The peer has nothing after what we asked: a pre-sync waiting on it is over.
+    std::lock_guard lock(mu_);
+    if (auto it = peers_.find(id); it != peers_.end()) it->second.presync.reset();
+    return;
+  }
   for (size_t i = 1; i < headers.size(); ++i)
     if (headers[i].prev_id != headers[i - 1].id()) return misbehave(id, 100, "headers not a chain");
-  std::optional<Peer::Presync> pre;
+  std::optional<HeaderPresync> pre;
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     pre = it->second.presync;
   }
-  if (pre && pre->redownload) return redownload_headers(id, headers);
+  if (pre && pre->redownload) {
+    // Anything but the batch awaited (an announcement, the answer to an older getheaders) is
+    // ignored; a peer that never sends it stalls the pre-sync, which tick() then drops.
+    if (headers.front().prev_id == pre->stored_last) redownload_headers(id, headers);
+    return;
+  }
   // Nothing new (a peer behind us answering with our own chain): as before.
   if (chain_.header(headers.back().id())) return store_headers(id, headers);
   const bool continues = pre && headers.front().prev_id == pre->run.last_id;
@@ -179,12 +189,14 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
     if (it == peers_.end()) return;
     Peer& p = it->second;
     if (!continues) {
-      // The same branch asked again (an answer to a header poll): the pre-sync goes on.
+      // The same branch again (the answer to an older getheaders, or to a poll): the pre-sync
+      // goes on. A new branch replaces it.
       if (p.presync && headers.front().prev_id == p.presync->fork) return;
       p.presync.emplace();
       p.presync->fork = headers.front().prev_id;
     }
     auto& ps = *p.presync;
+    ps.progress_ms = timer_now_ms();
     ps.run = *run;
     ps.count += headers.size();
     ps.marks.emplace_back(ps.count, run->last_id);
@@ -214,14 +226,13 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
 }
 
 void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers) {
-  Peer::Presync ps;
+  HeaderPresync ps;
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end() || !it->second.presync) return;
     ps = *it->second.presync;
   }
-  if (headers.front().prev_id != ps.stored_last) return;  // not the answer awaited (an announcement)
   // The furthest remembered batch end this message reaches.
   std::optional<std::pair<uint64_t, BlockId>> mark;
   for (const auto& m : ps.marks)
@@ -254,6 +265,7 @@ void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::Bl
     } else if (p.presync) {
       p.presync->stored = mark->first;
       p.presync->stored_last = mark->second;
+      p.presync->progress_ms = timer_now_ms();
     }
   }
   if (!done) return send_getheaders(id, {mark->second});
@@ -763,6 +775,10 @@ void PeerManager::tick() {
         } else {
           ++it;
         }
+      }
+      if (p.presync && now - p.presync->progress_ms > opts_.presync_stall_ms) {
+        util::log().info("headers pre-sync with peer {} stalled; dropped", id);
+        p.presync.reset();
       }
       if (now - p.last_headers_request_ms >= opts_.headers_poll_ms) poll.push_back(id);
       if (!p.getdata_blocks.empty()) serve.push_back(id);

@@ -77,6 +77,9 @@ struct PeerManagerOptions {
   // default: a low-work branch is followed for at most 1,000,000 headers per peer (about 16 KiB
   // of commitments), then dropped
   uint64_t max_presync_headers = 1'000'000;
+  // default: a pre-sync with no step forward for 30 s is dropped (the next header poll starts
+  // it again); messages that do not continue it are ignored meanwhile
+  int64_t presync_stall_ms = 30'000;
   // default: one mempool request answered per connection, with at most 50,000 ids
   size_t max_mempool_inv = 50'000;
 };
@@ -88,6 +91,21 @@ struct PeerStats {
   int score = 0;
   uint32_t best_height = 0;   // best height the peer has shown us
   size_t blocks_in_flight = 0;
+};
+
+// A branch being pre-synced (see low_work_margin_blocks). Phase 1 checks the peer's headers
+// without storing them and remembers the last id of every batch; once the branch has
+// enough work, phase 2 asks for it again from the fork and stores each batch whose last id
+// matches the one remembered (the id commits to every header before it).
+struct HeaderPresync {
+  chain::ChainState::HeaderRun run;  // phase 1: where the checked branch ends
+  primitives::BlockId fork;          // the stored parent of the branch's first header
+  uint64_t count = 0;                // headers checked in phase 1
+  std::vector<std::pair<uint64_t, primitives::BlockId>> marks;  // (count so far, last id) per batch
+  bool redownload = false;           // phase 2
+  uint64_t stored = 0;               // phase 2: headers stored so far
+  primitives::BlockId stored_last;   // phase 2: the last stored header
+  int64_t progress_ms = 0;           // timer ms of the last step forward (a stall ends it)
 };
 
 class PeerManager {
@@ -141,20 +159,7 @@ class PeerManager {
     std::unordered_set<primitives::BlockId, util::FixedBytesHasher> getdata_pending;
     bool serving = false;          // a thread is serving getdata_blocks (one at a time, in order)
     bool answered_mempool = false; // a mempool request is answered once per connection
-    // A branch being pre-synced (see low_work_margin_blocks). Phase 1 checks the peer's headers
-    // without storing them and remembers the last id of every batch; once the branch has
-    // enough work, phase 2 asks for it again from the fork and stores each batch whose last id
-    // matches the one remembered (the id commits to every header before it).
-    struct Presync {
-      chain::ChainState::HeaderRun run;  // phase 1: where the checked branch ends
-      primitives::BlockId fork;          // the stored parent of the branch's first header
-      uint64_t count = 0;                // headers checked in phase 1
-      std::vector<std::pair<uint64_t, primitives::BlockId>> marks;  // (count so far, last id) per batch
-      bool redownload = false;           // phase 2
-      uint64_t stored = 0;               // phase 2: headers stored so far
-      primitives::BlockId stored_last;   // phase 2: the last stored header
-    };
-    std::optional<Presync> presync;
+    std::optional<HeaderPresync> presync;
   };
 
   void handle_getheaders(PeerId id, util::ByteSpan payload);
