@@ -6,6 +6,7 @@
 // never a crash, a sanitizer report, or unbounded queues (checked after every input).
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -14,6 +15,7 @@
 #include "chain/test_util.h"
 #include "node/peer_manager.h"
 #include "node/protocol.h"
+#include "util/log.h"
 
 namespace {
 
@@ -37,7 +39,7 @@ class SinkNet final : public node::PeerNetwork {
 };
 
 struct World {
-  World() : params(chain::testing::easy_params()), node(params) {
+  World() : params((util::set_log_level("off"), chain::testing::easy_params())), node(params) {
     // A short chain, so getdata, getheaders and headers find real blocks.
     chain::Miner::generate(node.chain(), consensus::dev_account_key(0).pubkey(), 8);
   }
@@ -45,9 +47,30 @@ struct World {
   chain::testing::TestNode node;
 };
 
+// Shared across inputs (opening RocksDB per input would dominate), and made afresh every 500
+// inputs so the headers and blocks fuzzed inputs get accepted do not pile up. Deleted by an
+// atexit handler registered after the first database opened, so it runs before RocksDB's own
+// statics are destroyed (a static World was destroyed after them: a crash at exit).
+World* g_world = nullptr;
+
 World& world() {
-  static World w;
-  return w;
+  static int uses = 0;
+  if (g_world && ++uses % 500 == 0) {
+    delete g_world;
+    g_world = nullptr;
+  }
+  if (!g_world) {
+    static bool registered = false;
+    g_world = new World();
+    if (!registered) {
+      registered = true;
+      std::atexit([] {
+        delete g_world;
+        g_world = nullptr;
+      });
+    }
+  }
+  return *g_world;
 }
 
 primitives::BlockHeader fuzzed_header(FuzzedDataProvider& in, chain::ChainState& chain) {
