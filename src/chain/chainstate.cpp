@@ -579,6 +579,14 @@ consensus::Checked<ChainState::HeaderRun> ChainState::check_header_run(std::span
   return run;
 }
 
+std::vector<bool> ChainState::known_headers(std::span<const BlockId> ids) const {
+  std::lock_guard lock(mu_);
+  std::vector<bool> out;
+  out.reserve(ids.size());
+  for (const auto& id : ids) out.push_back(index_.count(id) != 0);
+  return out;
+}
+
 Uint256 ChainState::min_branch_work(uint32_t margin_blocks) const {
   std::lock_guard lock(mu_);
   Uint256 margin = engine_->block_work(tip_entry()->header);

@@ -138,6 +138,9 @@ class ChainState {
   // long low-work branch from far back is not).
   Uint256 min_branch_work(uint32_t margin_blocks) const;
 
+  // Whether each block is in the index (header known), under one lock: a getdata's blocks.
+  std::vector<bool> known_headers(std::span<const BlockId> ids) const;
+
   // Exponentially spaced ids back from the tip to genesis, for asking a peer where we diverge.
   std::vector<BlockId> locator() const;
   // Headers of the active chain after the first locator id found in it (genesis if none), up

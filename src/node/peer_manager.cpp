@@ -394,9 +394,10 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   // peer's queue, at most max_pending_getdata_blocks, and are read and sent a budget at a time.
   // Past the cap the rest get notfound: an honest peer asks for max_blocks_in_flight at a time.
   std::vector<BlockId> known;
-  for (const auto& bid : block_ids) {
-    if (chain_.header(bid)) known.push_back(bid);
-    else missing.push_back({InvKind::kBlock, bid});
+  auto in_index = chain_.known_headers(block_ids);
+  for (size_t i = 0; i < block_ids.size(); ++i) {
+    if (in_index[i]) known.push_back(block_ids[i]);
+    else missing.push_back({InvKind::kBlock, block_ids[i]});
   }
   size_t refused = 0;
   {
@@ -432,6 +433,7 @@ void PeerManager::serve_getdata(PeerId id) {
   bool abandon = false;
   for (;;) {
     BlockId bid;
+    const size_t queued = net_.queued_bytes(id);  // net's lock, not taken under ours
     {
       std::lock_guard lock(mu_);
       auto it = peers_.find(id);
@@ -441,7 +443,7 @@ void PeerManager::serve_getdata(PeerId id) {
         p.getdata_blocks.clear();
         p.getdata_pending.clear();
       }
-      if (p.getdata_blocks.empty() || budget == 0 || net_.queued_bytes(id) > opts_.serve_pause_bytes) {
+      if (p.getdata_blocks.empty() || budget == 0 || queued > opts_.serve_pause_bytes) {
         p.serving = false;
         break;
       }
