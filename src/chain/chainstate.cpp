@@ -109,6 +109,9 @@ BlockIndexEntry* ChainState::add_entry(const BlockHeader& h, const BlockId& id, 
   if (e->parent) e->chain_work.add(e->parent->chain_work);
   auto* raw = e.get();
   index_[id] = std::move(e);
+  by_height_.insert(raw);
+  leaves_.insert(raw);
+  if (raw->parent) leaves_.erase(raw->parent);
   note_header(raw);
   return raw;
 }
@@ -656,6 +659,81 @@ consensus::Checked<bool> ChainState::accept_header(const BlockHeader& header) {
   return true;
 }
 
+consensus::Checked<ChainState::HeaderRun> ChainState::check_header_run(std::span<const BlockHeader> headers,
+                                                                     const HeaderRun* from) const {
+  std::lock_guard lock(mu_);
+  HeaderRun run;
+  if (from) {
+    run = *from;
+  } else {
+    if (headers.empty()) return reject(RejectCode::kMissingParent, "no headers");
+    auto pit = index_.find(headers[0].prev_id);
+    if (pit == index_.end() || headers[0].height == 0)
+      return reject(RejectCode::kMissingParent, "parent " + headers[0].prev_id.hex() + " unknown");
+    const BlockIndexEntry* parent = pit->second.get();
+    if (parent->failed()) return reject(RejectCode::kInvalidParent, "parent is invalid");
+    run.last = parent->header;
+    run.last_id = parent->id;
+    if (parent->parent) run.prev_time_ms = parent->parent->header.time_ms;
+    for (const BlockIndexEntry* e = parent; e && run.times.size() < static_cast<size_t>(params_.median_time_span);
+         e = e->parent)
+      run.times.push_back(e->header.time_ms);
+    std::reverse(run.times.begin(), run.times.end());
+    run.chain_work = parent->chain_work;
+  }
+  const int64_t now = clock_.now_ms();
+  bool in_index = from == nullptr;
+  std::vector<uint64_t> sorted;
+  for (const auto& h : headers) {
+    if (h.prev_id != run.last_id) return reject(RejectCode::kMissingParent, "headers not a chain");
+    const BlockId id = h.id();
+    const BlockIndexEntry* known = nullptr;
+    if (in_index) {
+      auto it = index_.find(id);
+      if (it != index_.end()) known = it->second.get();
+      else in_index = false;  // a child of an unknown header is unknown too
+    }
+    if (known) {
+      if (known->failed()) return reject(RejectCode::kInvalidParent, "header known invalid");
+      run.chain_work = known->chain_work;
+    } else {
+      if (auto r = engine_->check_seal(h); !r) return util::unexpected(r.error());
+      consensus::ParentContext ctx;
+      ctx.parent = run.last;
+      ctx.grandparent_time_ms = run.prev_time_ms;
+      sorted = run.times;
+      std::sort(sorted.begin(), sorted.end());
+      ctx.median_time_past_ms = sorted[sorted.size() / 2];
+      if (auto r = consensus::check_header_contextual(params_, h, ctx, now); !r) return util::unexpected(r.error());
+      run.chain_work.add(engine_->block_work(h));
+    }
+    run.prev_time_ms = run.last.time_ms;
+    run.last = h;
+    run.last_id = id;
+    run.times.push_back(h.time_ms);
+    if (run.times.size() > static_cast<size_t>(params_.median_time_span)) run.times.erase(run.times.begin());
+  }
+  return run;
+}
+
+std::vector<bool> ChainState::known_headers(std::span<const BlockId> ids) const {
+  std::lock_guard lock(mu_);
+  std::vector<bool> out;
+  out.reserve(ids.size());
+  for (const auto& id : ids) out.push_back(index_.count(id) != 0);
+  return out;
+}
+
+Uint256 ChainState::min_branch_work(uint32_t margin_blocks) const {
+  std::lock_guard lock(mu_);
+  Uint256 margin = engine_->block_work(tip_entry()->header);
+  Uint256 total;
+  for (uint32_t i = 0; i < margin_blocks; ++i) total.add(margin);
+  Uint256 min = tip_entry()->chain_work;
+  if (min.sub(total)) return Uint256();  // underflow: a young chain, everything may matter
+  return min;
+}
+
 std::vector<BlockId> ChainState::locator() const {
   std::lock_guard lock(mu_);
   std::vector<BlockId> out;
@@ -1148,10 +1226,11 @@ util::Status ChainState::verify() const {
 }
 
 
-// Web view reads (getchaintips, getblocktree): one pass over the index under the lock.
-ChainState::TreeSnapshot ChainState::block_tree(uint32_t from_height, size_t max) const {
+// Web view reads (getchaintips, getblocktree): bounded work under the lock, from the sorted sets.
+ChainState::TreeSnapshot ChainState::block_tree(uint32_t from_height, size_t max, size_t max_tips) const {
   std::lock_guard lock(mu_);
-  auto entry = [this](const BlockIndexEntry* e) {
+  auto active = [this](const BlockIndexEntry* e) { return e->height() < active_.size() && active_[e->height()] == e; };
+  auto entry = [&](const BlockIndexEntry* e) {
     TreeEntry t;
     t.id = e->id;
     t.prev = e->header.prev_id;
@@ -1162,28 +1241,28 @@ ChainState::TreeSnapshot ChainState::block_tree(uint32_t from_height, size_t max
     t.have_data = e->have_data();
     t.chain_complete = e->chain_complete;
     t.failed = e->failed();
-    t.in_active_chain = t.height < active_.size() && active_[t.height] == e;
+    t.in_active_chain = active(e);
     return t;
   };
   TreeSnapshot out;
-  std::set<const BlockIndexEntry*> parents;
-  std::vector<const BlockIndexEntry*> above;
-  for (const auto& [id, e] : index_) {
-    if (e->parent) parents.insert(e->parent);
-    if (e->height() >= from_height) above.push_back(e.get());
+  // The first entry at from_height: a probe ordered before every id at that height.
+  BlockIndexEntry probe;
+  probe.header.height = from_height;
+  for (auto it = by_height_.lower_bound(&probe); it != by_height_.end(); ++it) {
+    if (out.blocks.size() >= max) {
+      out.truncated = true;
+      break;
+    }
+    out.blocks.push_back(entry(*it));
   }
-  std::sort(above.begin(), above.end(), [](const BlockIndexEntry* a, const BlockIndexEntry* b) {
-    return a->height() != b->height() ? a->height() < b->height() : a->id < b->id;
-  });
-  out.truncated = above.size() > max;
-  if (out.truncated) above.resize(max);
-  for (const auto* e : above) out.blocks.push_back(entry(e));
-  for (const auto& [id, e] : index_) {
-    if (parents.count(e.get())) continue;
-    TreeEntry t = entry(e.get());
-    for (const BlockIndexEntry* p = e.get(); p && !(p->height() < active_.size() && active_[p->height()] == p);
-         p = p->parent)
-      ++t.branch_len;
+  // Highest tips first.
+  for (auto it = leaves_.rbegin(); it != leaves_.rend(); ++it) {
+    if (out.tips.size() >= max_tips) {
+      out.tips_truncated = true;
+      break;
+    }
+    TreeEntry t = entry(*it);
+    for (const BlockIndexEntry* p = *it; p && !active(p) && t.branch_len < kMaxBranchWalk; p = p->parent) ++t.branch_len;
     out.tips.push_back(t);
   }
   std::sort(out.tips.begin(), out.tips.end(), [](const TreeEntry& a, const TreeEntry& b) {

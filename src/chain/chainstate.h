@@ -139,6 +139,30 @@ class ChainState {
   // target, time rules) and adds it to the block index without its data. Returns true if the
   // header was new. Errors as for process_block (kMissingParent: fetch headers from further back).
   consensus::Checked<bool> accept_header(const BlockHeader& header);
+  // Validating a branch's headers without storing them (the peer layer's headers pre-sync):
+  // the context the next header of the run is checked against.
+  struct HeaderRun {
+    BlockHeader last;                        // the run's last header (or the index parent)
+    BlockId last_id;
+    std::optional<uint64_t> prev_time_ms;    // time of last's parent (absent when last is genesis)
+    std::vector<uint64_t> times;             // the last median_time_span times, oldest first
+    Uint256 chain_work;                      // cumulative work up to and including `last`
+  };
+  // Checks `headers` (each the parent of the next) as accept_header would (proof of work,
+  // height, retarget, median-time-past, future time), against `from` when given (a run checked
+  // before) or else against the first header's parent in the index. Stores nothing. Returns
+  // the run extended by `headers`. Errors as accept_header (kMissingParent: the first parent is
+  // unknown). O(headers) under the lock.
+  consensus::Checked<HeaderRun> check_header_run(std::span<const BlockHeader> headers,
+                                                 const HeaderRun* from = nullptr) const;
+  // The least cumulative work a branch needs before its headers are stored: the tip's work
+  // minus `margin_blocks` blocks at the tip's target (a sibling of a recent block is stored; a
+  // long low-work branch from far back is not).
+  Uint256 min_branch_work(uint32_t margin_blocks) const;
+
+  // Whether each block is in the index (header known), under one lock: a getdata's blocks.
+  std::vector<bool> known_headers(std::span<const BlockId> ids) const;
+
   // Exponentially spaced ids back from the tip to genesis, for asking a peer where we diverge.
   std::vector<BlockId> locator() const;
   // Headers of the active chain after the first locator id found in it (genesis if none), up
@@ -221,9 +245,15 @@ class ChainState {
   struct TreeSnapshot {
     std::vector<TreeEntry> blocks;  // entries with height >= from_height, by height then id, at most max
     bool truncated = false;         // more entries at or above from_height than max
-    std::vector<TreeEntry> tips;    // every entry without a known child (the active tip included)
+    std::vector<TreeEntry> tips;    // entries without a known child (the active tip included),
+                                    // highest first, at most max_tips
+    bool tips_truncated = false;
   };
-  TreeSnapshot block_tree(uint32_t from_height, size_t max) const;
+  // Bounded work under the lock: O(max + max_tips x kMaxBranchWalk) plus logarithmic lookups,
+  // whatever the size of the index (tips and heights are kept in sorted sets as entries are
+  // added). branch_len is counted up to kMaxBranchWalk (a longer branch reports that).
+  static constexpr uint32_t kMaxBranchWalk = 10'000;
+  TreeSnapshot block_tree(uint32_t from_height, size_t max, size_t max_tips = 1000) const;
 
   // Rebuilds account state, undo data and the tx index by replaying the stored blocks of the
   // active chain from genesis, re-validating each.
@@ -271,6 +301,12 @@ class ChainState {
   struct CandidateOrder {
     bool operator()(const BlockIndexEntry* a, const BlockIndexEntry* b) const;
   };
+  // Height then id: the web view's order.
+  struct HeightOrder {
+    bool operator()(const BlockIndexEntry* a, const BlockIndexEntry* b) const {
+      return a->height() != b->height() ? a->height() < b->height() : a->id < b->id;
+    }
+  };
 
   const consensus::Params params_;
   std::unique_ptr<consensus::Engine> engine_;
@@ -284,6 +320,8 @@ class ChainState {
   std::unordered_multimap<BlockId, BlockIndexEntry*, util::FixedBytesHasher> unlinked_;  // parent id -> children with data waiting for the parent's data
   std::vector<BlockIndexEntry*> active_;                      // GUARDED_BY(mu_), by height
   std::set<BlockIndexEntry*, CandidateOrder> candidates_;     // GUARDED_BY(mu_)
+  std::set<const BlockIndexEntry*, HeightOrder> by_height_;   // GUARDED_BY(mu_): every entry
+  std::set<const BlockIndexEntry*, HeightOrder> leaves_;      // GUARDED_BY(mu_): entries without a child
   Mempool mempool_;                                           // GUARDED_BY(mu_)
   uint64_t next_sequence_ = 1;                                // GUARDED_BY(mu_)
   std::atomic<uint64_t> tip_generation_{0};

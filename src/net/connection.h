@@ -125,6 +125,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   PeerId id() const { return id_; }
   bool inbound() const { return inbound_; }
+  // Bytes of frames queued and not yet written.
+  size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
   uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
   uint64_t bytes_received() const { return bytes_received_.load(std::memory_order_relaxed); }
   // -1 until a pong arrived.

@@ -54,6 +54,7 @@ util::Status check_options(const NetOptions& o) {
     return bad("max_send_queue_bytes must hold the largest frame");
   if (o.handshake_timeout_ms <= 0 || o.idle_timeout_ms <= 0 || o.ping_interval_ms <= 0)
     return bad("timeouts and the ping interval must be positive");
+  if (o.max_inbound_per_address < 1) return bad("max_inbound_per_address must be at least 1");
   if (o.redial_min_ms <= 0 || o.redial_max_ms < o.redial_min_ms)
     return bad("need 0 < redial_min_ms <= redial_max_ms");
   if (o.listen_port && !NetAddress::from_ip(o.listen_host, 0))
@@ -76,6 +77,7 @@ class NetManager::Impl final : public ConnectionHost {
   void add_persistent_peer(const std::string& host, uint16_t port);
   void remove_persistent_peer(const std::string& host, uint16_t port);
   bool send(PeerId peer, uint16_t type, const Bytes& payload);
+  size_t queued_bytes(PeerId peer) const;
   void broadcast(uint16_t type, const Bytes& payload, std::optional<PeerId> except);
   void disconnect(PeerId peer, const std::string& reason);
   void ban(const std::string& host, int64_t duration_ms, const std::string& reason);
@@ -491,8 +493,14 @@ util::Status NetManager::Impl::on_peer_detected(Connection& c) {
   Entry& e = it->second;
   e.is_peer = true;
   if (banned_locked(e.remote_host, clock_.now_ms())) return util::fail("banned", "this host is banned");
-  size_t inbound = 0;
-  for (const auto& [id, x] : conns_) inbound += x.inbound && x.is_peer;
+  size_t inbound = 0, same_host = 0;
+  for (const auto& [id, x] : conns_) {
+    inbound += x.inbound && x.is_peer;
+    same_host += x.inbound && x.is_peer && x.remote_host == e.remote_host;
+  }
+  if (e.inbound && same_host > opts_.max_inbound_per_address)
+    return util::fail("too-many-from-address", "at most " + std::to_string(opts_.max_inbound_per_address) +
+                                                   " inbound peers from one address");
   if (inbound > opts_.max_inbound)
     return util::fail("too-many-inbound", "at most " + std::to_string(opts_.max_inbound) + " inbound peers");
   return {};
@@ -686,6 +694,12 @@ void NetManager::Impl::on_closed(Connection& c, const std::string& reason) {
 
 // ---- public operations ---------------------------------------------------------------------
 
+size_t NetManager::Impl::queued_bytes(PeerId peer) const {
+  std::lock_guard g(mu_);
+  auto it = conns_.find(peer);
+  return it == conns_.end() ? 0 : it->second.conn->queued_bytes();
+}
+
 bool NetManager::Impl::send(PeerId peer, uint16_t type, const Bytes& payload) {
   if (type < msg::kFirstNodeType) return false;
   auto cap = opts_.limits.max_payload(type);
@@ -809,6 +823,7 @@ void NetManager::remove_persistent_peer(const std::string& host, uint16_t port) 
 bool NetManager::send(PeerId peer, uint16_t type, util::Bytes payload) {
   return impl_->send(peer, type, payload);
 }
+size_t NetManager::queued_bytes(PeerId peer) const { return impl_->queued_bytes(peer); }
 void NetManager::broadcast(uint16_t type, const util::Bytes& payload, std::optional<PeerId> except) {
   impl_->broadcast(type, payload, except);
 }

@@ -88,6 +88,9 @@ struct NetOptions {
   std::optional<uint16_t> listen_port;
   size_t threads = 1;        // default: 1 thread runs every socket
   size_t max_inbound = 64;   // default: 64 inbound peers (handshaking ones count)
+  // default: 8 inbound peers from one IP address (handshaking ones count), so one address cannot
+  // take every inbound slot; past it the connection is refused with "too-many-from-address"
+  size_t max_inbound_per_address = 8;
   size_t max_outbound = 16;  // default: learned addresses are dialled while outbound < 16
   // The node's message types (>= 16) and payload caps (<= kMaxFramePayload). net adds its own.
   MessageLimits limits;
@@ -155,6 +158,8 @@ class NetManager {
   // node's types in NetOptions::limits, the payload is over its cap, or the peer's send queue
   // is full (the peer is then disconnected as "slow-peer").
   bool send(PeerId peer, uint16_t type, util::Bytes payload);
+  // Bytes queued to the peer and not yet written; 0 if it is not connected.
+  size_t queued_bytes(PeerId peer) const;
   // send() to every connected peer but `except`; the frame is encoded once.
   void broadcast(uint16_t type, const util::Bytes& payload, std::optional<PeerId> except = {});
   // Tells the peer `reason` and closes the connection.

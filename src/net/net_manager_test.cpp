@@ -733,3 +733,20 @@ TEST(NetManager, PingFloodFromAPeerThatNeverReadsIsBounded) {
   for (int i = 0; i < 200 && !a.rec.disconnected_with("slow-peer"); ++i) flooder.try_write(burst, ec);
   ASSERT_TRUE(eventually([&] { return a.rec.disconnected_with("slow-peer"); })) << a.rec.dump();
 }
+
+TEST(NetManager, InboundPeersFromOneAddressAreCapped) {
+  // Three peers dial from 127.0.0.1; with at most 2 inbound from one address, the third is
+  // refused with the reason (and redials, refused again) while the first two stay.
+  auto o = base_options();
+  o.max_inbound_per_address = 2;
+  Node a(o);
+  Node b, c, d;
+  b.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] { return a.n_peers() == 1; }));
+  c.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] { return a.n_peers() == 2; }));
+  d.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] { return d.rec.failed_with("too-many-from-address"); })) << d.rec.dump();
+  EXPECT_EQ(a.n_peers(), 2u);
+  EXPECT_EQ(d.n_peers(), 0u);
+}

@@ -19,6 +19,7 @@ class NetAdapter final : public PeerNetwork {
   explicit NetAdapter(net::NetManager& net) : net_(net) {}
   bool send(PeerId peer, uint16_t type, util::Bytes payload) override { return net_.send(peer, type, std::move(payload)); }
   void disconnect(PeerId peer, const std::string& reason) override { net_.disconnect(peer, reason); }
+  size_t queued_bytes(PeerId peer) const override { return net_.queued_bytes(peer); }
   void ban(PeerId peer, int64_t duration_ms, const std::string& reason) override {
     for (const auto& p : net_.peers()) {
       if (p.id != peer) continue;

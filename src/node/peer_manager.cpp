@@ -82,6 +82,9 @@ void PeerManager::on_connected(PeerId id, const std::string& address, bool inbou
   util::log().info("peer {} connected: {} ({}), height {}", id, address, inbound ? "inbound" : "outbound", best_height);
   // Always ask where the peer is: if it has more work, its headers start our sync.
   send_getheaders(id);
+  // And what it has pending (BIP35): a node restarted after a crash relearns its peers'
+  // transfers, so its accounts' next nonces are not stale.
+  net_.send(id, msg::kMempool, {});
 }
 
 void PeerManager::on_disconnected(PeerId id) {
@@ -105,6 +108,7 @@ void PeerManager::on_message(PeerId id, uint16_t type, util::Bytes payload) {
     case msg::kTx: return handle_tx(id, payload);
     case msg::kBlock: return handle_block(id, payload);
     case msg::kNotFound: return handle_notfound(id, payload);
+    case msg::kMempool: return handle_mempool(id, payload);
     default: return misbehave(id, 10, "unexpected message type " + std::to_string(type));
   }
 }
@@ -130,12 +134,155 @@ void PeerManager::handle_getheaders(PeerId id, util::ByteSpan payload) {
 }
 
 void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
-  auto headers = decode_headers(payload);
-  if (!headers) return misbehave(id, 100, "malformed headers: " + headers.error().to_string());
-  if (headers->empty()) return;
-  for (size_t i = 0; i < headers->size(); ++i) {
-    const auto& h = (*headers)[i];
-    if (i > 0 && h.prev_id != (*headers)[i - 1].id()) return misbehave(id, 100, "headers not a chain");
+  auto decoded = decode_headers(payload);
+  if (!decoded) return misbehave(id, 100, "malformed headers: " + decoded.error().to_string());
+  const auto& headers = *decoded;
+  if (headers.empty()) {
+    // The peer has nothing after what we asked: a pre-sync waiting on it is over.
+    std::lock_guard lock(mu_);
+    if (auto it = peers_.find(id); it != peers_.end()) it->second.presync.reset();
+    return;
+  }
+  for (size_t i = 1; i < headers.size(); ++i)
+    if (headers[i].prev_id != headers[i - 1].id()) return misbehave(id, 100, "headers not a chain");
+  std::optional<HeaderPresync> pre;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    pre = it->second.presync;
+  }
+  if (pre && pre->redownload) {
+    // Anything but the batch awaited (an announcement, the answer to an older getheaders) is
+    // ignored; a peer that never sends it stalls the pre-sync, which tick() then drops.
+    if (headers.front().prev_id == pre->stored_last) redownload_headers(id, headers);
+    return;
+  }
+  // Nothing new (a peer behind us answering with our own chain): as before.
+  if (chain_.header(headers.back().id())) return store_headers(id, headers);
+  const bool continues = pre && headers.front().prev_id == pre->run.last_id;
+  auto run = chain_.check_header_run(headers, continues ? &pre->run : nullptr);
+  if (!run) {
+    if (run.error().code == RejectCode::kMissingParent) {
+      // We are further apart than the peer thought: ask again from our locator. Not while a
+      // pre-sync runs: that is an announcement on the branch being pre-synced, which the
+      // pre-sync fetches; asking again would restart it.
+      if (!pre) send_getheaders(id);
+      return;
+    }
+    if (int p = penalty(run.error().code); p > 0) {
+      {
+        std::lock_guard lock(mu_);
+        if (auto it = peers_.find(id); it != peers_.end()) it->second.presync.reset();
+      }
+      return misbehave(id, p, "invalid header: " + run.error().to_string());
+    }
+    return;
+  }
+  const bool enough = !(run->chain_work < chain_.min_branch_work(opts_.low_work_margin_blocks));
+  if (enough && !continues) return store_headers(id, headers);
+  BlockId ask_after;
+  bool drop = false, phase2 = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    if (!continues) {
+      // The same branch again (the answer to an older getheaders, or to a poll): the pre-sync
+      // goes on. A new branch replaces it.
+      if (p.presync && headers.front().prev_id == p.presync->fork) return;
+      p.presync.emplace();
+      p.presync->fork = headers.front().prev_id;
+    }
+    auto& ps = *p.presync;
+    ps.progress_ms = timer_now_ms();
+    ps.run = *run;
+    ps.count += headers.size();
+    ps.marks.emplace_back(ps.count, run->last_id);
+    p.best_height = std::max(p.best_height, headers.back().height);
+    if (enough) {
+      ps.redownload = true;
+      ps.stored = 0;
+      ps.stored_last = ps.fork;
+      ask_after = ps.fork;
+      phase2 = true;
+    } else if (ps.count > opts_.max_presync_headers || headers.size() < kMaxHeaders) {
+      drop = true;  // too long, or the peer has no more: a branch with less work than ours
+      p.presync.reset();
+    } else {
+      ask_after = run->last_id;
+    }
+  }
+  if (phase2) {
+    util::log().info("headers pre-sync: peer {}'s branch from {} reaches our chain's work after {} headers; fetching it again to store it",
+                     id, pre ? pre->fork.hex() : headers.front().prev_id.hex(), pre ? pre->count + headers.size() : headers.size());
+  } else if (drop) {
+    util::log().info("headers pre-sync: peer {}'s branch ending at height {} has too little work; not stored", id,
+                     headers.back().height);
+    return;
+  }
+  send_getheaders(id, {ask_after});
+}
+
+void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers) {
+  HeaderPresync ps;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end() || !it->second.presync) return;
+    ps = *it->second.presync;
+  }
+  // The furthest remembered batch end this message reaches.
+  std::optional<std::pair<uint64_t, BlockId>> mark;
+  for (const auto& m : ps.marks)
+    if (m.first > ps.stored && m.first <= ps.stored + headers.size()) mark = m;
+  auto abandon = [&](const std::string& why) {
+    util::log().info("headers pre-sync with peer {} abandoned: {}", id, why);
+    std::lock_guard lock(mu_);
+    if (auto it = peers_.find(id); it != peers_.end()) it->second.presync.reset();
+  };
+  const size_t k = mark ? static_cast<size_t>(mark->first - ps.stored) : 0;
+  if (!mark || headers[k - 1].id() != mark->second)
+    return abandon("the branch sent again differs from the one checked");
+  for (size_t i = 0; i < k; ++i) {
+    auto r = chain_.accept_header(headers[i]);
+    if (!r) {
+      abandon("invalid header: " + r.error().to_string());
+      if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid header: " + r.error().to_string());
+      return;
+    }
+  }
+  const bool done = mark->first == ps.marks.back().first;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    for (size_t i = 0; i < k; ++i) mark_known(p, headers[i].id());
+    if (done) {
+      p.presync.reset();
+    } else if (p.presync) {
+      p.presync->stored = mark->first;
+      p.presync->stored_last = mark->second;
+      p.presync->progress_ms = timer_now_ms();
+    }
+  }
+  if (!done) return send_getheaders(id, {mark->second});
+  util::log().info("headers pre-sync with peer {}: stored {} headers", id, mark->first);
+  // What follows the remembered end (the peer's chain grew meanwhile) goes the usual way.
+  std::vector<primitives::BlockHeader> rest(headers.begin() + static_cast<long>(k), headers.end());
+  if (!rest.empty()) {
+    auto run = chain_.check_header_run(rest);
+    if (run && !(run->chain_work < chain_.min_branch_work(opts_.low_work_margin_blocks))) return store_headers(id, rest);
+  }
+  if (headers.size() == kMaxHeaders) send_getheaders(id, {headers.back().id()});
+  request_blocks(id);
+}
+
+void PeerManager::store_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const auto& h = headers[i];
     auto r = chain_.accept_header(h);
     if (!r) {
       if (r.error().code == RejectCode::kMissingParent) {
@@ -152,14 +299,14 @@ void PeerManager::handle_headers(PeerId id, util::ByteSpan payload) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& p = it->second;
-    p.best_height = std::max(p.best_height, headers->back().height);
-    for (const auto& h : *headers) mark_known(p, h.id());
+    p.best_height = std::max(p.best_height, headers.back().height);
+    for (const auto& h : headers) mark_known(p, h.id());
   }
-  if (headers->size() == kMaxHeaders) send_getheaders(id, {headers->back().id()});  // more to come
+  if (headers.size() == kMaxHeaders) send_getheaders(id, {headers.back().id()});  // more to come
   auto best = chain_.best_header();
   auto tip = chain_.tip();
   if (best.height > tip.height)
-    util::log().info("sync: {} headers from peer {}, best header {}, tip {}", headers->size(), id, best.height, tip.height);
+    util::log().info("sync: {} headers from peer {}, best header {}, tip {}", headers.size(), id, best.height, tip.height);
   request_blocks(id);
 }
 
@@ -228,24 +375,124 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   if (!items) return misbehave(id, 100, "malformed getdata: " + items.error().to_string());
   std::vector<InvItem> missing;
   // Transactions are served from the mempool only (one lock for the whole request); a confirmed
-  // one travels in its block.
+  // one travels in its block. Each id once: a getdata naming one id 5,000 times costs one.
   std::vector<primitives::TxId> tx_ids;
-  for (const auto& item : *items)
-    if (item.kind == InvKind::kTx) tx_ids.push_back(item.id);
-  auto txs = chain_.mempool_transactions(tx_ids);
-  size_t next_tx = 0;
-  for (const auto& item : *items) {
-    if (item.kind == InvKind::kTx) {
-      const auto& tx = txs[next_tx++];
-      if (tx) net_.send(id, msg::kTx, primitives::encode_transaction(*tx));
-      else missing.push_back(item);
-    } else {
-      auto b = chain_.block(item.id);
-      if (b) net_.send(id, msg::kBlock, primitives::encode_block(*b));
-      else missing.push_back(item);
+  std::vector<BlockId> block_ids;
+  {
+    std::unordered_set<crypto::Hash256, util::FixedBytesHasher> seen;
+    for (const auto& item : *items) {
+      if (!seen.insert(item.id).second) continue;
+      (item.kind == InvKind::kTx ? tx_ids : block_ids).push_back(item.id);
     }
   }
+  auto txs = chain_.mempool_transactions(tx_ids);
+  for (size_t i = 0; i < tx_ids.size(); ++i) {
+    if (txs[i]) net_.send(id, msg::kTx, primitives::encode_transaction(*txs[i]));
+    else missing.push_back({InvKind::kTx, tx_ids[i]});
+  }
+  // Blocks: an index lookup now (unknown ones get notfound at once); those we know wait in the
+  // peer's queue, at most max_pending_getdata_blocks, and are read and sent a budget at a time.
+  // Past the cap the rest get notfound: an honest peer asks for max_blocks_in_flight at a time.
+  std::vector<BlockId> known;
+  auto in_index = chain_.known_headers(block_ids);
+  for (size_t i = 0; i < block_ids.size(); ++i) {
+    if (in_index[i]) known.push_back(block_ids[i]);
+    else missing.push_back({InvKind::kBlock, block_ids[i]});
+  }
+  size_t refused = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    for (const auto& bid : known) {
+      if (p.getdata_pending.count(bid)) continue;  // already waiting: served once
+      if (p.getdata_blocks.size() >= opts_.max_pending_getdata_blocks) {
+        missing.push_back({InvKind::kBlock, bid});
+        ++refused;
+        continue;
+      }
+      p.getdata_pending.insert(bid);
+      p.getdata_blocks.push_back(bid);
+    }
+  }
+  if (refused) util::log().debug("peer {}: getdata beyond {} waiting blocks, {} refused", id, opts_.max_pending_getdata_blocks, refused);
   if (!missing.empty()) net_.send(id, msg::kNotFound, encode_inv(missing));
+  serve_getdata(id);
+}
+
+void PeerManager::serve_getdata(PeerId id) {
+  size_t budget = opts_.serve_bytes_per_turn;
+  std::vector<InvItem> missing;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end() || it->second.serving || it->second.getdata_blocks.empty()) return;
+    it->second.serving = true;
+  }
+  bool abandon = false;
+  for (;;) {
+    BlockId bid;
+    const size_t queued = net_.queued_bytes(id);  // net's lock, not taken under ours
+    {
+      std::lock_guard lock(mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return;  // gone: its queue went with it
+      Peer& p = it->second;
+      if (abandon) {
+        p.getdata_blocks.clear();
+        p.getdata_pending.clear();
+      }
+      if (p.getdata_blocks.empty() || budget == 0 || queued > opts_.serve_pause_bytes) {
+        p.serving = false;
+        break;
+      }
+      bid = p.getdata_blocks.front();
+      p.getdata_blocks.pop_front();
+      p.getdata_pending.erase(bid);
+    }
+    auto b = chain_.block(bid);
+    if (!b) {
+      missing.push_back({InvKind::kBlock, bid});
+      continue;
+    }
+    auto bytes = primitives::encode_block(*b);
+    budget -= std::min(budget, bytes.size());
+    // A failed send means the peer is gone or its queue overflowed (it is being dropped as a
+    // slow reader): nothing more is read for it.
+    if (!net_.send(id, msg::kBlock, std::move(bytes))) abandon = true;
+  }
+  if (!missing.empty() && !abandon) net_.send(id, msg::kNotFound, encode_inv(missing));
+}
+
+void PeerManager::handle_mempool(PeerId id, util::ByteSpan payload) {
+  if (!payload.empty()) return misbehave(id, 100, "malformed mempool request");
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    // Once per connection: the answer costs a pass over the mempool.
+    if (it->second.answered_mempool) return misbehave(id, 10, "mempool requested twice");
+    it->second.answered_mempool = true;
+  }
+  auto ids = chain_.mempool_ids();
+  if (ids.size() > opts_.max_mempool_inv) ids.resize(opts_.max_mempool_inv);
+  std::vector<InvItem> items;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    items.reserve(ids.size());
+    for (const auto& t : ids) {
+      mark_known(it->second, t);
+      items.push_back({InvKind::kTx, t});
+    }
+  }
+  for (size_t off = 0; off < items.size(); off += kMaxInv) {
+    auto end = std::min(items.size(), off + kMaxInv);
+    net_.send(id, msg::kInv, encode_inv(std::vector<InvItem>(items.begin() + static_cast<long>(off),
+                                                              items.begin() + static_cast<long>(end))));
+  }
 }
 
 void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
@@ -316,12 +563,25 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
   auto block = primitives::decode_block(payload);
   if (!block) return misbehave(id, 100, "malformed block: " + block.error().to_string());
   auto bid = block->id();
+  bool requested = false;
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     mark_known(it->second, bid);
     it->second.best_height = std::max(it->second.best_height, block->header.height);
+    auto rq = requested_.find(bid);
+    requested = it->second.in_flight.count(bid) || (rq != requested_.end() && rq->second == id);
+  }
+  if (!requested) {
+    // Unrequested (Bitcoin's fRequested rule): stored only if it gives us a chain with more work
+    // than our tip, so a peer cannot make us store blocks nobody needs. An unknown parent or an
+    // invalid header goes on to process_block, which says so without storing anything.
+    auto run = chain_.check_header_run(std::span(&block->header, 1));
+    if (run && !(chain_.tip().chain_work < run->chain_work)) {
+      util::log().debug("unrequested block {} from peer {} adds no work: not stored", bid.hex(), id);
+      return;
+    }
   }
   if (!opts_.queue_blocks) return process_one_block(id, *block, bid);
   {
@@ -500,7 +760,7 @@ void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind
 void PeerManager::tick() {
   int64_t now = 0;
   std::vector<std::pair<PeerId, std::vector<InvItem>>> flush;
-  std::vector<PeerId> poll, fetch;
+  std::vector<PeerId> poll, fetch, serve;
   {
     std::lock_guard lock(mu_);
     now = timer_now_ms();
@@ -526,7 +786,12 @@ void PeerManager::tick() {
           ++it;
         }
       }
+      if (p.presync && now - p.presync->progress_ms > opts_.presync_stall_ms) {
+        util::log().info("headers pre-sync with peer {} stalled; dropped", id);
+        p.presync.reset();
+      }
       if (now - p.last_headers_request_ms >= opts_.headers_poll_ms) poll.push_back(id);
+      if (!p.getdata_blocks.empty()) serve.push_back(id);
       if (p.in_flight.size() < opts_.max_blocks_in_flight) fetch.push_back(id);
     }
     // Peers that let blocks time out are asked last, so a peer that never delivers (stalled,
@@ -535,6 +800,7 @@ void PeerManager::tick() {
                      [this](PeerId a, PeerId b) { return peers_.at(a).stalls < peers_.at(b).stalls; });
   }
   for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
+  for (auto id : serve) serve_getdata(id);
   if (now - last_progress_log_ms_ >= 5000) {
     last_progress_log_ms_ = now;
     auto best = chain_.best_header();

@@ -38,6 +38,10 @@ class PeerNetwork {
   virtual void disconnect(PeerId peer, const std::string& reason) = 0;
   // Disconnects and refuses the peer's host for `duration_ms`.
   virtual void ban(PeerId peer, int64_t duration_ms, const std::string& reason) = 0;
+  // Bytes queued to the peer and not yet written (0 when unknown). Serving blocks pauses while
+  // this is above PeerManagerOptions::serve_pause_bytes, so a peer that does not read gets no
+  // more of our disk and CPU than its queue holds.
+  virtual size_t queued_bytes(PeerId /*peer*/) const { return 0; }
 };
 
 struct PeerManagerOptions {
@@ -60,6 +64,24 @@ struct PeerManagerOptions {
   // default: from half this many bytes waiting no block is requested; beyond it an arriving block
   // is dropped (and asked for again later)
   size_t max_queued_block_bytes = 64u << 20;
+  // getdata: blocks we have wait in a per-peer queue and are served a budget at a time (on
+  // arrival and on every tick()), so one request never holds the network thread for long.
+  // default: at most 128 blocks wait per peer; a getdata naming more gets notfound for the rest
+  size_t max_pending_getdata_blocks = 128;
+  size_t serve_bytes_per_turn = 4u << 20;    // default: 4 MiB of blocks per peer per turn
+  size_t serve_pause_bytes = 8u << 20;       // default: no block served while 8 MiB wait to be sent
+  // Headers pre-sync (Bitcoin Core 24's anti-DoS headers sync): a branch's headers are stored
+  // only once its cumulative work reaches the tip's minus this many blocks at the tip's target.
+  // Before that they are checked and counted, not stored. default: 6 blocks
+  uint32_t low_work_margin_blocks = 6;
+  // default: a low-work branch is followed for at most 1,000,000 headers per peer (about 16 KiB
+  // of commitments), then dropped
+  uint64_t max_presync_headers = 1'000'000;
+  // default: a pre-sync with no step forward for 30 s is dropped (the next header poll starts
+  // it again); messages that do not continue it are ignored meanwhile
+  int64_t presync_stall_ms = 30'000;
+  // default: one mempool request answered per connection, with at most 50,000 ids
+  size_t max_mempool_inv = 50'000;
 };
 
 struct PeerStats {
@@ -69,6 +91,21 @@ struct PeerStats {
   int score = 0;
   uint32_t best_height = 0;   // best height the peer has shown us
   size_t blocks_in_flight = 0;
+};
+
+// A branch being pre-synced (see low_work_margin_blocks). Phase 1 checks the peer's headers
+// without storing them and remembers the last id of every batch; once the branch has
+// enough work, phase 2 asks for it again from the fork and stores each batch whose last id
+// matches the one remembered (the id commits to every header before it).
+struct HeaderPresync {
+  chain::ChainState::HeaderRun run;  // phase 1: where the checked branch ends
+  primitives::BlockId fork;          // the stored parent of the branch's first header
+  uint64_t count = 0;                // headers checked in phase 1
+  std::vector<std::pair<uint64_t, primitives::BlockId>> marks;  // (count so far, last id) per batch
+  bool redownload = false;           // phase 2
+  uint64_t stored = 0;               // phase 2: headers stored so far
+  primitives::BlockId stored_last;   // phase 2: the last stored header
+  int64_t progress_ms = 0;           // timer ms of the last step forward (a stall ends it)
 };
 
 class PeerManager {
@@ -117,15 +154,30 @@ class PeerManager {
     std::vector<InvItem> pending_inv;                  // announcements batched until tick()
     int64_t last_headers_request_ms = 0;
     int stalls = 0;  // blocks that timed out at this peer since it last delivered one
+    // getdata for blocks, waiting to be served (in request order, each id once).
+    std::deque<primitives::BlockId> getdata_blocks;
+    std::unordered_set<primitives::BlockId, util::FixedBytesHasher> getdata_pending;
+    bool serving = false;          // a thread is serving getdata_blocks (one at a time, in order)
+    bool answered_mempool = false; // a mempool request is answered once per connection
+    std::optional<HeaderPresync> presync;
   };
 
   void handle_getheaders(PeerId id, util::ByteSpan payload);
   void handle_headers(PeerId id, util::ByteSpan payload);
+  // Stores headers that reach min_branch_work (already checked), as headers-first sync did.
+  void store_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers);
+  // Phase 2 of a pre-sync: stores the batch up to its remembered id, or abandons the pre-sync.
+  void redownload_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers);
   void handle_inv(PeerId id, util::ByteSpan payload);
   void handle_getdata(PeerId id, util::ByteSpan payload);
   void handle_tx(PeerId id, util::ByteSpan payload);
   void handle_block(PeerId id, util::ByteSpan payload);
   void handle_notfound(PeerId id, util::ByteSpan payload);
+  void handle_mempool(PeerId id, util::ByteSpan payload);
+  // Serves the peer's waiting getdata blocks, up to serve_bytes_per_turn and while its send
+  // queue has room; the rest waits for the next turn (tick()). Abandons them if the peer goes
+  // or a send fails.
+  void serve_getdata(PeerId id);
   // Validates and stores a block from a peer, then updates its download state.
   void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid);
 

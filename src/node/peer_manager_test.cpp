@@ -407,3 +407,70 @@ TEST(PeerManager, BlockTooNewIsNotReRequestedInALoop) {
   EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
   EXPECT_TRUE(net.bans.empty());
 }
+
+TEST(PeerManager, GetdataNamingOneBlockManyTimesServesItOnce) {
+  FakeNet net(2, params());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.connect(0, 1);
+  net.pump();
+  {
+    std::lock_guard lock(net.mu);
+    net.queue.clear();
+  }
+  auto tip = net.chain(0).tip().id;
+  net.members[0].manager->on_message(1, msg::kGetData, encode_inv(std::vector<InvItem>(kMaxInv, {InvKind::kBlock, tip})));
+  size_t blocks = 0;
+  for (const auto& e : net.queue) blocks += e.type == msg::kBlock;
+  EXPECT_EQ(blocks, 1u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, GetdataBlocksWaitWhileThePeersSendQueueIsFull) {
+  // Past max_pending_getdata_blocks the rest get notfound; the queue is served a budget a turn.
+  PeerManagerOptions o;
+  o.max_pending_getdata_blocks = 3;
+  o.serve_bytes_per_turn = 1;  // one block a turn
+  FakeNet net(2, params(), o);
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 5).size(), 5u);
+  net.connect(0, 1);
+  net.pump();
+  std::vector<InvItem> ask;
+  for (uint32_t h = 1; h <= 5; ++h) ask.push_back({InvKind::kBlock, *net.chain(0).block_id_at(h)});
+  {
+    std::lock_guard lock(net.mu);
+    net.queue.clear();
+  }
+  net.members[0].manager->on_message(1, msg::kGetData, encode_inv(ask));
+  auto count = [&](uint16_t type) {
+    size_t n = 0;
+    for (const auto& e : net.queue) n += e.type == type;
+    return n;
+  };
+  EXPECT_EQ(count(msg::kBlock), 1u);     // one this turn
+  EXPECT_EQ(count(msg::kNotFound), 1u);  // blocks 4 and 5: beyond the 3 that may wait
+  net.members[0].manager->tick();
+  net.members[0].manager->tick();
+  EXPECT_EQ(count(msg::kBlock), 3u);
+}
+
+TEST(PeerManager, LowWorkBranchIsNotStoredAndHeavierOneIsPresyncedThenStored) {
+  // Node 1's own chain (2,100 blocks) outweighs node 0's first 2,000 headers but not its 2,300:
+  // node 1 checks the first batch without storing it, then the second reaches its work, and it
+  // fetches the branch again, stores it and reorganises onto it. Node 2's 300 blocks never get
+  // stored at node 1.
+  FakeNet net(3, params());
+  auto key = consensus::dev_account_key(0).pubkey();
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), key, 2300).size(), 2300u);
+  ASSERT_EQ(chain::Miner::generate(net.chain(1), consensus::dev_account_key(1).pubkey(), 2100).size(), 2100u);
+  ASSERT_EQ(chain::Miner::generate(net.chain(2), consensus::dev_account_key(2).pubkey(), 300).size(), 300u);
+  auto low_tip = net.chain(2).tip().id;
+  net.connect(1, 2);
+  net.pump(500);
+  EXPECT_FALSE(net.chain(1).header(low_tip));  // never stored
+  EXPECT_EQ(net.chain(2).tip().id, net.chain(1).tip().id);  // node 2 took node 1's heavier chain
+  net.connect(0, 1);
+  net.pump(2000);
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.chain(2).tip().id, net.chain(0).tip().id);
+  EXPECT_TRUE(net.bans.empty());
+}

@@ -11,6 +11,7 @@ net::MessageLimits node_message_limits(const consensus::Params& params) {
   limits.set(msg::kTx, static_cast<uint32_t>(primitives::Transaction::kEncodedSize));
   limits.set(msg::kBlock, static_cast<uint32_t>(params.max_block_bytes));
   limits.set(msg::kGetHeaders, static_cast<uint32_t>(9 + kMaxLocator * 32));
+  limits.set(msg::kMempool, 0);
   limits.set(msg::kHeaders, static_cast<uint32_t>(9 + kMaxHeaders * primitives::BlockHeader::kEncodedSize));
   return limits;
 }

@@ -6,6 +6,7 @@
 //   block                   block encoding
 //   getheaders              CompactSize n (<= kMaxLocator) | n x id 32   (a locator)
 //   headers                 CompactSize n (<= kMaxHeaders) | n x header (118)
+//   mempool                 empty: "send me an inv of your mempool" (BIP35), once per connection
 //
 // Decoders are strict and bound every count before allocating. Pure; thread-safe.
 #pragma once
@@ -26,6 +27,7 @@ inline constexpr uint16_t kBlock = 19;
 inline constexpr uint16_t kGetHeaders = 20;
 inline constexpr uint16_t kHeaders = 21;
 inline constexpr uint16_t kNotFound = 22;
+inline constexpr uint16_t kMempool = 23;
 }  // namespace msg
 
 inline constexpr size_t kMaxInv = 5000;

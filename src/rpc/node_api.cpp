@@ -141,6 +141,7 @@ constexpr uint32_t kTreeDefaultDepth = 50;  // default from_height: this many he
 
 void add_tree_methods(Dispatcher& d, node::Node& n) {
   d.add("getchaintips", [&n](const Json&) {
+    // At most 1000 tips, highest first (ChainState::block_tree's default cap).
     auto snap = n.chain().block_tree(UINT32_MAX, 0);
     Json out = Json::array();
     for (const auto& t : snap.tips)
@@ -155,7 +156,7 @@ void add_tree_methods(Dispatcher& d, node::Node& n) {
     if (from > UINT32_MAX) throw RpcError{code::kInvalidParams, "from_height must be at most 4294967295"};
     if (max == 0 || max > kTreeMaxMax)
       throw RpcError{code::kInvalidParams, "max must be 1.." + std::to_string(kTreeMaxMax)};
-    auto snap = n.chain().block_tree(static_cast<uint32_t>(from), static_cast<size_t>(max));
+    auto snap = n.chain().block_tree(static_cast<uint32_t>(from), static_cast<size_t>(max), 0);
     Json blocks = Json::array();
     for (const auto& e : snap.blocks) {
       Json tx_count = nullptr;
