@@ -231,17 +231,14 @@ std::optional<HttpResponse> answer_request_bytes(std::string_view bytes, const H
   while (!parser.is_done()) {
     size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
     bytes.remove_prefix(used);
-    if (ec == http::error::need_more) {
-      if (bytes.empty()) return std::nullopt;
-      ec = {};
-      if (used == 0) return std::nullopt;  // no progress: beast wants a bigger piece than there is
-    } else if (ec) {
-      return answer_read_error(ec);
-    }
+    if (ec == http::error::need_more) ec = {};
+    if (ec) return answer_read_error(ec);
     if (parser.is_header_done() && !header_checked) {
       header_checked = true;
       if (auto refused = check_header(parser, opts)) return refused;
     }
+    // No progress: the parser needs more bytes than there are (the server would read on).
+    if (used == 0 && !parser.is_done()) return std::nullopt;
   }
   if (beast::websocket::is_upgrade(parser.get())) return std::nullopt;  // the session takes over
   auto msg = parser.release();

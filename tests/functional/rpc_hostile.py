@@ -116,8 +116,31 @@ def honest_call(node, src=HONEST):
     return code == 200 and "result" in json.loads(body)
 
 
-def peak_growth_mib(node, before_kib):
-    return (kib(node.proc.pid, "VmHWM") - before_kib) / 1024
+class PeakSampler:
+    """Samples the node's VmHWM every 50 ms while an attack runs, so the peak is known even when
+    the node dies of it (a dead process has no /proc status to read afterwards)."""
+
+    def __init__(self, node):
+        self.node, self.peak_kib, self.stop = node, kib(node.proc.pid, "VmHWM"), threading.Event()
+        self.before_kib = self.peak_kib
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop.wait(0.05):
+            try:
+                self.peak_kib = max(self.peak_kib, kib(self.node.proc.pid, "VmHWM"))
+            except (OSError, KeyError, ValueError):
+                return
+
+    def growth_mib(self):
+        self.stop.set()
+        self.t.join()
+        try:
+            self.peak_kib = max(self.peak_kib, kib(self.node.proc.pid, "VmHWM"))
+        except (OSError, KeyError, ValueError):
+            pass
+        return (self.peak_kib - self.before_kib) / 1024
 
 
 # --- deep: JSON nested 200,000 deep, also as a cross-site simple request.
@@ -176,15 +199,15 @@ def case_budget(ctx):
     assert info["size"] > 3_000_000, info["size"]
     calls = [{"jsonrpc": "2.0", "id": i, "method": "getblock", "params": [1]} for i in range(1000)]
     body = json.dumps(calls).encode()
-    before = kib(n.proc.pid, "VmHWM")
+    peak = PeakSampler(n)
     t0 = time.monotonic()
     try:
         code, _, res = post(ATTACKER, n, body, timeout=300)
     except (ConnectionError, OSError) as e:
         code, res = None, repr(e).encode()
     took = time.monotonic() - t0
+    growth = peak.growth_mib()
     alive = n.alive()
-    growth = peak_growth_mib(n, before) if alive else float("nan")
     print(f"budget: {len(body) // 1000} KB request -> {code}, {len(res) / 1e6:.1f} MB answer in {took:.1f}s; "
           f"peak RSS +{growth:.0f} MiB; node alive: {alive}")
     assert alive, "the node died answering a 1,000-call getblock batch"
@@ -283,7 +306,7 @@ def case_ws(ctx):
         w.s.close()
     wait_for(lambda: metric(n, "peerchain_websocket_clients") == 1, 20, "the closed sessions to be forgotten")
     # A client frame announcing 16 MiB: cut off after its header (it never gets to buffer 8 MiB).
-    before = kib(n.proc.pid, "VmHWM")
+    peak = PeakSampler(n)
     big = [Ws(WS_SOURCES[i % len(WS_SOURCES)], n) for i in range(10)]
     cut = 0
     for w in big:
@@ -294,7 +317,7 @@ def case_ws(ctx):
             pass
     for w in big:
         cut += w.closed_by_server(5)
-    growth = peak_growth_mib(n, before)
+    growth = peak.growth_mib()
     print(f"ws: 10 clients sent 8 MiB of a 16 MiB frame: {cut} cut off; peak RSS +{growth:.0f} MiB")
     for w in big:
         w.s.close()
@@ -317,7 +340,7 @@ def case_bodies(ctx):
     batch = b"[" + b"{}," * (items - 1) + b"{}]"
     one_call = b'{"jsonrpc":"2.0","id":1,"method":"sendtransactions","params":[[' + b"{}," * (items - 20) + b"{}]]}"
     assert len(batch) <= 8 << 20 and len(one_call) <= 8 << 20
-    before = kib(n.proc.pid, "VmHWM")
+    peak = PeakSampler(n)
     results = [None] * 16
 
     def attack(i):
@@ -335,10 +358,10 @@ def case_bodies(ctx):
     for t in threads:
         t.join(300)
     took = time.monotonic() - t0
+    growth = peak.growth_mib()
     alive = n.alive()
-    growth = peak_growth_mib(n, before) if alive else float("nan")
     print(f"bodies: 16 x 8 MiB ({items} values each) in {took:.1f}s -> {results}; peak RSS +{growth:.0f} MiB; "
-          f"alive: {alive}")
+          f"alive: {alive}" + ("" if alive else f" (exit status {n.proc.poll()}; {n.tail(3)})"))
     assert alive, "the node died on 16 parallel 8 MiB bodies"
     for code, err in results:
         # Refused: by the JSON budget, or (503, or a close while uploading) by the body-memory budget.
