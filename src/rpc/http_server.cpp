@@ -283,6 +283,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     // Room for the body in the server-wide budget before any of it is read: 16 clients each
     // sending 8 MiB at once cannot all be buffered (and parsed) together.
     size_t need = body_bytes_needed(*parser_, srv_.opts_);
+    if (need <= srv_.opts_.small_body_bytes) need = 0;
     if (need && !srv_.reserve_body(need))
       return respond_and_close(error_answer(503, "server busy: too many large requests in progress; retry"));
     reserved_ = need;

@@ -58,6 +58,9 @@ struct HttpOptions {
   size_t max_connections = 256;         // default: beyond this, new connections get a 503
   size_t max_connections_per_address = 32;  // default: one client address holds at most 32 of them
   size_t max_buffered_body_bytes = 64u << 20;  // default: 64 MiB of request bodies in memory at once
+  // default: 64 KiB; a body this small is always admitted (max_connections of them are at most
+  // 16 MiB), so clients holding the budget with large slow uploads cannot stop ordinary calls
+  size_t small_body_bytes = 64u << 10;
   size_t max_ws_queue = 1024;           // default: a WebSocket client this many events behind is dropped
   size_t max_ws_sessions = 64;          // default: WebSocket sessions at once (each also holds a connection)
   int64_t ws_idle_timeout_ms = 30'000;  // default: a session silent for 30 s is closed; pinged at 15 s
