@@ -100,20 +100,18 @@ int print_chain(rpc::RpcClient& c) {
   if (!info) return fail(info.error());
   uint64_t height = (*info)["height"].get<uint64_t>();
   std::printf("height %llu tip %s\n", static_cast<unsigned long long>(height), (*info)["tip"].get<std::string>().c_str());
-  // Batches of 200 getblock calls. A node answers a batch only up to its response budget (32 MiB:
-  // big blocks) and marks the calls it did not run (-11); those are asked for again.
-  constexpr int kResponseTooLarge = -11;
-  for (uint64_t start = 0; start <= height;) {
+  for (uint64_t start = 0, next = 0; start <= height; start = next) {
     rpc::Json batch = rpc::Json::array();
     for (uint64_t h = start; h <= height && h < start + 200; ++h)
       batch.push_back({{"jsonrpc", "2.0"}, {"id", h}, {"method", "getblock"}, {"params", {h}}});
     auto res = c.batch(batch);
     if (!res) return fail(res.error());
-    if (!res->is_array()) return fail(util::Error{"rpc", "the node did not answer the batch with an array"});
+    next = start;
     for (const auto& r : *res) {
-      if (!r.contains("result") && r.contains("error") && r["error"].value("code", 0) == kResponseTooLarge) break;
+      // Past the node's response budget (big blocks): the rest was not run; ask again from there.
+      if (r.contains("error") && r["error"].value("code", 0) == rpc::code::kResponseTooLarge) break;
+      ++next;
       if (!r.contains("result")) return fail(util::Error{"rpc", r["error"].value("message", std::string("?"))});
-      ++start;
       const auto& b = r["result"];
       std::printf("block %llu %s txs %zu\n", static_cast<unsigned long long>(b["height"].get<uint64_t>()),
                   b["id"].get<std::string>().c_str(), b["txs"].size());
@@ -123,6 +121,7 @@ int print_chain(rpc::RpcClient& c) {
                     static_cast<unsigned long long>(tx["amount"].get<uint64_t>()),
                     static_cast<unsigned long long>(tx["fee"].get<uint64_t>()));
     }
+    if (next == start) return fail(util::Error{"rpc", "the node answered no block of the batch"});
   }
   return 0;
 }

@@ -22,12 +22,52 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
+// A connection's place in the server's counts: the total and its client address's. The Session
+// holds it and hands it to the WsSession on upgrade, so an upgraded connection still counts
+// against max_connections and max_connections_per_address until its socket is gone.
+class HttpServer::Slot {
+ public:
+  Slot(HttpServer& srv, std::string address) : srv_(srv), address_(std::move(address)) {
+    total_ = srv_.connections_.fetch_add(1) + 1;
+    std::lock_guard lock(srv_.addr_mu_);
+    same_address_ = ++srv_.per_address_[address_];
+  }
+  ~Slot() {
+    srv_.connections_.fetch_sub(1);
+    std::lock_guard lock(srv_.addr_mu_);
+    auto it = srv_.per_address_.find(address_);
+    if (it != srv_.per_address_.end() && --it->second == 0) srv_.per_address_.erase(it);
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+  // Why this connection may not be served (counted when it arrived), or nullopt.
+  std::optional<std::string> over_limit() const {
+    if (total_ > srv_.opts_.max_connections) return std::string("too many connections");
+    if (same_address_ > srv_.opts_.max_connections_per_address)
+      return "too many connections from " + address_ + " (at most " +
+             std::to_string(srv_.opts_.max_connections_per_address) + ")";
+    return std::nullopt;
+  }
+
+ private:
+  HttpServer& srv_;
+  std::string address_;
+  size_t total_ = 0;
+  size_t same_address_ = 0;
+};
+
 // A WebSocket client of GET /ws: receives every published event, in order. Writes are queued
-// on the session's strand (every adopted socket gets its own); a client that falls max_ws_queue events behind is disconnected.
+// on the session's strand (every adopted socket gets its own); a client that falls max_ws_queue
+// events behind is disconnected. Counted in ws_count_ (max_ws_sessions) and, through its Slot,
+// as a connection. The server pings a quiet client; one silent for ws_idle_timeout_ms, or sending
+// a message over ws_max_message_bytes, is closed.
 class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::WsSession> {
  public:
-  WsSession(HttpServer& srv, beast::tcp_stream&& stream, std::vector<std::string> topics)
-      : srv_(srv), ws_(std::move(stream)), topics_(std::move(topics)) {}
+  // REQUIRES: the caller counted this session in srv.ws_count_ (released here).
+  WsSession(HttpServer& srv, beast::tcp_stream&& stream, std::unique_ptr<Slot> slot, std::vector<std::string> topics)
+      : srv_(srv), ws_(std::move(stream)), slot_(std::move(slot)), topics_(std::move(topics)) {}
+  ~WsSession() { srv_.ws_count_.fetch_sub(1); }
 
   // Empty topics: every event.
   bool wants(std::string_view topic) const {
@@ -35,8 +75,13 @@ class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::Ws
   }
 
   void start(http::request<http::string_body> req) {
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::server));
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts below take over
+    beast::websocket::stream_base::timeout t;
+    t.handshake_timeout = std::chrono::milliseconds(srv_.opts_.ws_handshake_timeout_ms);
+    t.idle_timeout = std::chrono::milliseconds(srv_.opts_.ws_idle_timeout_ms);
+    t.keep_alive_pings = true;  // a ping at half the idle time: a live client's pong keeps it open
+    ws_.set_option(t);
+    ws_.read_message_max(srv_.opts_.ws_max_message_bytes);
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
       {
@@ -86,6 +131,7 @@ class HttpServer::WsSession : public std::enable_shared_from_this<HttpServer::Ws
 
   HttpServer& srv_;
   beast::websocket::stream<beast::tcp_stream> ws_;
+  std::unique_ptr<Slot> slot_;
   beast::flat_buffer in_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   const std::vector<std::string> topics_;
@@ -116,17 +162,99 @@ std::optional<std::vector<std::string>> ws_topics(std::string_view target) {
   return topics;
 }
 
+using RequestParser = http::request_parser<http::string_body>;
+
+void configure(RequestParser& p, const HttpOptions& opts) {
+  p.body_limit(opts.max_body_bytes);
+  p.header_limit(static_cast<uint32_t>(opts.max_header_bytes));
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) o += c;
+  }
+  return o;
+}
+
+HttpResponse error_answer(int status, const std::string& message) {
+  return HttpResponse{status, "application/json", "{\"error\":\"" + json_escape(message) + "\"}", {}};
+}
+
+// The answer to a failed read; nullopt: close without one (the client left or ran out of time).
+std::optional<HttpResponse> answer_read_error(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
+      ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset ||
+      ec == boost::asio::error::eof)
+    return std::nullopt;
+  if (ec == http::error::body_limit) return error_answer(413, "request body too large");
+  if (ec == http::error::header_limit) return error_answer(431, "request header too large");
+  return error_answer(400, "malformed HTTP request: " + ec.message());
+}
+
+// Once the header is in: a declared body over the limit is refused before a byte of it is read.
+std::optional<HttpResponse> check_header(const RequestParser& p, const HttpOptions& opts) {
+  if (auto cl = p.content_length(); cl && *cl > opts.max_body_bytes) return error_answer(413, "request body too large");
+  return std::nullopt;
+}
+
+// Body bytes a request may buffer, known from its header: the declared length, or the limit for a
+// chunked body (its length is unknown until it ends).
+size_t body_bytes_needed(const RequestParser& p, const HttpOptions& opts) {
+  if (auto cl = p.content_length()) return static_cast<size_t>(*cl);
+  return p.chunked() ? opts.max_body_bytes : 0;
+}
+
+HttpRequest to_request(http::request<http::string_body>& req, const std::string& remote) {
+  return HttpRequest{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote,
+                     std::string(req[http::field::authorization]), std::string(req[http::field::origin]),
+                     std::string(req[http::field::if_none_match]), std::string(req[http::field::content_type])};
+}
+
+HttpResponse call_handler(const std::function<HttpResponse(const HttpRequest&)>& handler, const HttpRequest& r) {
+  try {
+    return handler(r);
+  } catch (const std::exception& e) {
+    return error_answer(500, std::string("internal error: ") + e.what());
+  }
+}
+
 }  // namespace
+
+std::optional<HttpResponse> answer_request_bytes(std::string_view bytes, const HttpOptions& opts,
+                                                 const std::function<HttpResponse(const HttpRequest&)>& handler) {
+  RequestParser parser;
+  configure(parser, opts);
+  beast::error_code ec;
+  bool header_checked = false;
+  while (!parser.is_done()) {
+    size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    bytes.remove_prefix(used);
+    if (ec == http::error::need_more) ec = {};
+    if (ec) return answer_read_error(ec);
+    if (parser.is_header_done() && !header_checked) {
+      header_checked = true;
+      if (auto refused = check_header(parser, opts)) return refused;
+    }
+    // No progress: the parser needs more bytes than there are (the server would read on).
+    if (used == 0 && !parser.is_done()) return std::nullopt;
+  }
+  if (beast::websocket::is_upgrade(parser.get())) return std::nullopt;  // the session takes over
+  auto msg = parser.release();
+  return call_handler(handler, to_request(msg, "fuzz:0"));
+}
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
   Session(HttpServer& srv, tcp::socket socket) : srv_(srv), stream_(std::move(socket)) {
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
-    srv_.connections_.fetch_add(1);
+    std::string ip = ec ? std::string("?") : ep.address().to_string();
+    if (!ec) remote_ = ip + ":" + std::to_string(ep.port());
+    slot_ = std::make_unique<Slot>(srv_, ip);
   }
-  ~Session() { srv_.connections_.fetch_sub(1); }
+  ~Session() { release_body(); }
 
   void start(const util::Bytes& first) {
     if (!first.empty()) {
@@ -134,78 +262,89 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       std::memcpy(mb.data(), first.data(), first.size());
       buffer_.commit(first.size());
     }
-    if (srv_.connections_.load() > srv_.opts_.max_connections) {
-      respond_and_close(503, "{\"error\":\"too many connections\"}");
-      return;
-    }
+    if (auto why = slot_->over_limit()) return respond_and_close(error_answer(503, *why));
     read();
   }
 
  private:
   void read() {
     parser_.emplace();
-    parser_->body_limit(srv_.opts_.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(srv_.opts_.max_header_bytes));
+    configure(*parser_, srv_.opts_);
+    // One deadline for the whole request, headers and body: a client dripping bytes cannot hold
+    // the connection longer (the timer is not restarted between the two reads).
     stream_.expires_after(std::chrono::milliseconds(srv_.opts_.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code header_ec) {
+    if (header_ec) return on_read(header_ec);
+    if (auto refused = check_header(*parser_, srv_.opts_)) return respond_and_close(std::move(*refused));
+    // Room for the body in the server-wide budget before any of it is read: 16 clients each
+    // sending 8 MiB at once cannot all be buffered (and parsed) together.
+    size_t need = body_bytes_needed(*parser_, srv_.opts_);
+    if (need <= srv_.opts_.small_body_bytes) need = 0;
+    if (need && !srv_.reserve_body(need))
+      return respond_and_close(error_answer(503, "server busy: too many large requests in progress; retry"));
+    reserved_ = need;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::operation_aborted ||
-        ec == boost::asio::error::connection_reset || ec == boost::asio::error::eof) {
+    if (ec) {
+      release_body();
+      if (auto answer = answer_read_error(ec)) return respond_and_close(std::move(*answer));
       return close();
     }
-    if (ec == http::error::body_limit) return respond_and_close(413, R"({"error":"request body too large"})");
-    if (ec == http::error::header_limit) return respond_and_close(431, R"({"error":"request header too large"})");
-    if (ec) return respond_and_close(400, std::string(R"({"error":"malformed HTTP request: )") + json_escape(ec.message()) + "\"}");
     auto& req = parser_->get();
-    if (beast::websocket::is_upgrade(req)) {
-      auto topics = ws_topics(std::string_view(req.target().data(), req.target().size()));
-      if (!topics) return respond_and_close(404, R"({"error":"WebSocket endpoint is /ws"})");
-      std::make_shared<WsSession>(srv_, std::move(stream_), std::move(*topics))->start(parser_->release());
-      return;
-    }
-    HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body()), remote_,
-                  std::string(req[http::field::authorization]), std::string(req[http::field::origin]),
-                  std::string(req[http::field::if_none_match])};
-    HttpResponse out;
-    try {
-      out = srv_.handler_(r);
-    } catch (const std::exception& e) {
-      out = {500, "application/json", std::string(R"({"error":"internal error: )") + json_escape(e.what()) + "\"}", {}};
-    }
+    if (beast::websocket::is_upgrade(req)) return upgrade();
+    HttpRequest r = to_request(req, remote_);
     keep_alive_ = req.keep_alive();
-    write(out);
+    HttpResponse out = call_handler(srv_.handler_, r);
+    r.body.clear();
+    r.body.shrink_to_fit();
+    release_body();
+    write(std::move(out));
   }
 
-  static std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) o += c;
+  void upgrade() {
+    release_body();
+    auto& req = parser_->get();
+    auto topics = ws_topics(std::string_view(req.target().data(), req.target().size()));
+    if (!topics) return respond_and_close(error_answer(404, "WebSocket endpoint is /ws"));
+    if (srv_.ws_count_.fetch_add(1) >= srv_.opts_.max_ws_sessions) {
+      srv_.ws_count_.fetch_sub(1);
+      return respond_and_close(error_answer(503, "too many WebSocket clients (at most " +
+                                                     std::to_string(srv_.opts_.max_ws_sessions) + ")"));
     }
-    return o;
+    std::make_shared<WsSession>(srv_, std::move(stream_), std::move(slot_), std::move(*topics))->start(parser_->release());
   }
 
-  void write(const HttpResponse& out) {
+  void release_body() {
+    if (reserved_) srv_.release_body(reserved_);
+    reserved_ = 0;
+  }
+
+  void write(HttpResponse out) {
     res_.emplace(static_cast<http::status>(out.status), 11);
     res_->set(http::field::server, "peerchain");
     res_->set(http::field::content_type, out.content_type);
     for (const auto& [name, value] : out.headers) res_->set(name, value);
     res_->keep_alive(keep_alive_);
-    res_->body() = out.body;
+    res_->body() = std::move(out.body);
     res_->prepare_payload();
     stream_.expires_after(std::chrono::milliseconds(srv_.opts_.idle_timeout_ms));
     http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->res_.reset();  // a large answer is not kept while the connection waits for the next
       if (ec || !self->keep_alive_ || self->srv_.stopped_.load()) return self->close();
       self->read();
     });
   }
 
-  void respond_and_close(int status, std::string body) {
+  void respond_and_close(HttpResponse answer) {
     keep_alive_ = false;
-    write(HttpResponse{status, "application/json", std::move(body), {}});
+    write(std::move(answer));
   }
 
   void close() {
@@ -216,16 +355,26 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   HttpServer& srv_;
   beast::tcp_stream stream_;
+  std::unique_ptr<Slot> slot_;  // null once handed to a WsSession
   beast::flat_buffer buffer_{16 << 10};
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::optional<http::response<http::string_body>> res_;
   bool keep_alive_ = true;
+  size_t reserved_ = 0;  // bytes of srv_.body_bytes_ this request holds
   std::string remote_;
 };
 
 HttpServer::HttpServer(HttpOptions opts, Handler handler) : opts_(opts), handler_(std::move(handler)) {}
 
 HttpServer::~HttpServer() { stop(); }
+
+bool HttpServer::reserve_body(size_t bytes) {
+  size_t now = body_bytes_.load();
+  do {
+    if (now + bytes > opts_.max_buffered_body_bytes) return false;
+  } while (!body_bytes_.compare_exchange_weak(now, now + bytes));
+  return true;
+}
 
 void HttpServer::start() {
   work_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(ctx_.get_executor());

@@ -2,9 +2,12 @@
 // hands over connections whose first bytes are not the peer magic (adopt()), and the server
 // runs them on its own threads so slow requests never stall peer traffic.
 //
-// Limits: header and body sizes, idle time per connection, concurrent connections. Malformed
-// HTTP gets a 400 (or 413 for an oversized body) and the connection is closed; nothing a client
-// sends can crash the node.
+// Limits (docs/design/limits.md): header and body sizes; a whole request (headers and body) must
+// arrive within idle_timeout_ms; concurrent connections, in all and per client address (a
+// WebSocket session keeps its connection's slot); request bodies buffered at once, server-wide;
+// WebSocket sessions, their idle time (the server pings) and the size of a client's message.
+// Malformed HTTP gets a 400 (413/431 for oversized parts, 503 past a connection or memory
+// budget) and the connection is closed; nothing a client sends can crash the node.
 // Thread-safety: adopt() is safe from any thread; start/stop from one.
 #pragma once
 
@@ -14,6 +17,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <atomic>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +38,7 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header, if any
   std::string origin;         // the Origin header, if any (sent by browsers: CORS, admin guard)
   std::string if_none_match;  // the If-None-Match header, if any (cached web view files)
+  std::string content_type;   // the Content-Type header, if any (cross-site simple requests)
 };
 
 struct HttpResponse {
@@ -46,10 +52,28 @@ struct HttpOptions {
   size_t threads = 2;                   // default: 2 threads serve every HTTP connection
   size_t max_body_bytes = 8 << 20;      // default: 8 MiB (a batch of ~25k transactions)
   size_t max_header_bytes = 16 << 10;   // default: 16 KiB
-  int64_t idle_timeout_ms = 30'000;     // default: close a keep-alive connection idle for 30 s
+  // default: 30 s for a whole request (headers and body) to arrive after the connection opens or
+  // the previous answer is sent; a connection idle or dripping bytes longer is closed (slowloris)
+  int64_t idle_timeout_ms = 30'000;
   size_t max_connections = 256;         // default: beyond this, new connections get a 503
+  size_t max_connections_per_address = 32;  // default: one client address holds at most 32 of them
+  size_t max_buffered_body_bytes = 64u << 20;  // default: 64 MiB of request bodies in memory at once
+  // default: 64 KiB; a body this small is always admitted (max_connections of them are at most
+  // 16 MiB), so clients holding the budget with large slow uploads cannot stop ordinary calls
+  size_t small_body_bytes = 64u << 10;
   size_t max_ws_queue = 1024;           // default: a WebSocket client this many events behind is dropped
+  size_t max_ws_sessions = 64;          // default: WebSocket sessions at once (each also holds a connection)
+  int64_t ws_idle_timeout_ms = 30'000;  // default: a session silent for 30 s is closed; pinged at 15 s
+  int64_t ws_handshake_timeout_ms = 10'000;  // default: 10 s for the upgrade answer and the closing handshake
+  size_t ws_max_message_bytes = 4096;   // default: 4 KiB; clients have nothing to say but pongs
 };
+
+// One request's way through the server, apart from the socket: the fuzz target (fuzz/http_rpc.cpp)
+// and unit tests drive it with bytes. Parses `bytes` as one HTTP/1.1 request with `opts`' limits
+// and answers it as a session would: 400/413/431 for a malformed or oversized request, else
+// `handler`'s response (500 if it throws). nullopt: the bytes end before the request does.
+std::optional<HttpResponse> answer_request_bytes(std::string_view bytes, const HttpOptions& opts,
+                                                 const std::function<HttpResponse(const HttpRequest&)>& handler);
 
 class HttpServer {
  public:
@@ -64,6 +88,7 @@ class HttpServer {
   // Takes over a connected socket (from another io_context) and the bytes already read from it.
   void adopt(boost::asio::ip::tcp::socket socket, util::Bytes already_read);
 
+  // Open client connections, WebSocket sessions included.
   size_t connections() const { return connections_.load(); }
 
   // Sends `message` (a JSON text) to every WebSocket client of GET /ws subscribed to `topic`
@@ -76,6 +101,16 @@ class HttpServer {
  private:
   class Session;
   class WsSession;
+  class Slot;
+  friend class Slot;
+  // Request bodies buffered now, server-wide (max_buffered_body_bytes). false: no room.
+  bool reserve_body(size_t bytes);
+  void release_body(size_t bytes) { body_bytes_.fetch_sub(bytes); }
+
+  std::mutex addr_mu_;
+  std::map<std::string, size_t> per_address_;  // GUARDED_BY(addr_mu_): open connections per client IP
+  std::atomic<size_t> body_bytes_{0};
+  std::atomic<size_t> ws_count_{0};
   mutable std::mutex ws_mu_;
   std::vector<std::weak_ptr<WsSession>> ws_sessions_;  // GUARDED_BY(ws_mu_)
   HttpOptions opts_;

@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "chain/miner.h"
 #include "consensus/pow.h"
@@ -418,6 +420,51 @@ ProcessStats read_process_stats() {
   return st;
 }
 
+namespace {
+
+// "application/json; charset=utf-8" -> "application/json"
+std::string media_type(std::string_view content_type) {
+  auto end = content_type.find(';');
+  std::string_view t = content_type.substr(0, end);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  std::string out(t);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+HttpResponse with_cors(HttpResponse r) {
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return r;
+}
+
+}  // namespace
+
+HttpResponse route_json_rpc(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, ApiState& state) {
+  // A browser page may POST text/plain or a form to any address without a preflight (a "simple"
+  // request), so any site the operator opens could reach a loopback node. Such a request carries
+  // Origin; one from a page must say application/json, which a cross-site page can only send
+  // after the preflight (docs/adr/0012-hostile-clients.md). Clients that are not browsers send no
+  // Origin and are not asked for a content type.
+  if (!req.origin.empty() && media_type(req.content_type) != "application/json") {
+    state.rpc_errors.fetch_add(1, std::memory_order_relaxed);
+    return with_cors(HttpResponse{415, "application/json",
+                                  error_response(nullptr, code::kInvalidRequest,
+                                                 "a request from a web page must have Content-Type: application/json")
+                                      .dump(),
+                                  {}});
+  }
+  // A request from a browser page carries Origin: it reaches the admin methods only with the
+  // token, even when none is configured (so no web page can make a loopback node mine or dial).
+  // Preflight never allows the Authorization header, so a cross-origin page cannot send it.
+  bool has_token = !state.admin_token.empty() && req.authorization == "Bearer " + state.admin_token;
+  bool authorized = has_token || (state.admin_token.empty() && req.origin.empty());
+  auto body = (authorized ? admin : pub).handle(req.body);
+  if (body.find("\"error\"") != std::string::npos) state.rpc_errors.fetch_add(1, std::memory_order_relaxed);
+  HttpResponse r{200, "application/json", std::move(body), {}};
+  return authorized ? r : with_cors(std::move(r));
+}
+
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
                    ApiState& state, const HttpServer* http) {
   // CORS: any page may read (GET) and call the public JSON-RPC methods; admin methods are never
@@ -429,17 +476,7 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
   auto json = [&cors](int status, const Json& j) { return cors(HttpResponse{status, "application/json", j.dump(), {}}); };
   std::string path = req.target.substr(0, req.target.find('?'));
   state.rpc_requests.fetch_add(1, std::memory_order_relaxed);
-  if (req.method == "POST" && path == "/") {
-    // A request from a browser page carries Origin: it reaches the admin methods only with the
-    // token, even when none is configured (so no web page can make a loopback node mine or dial).
-    // Preflight never allows the Authorization header, so a cross-origin page cannot send it.
-    bool has_token = !state.admin_token.empty() && req.authorization == "Bearer " + state.admin_token;
-    bool authorized = has_token || (state.admin_token.empty() && req.origin.empty());
-    auto body = (authorized ? admin : pub).handle(req.body);
-    if (body.find("\"error\"") != std::string::npos) state.rpc_errors.fetch_add(1, std::memory_order_relaxed);
-    HttpResponse r{200, "application/json", body, {}};
-    return authorized ? r : cors(std::move(r));
-  }
+  if (req.method == "POST" && path == "/") return route_json_rpc(req, pub, admin, state);
   if (req.method == "OPTIONS") {  // CORS preflight (a POST with Content-Type: application/json)
     HttpResponse r = cors(HttpResponse{204, "text/plain", "", {}});
     r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");

@@ -50,6 +50,11 @@ void register_node_methods(Dispatcher& d, node::Node& node, ApiState& state, boo
 // /tx/{id}, /accounts/{address} are REST reads; GET / and the web view's files
 // (rpc/web_assets.h) serve the page. CORS: GET reads and public JSON-RPC answers carry
 // Access-Control-Allow-Origin: *, and OPTIONS answers the preflight.
+// POST / alone (the JSON-RPC part of route(), needing no node: the fuzz target drives it). A
+// request with an Origin header (from a web page) must be Content-Type: application/json, else
+// 415 and nothing runs.
+HttpResponse route_json_rpc(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, ApiState& state);
+
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& node,
                    ApiState& state, const HttpServer* http = nullptr);
 

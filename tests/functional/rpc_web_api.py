@@ -59,8 +59,13 @@ def body(ctx):
     assert "authorization" not in h["Access-Control-Allow-Headers"].lower(), h
     s, h, out = http(pa, "/", "POST", rpc_body("getchaintips"), {"Origin": "http://x.example", "Content-Type": "application/json"})
     assert h.get("Access-Control-Allow-Origin") == "*" and json.loads(out)["result"][0]["status"] == "active", (h, out)
-    s, h, out = http(pa, "/", "POST", rpc_body("generate", [1]), {"Origin": "http://x.example"})
+    s, h, out = http(pa, "/", "POST", rpc_body("generate", [1]), {"Origin": "http://x.example",
+                                                                   "Content-Type": "application/json"})
     assert json.loads(out)["error"]["code"] == -403, out  # no token configured, still closed to pages
+    # A page's "simple" POST (a form or text/plain type: no preflight) is refused before it runs
+    # (docs/adr/0012-hostile-clients.md).
+    s, h, out = http(pa, "/", "POST", rpc_body("getchaintips"), {"Origin": "http://x.example"})
+    assert s == 415 and json.loads(out)["error"]["code"] == -32600, (s, out)
     assert a.rpc("getblockchaininfo")["height"] == 0
     s, h, out = http(pa, "/", "POST", rpc_body("generate", [1]))  # non-browser client on loopback: allowed
     assert "Access-Control-Allow-Origin" not in h and len(json.loads(out)["result"]) == 1, (h, out)
