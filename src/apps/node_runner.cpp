@@ -64,6 +64,7 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   rpc::ApiState state;
   state.admin_token = api.token;
   if (opts.network == "dev") state.clock = &clock;
+  state.request_stop = [] { ::kill(::getpid(), SIGTERM); };  // the signal loop below shuts down cleanly
   if (state.admin_token.empty() && !is_loopback(opts.listen_host)) {
     auto t = make_token_file(opts.data_dir);
     if (!t) {

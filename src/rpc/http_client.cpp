@@ -94,8 +94,14 @@ util::Result<std::string> RpcClient::post(const std::string& body) {
     }
     auto res = parser.release();
     if (!res.keep_alive()) impl_->stream.reset();
-    if (res.result() != http::status::ok)
-      return util::fail("http", "HTTP " + std::to_string(res.result_int()) + ": " + res.body());
+    if (res.result() != http::status::ok) {
+      // The node's refusals carry {"error": "..."}: show that sentence, not the JSON.
+      Json err = Json::parse(res.body(), nullptr, /*allow_exceptions=*/false);
+      std::string why = err.is_object() && err.contains("error") && err["error"].is_string()
+                            ? err["error"].get<std::string>()
+                            : res.body();
+      return util::fail("http", "the node refused the request (HTTP " + std::to_string(res.result_int()) + "): " + why);
+    }
     return std::move(res.body());
   }
   return util::fail("unreachable", "connection to " + where + " keeps closing");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string_view>
 #include <optional>
@@ -182,20 +183,26 @@ HttpResponse error_answer(int status, const std::string& message) {
   return HttpResponse{status, "application/json", "{\"error\":\"" + json_escape(message) + "\"}", {}};
 }
 
+// 413's message names the cap, so whoever sent the body knows what to send instead.
+HttpResponse body_too_large(const HttpOptions& opts) {
+  return error_answer(413, "request body too large: the limit is " + std::to_string(opts.max_body_bytes) +
+                               " bytes; send fewer calls or transactions per request");
+}
+
 // The answer to a failed read; nullopt: close without one (the client left or ran out of time).
-std::optional<HttpResponse> answer_read_error(beast::error_code ec) {
+std::optional<HttpResponse> answer_read_error(beast::error_code ec, const HttpOptions& opts) {
   if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
       ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset ||
       ec == boost::asio::error::eof)
     return std::nullopt;
-  if (ec == http::error::body_limit) return error_answer(413, "request body too large");
+  if (ec == http::error::body_limit) return body_too_large(opts);
   if (ec == http::error::header_limit) return error_answer(431, "request header too large");
   return error_answer(400, "malformed HTTP request: " + ec.message());
 }
 
 // Once the header is in: a declared body over the limit is refused before a byte of it is read.
 std::optional<HttpResponse> check_header(const RequestParser& p, const HttpOptions& opts) {
-  if (auto cl = p.content_length(); cl && *cl > opts.max_body_bytes) return error_answer(413, "request body too large");
+  if (auto cl = p.content_length(); cl && *cl > opts.max_body_bytes) return body_too_large(opts);
   return std::nullopt;
 }
 
@@ -232,7 +239,7 @@ std::optional<HttpResponse> answer_request_bytes(std::string_view bytes, const H
     size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
     bytes.remove_prefix(used);
     if (ec == http::error::need_more) ec = {};
-    if (ec) return answer_read_error(ec);
+    if (ec) return answer_read_error(ec, opts);
     if (parser.is_header_done() && !header_checked) {
       header_checked = true;
       if (auto refused = check_header(parser, opts)) return refused;
@@ -279,13 +286,14 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   void on_header(beast::error_code header_ec) {
     if (header_ec) return on_read(header_ec);
-    if (auto refused = check_header(*parser_, srv_.opts_)) return respond_and_close(std::move(*refused));
+    if (auto refused = check_header(*parser_, srv_.opts_)) return respond_and_close(std::move(*refused), /*drain=*/true);
     // Room for the body in the server-wide budget before any of it is read: 16 clients each
     // sending 8 MiB at once cannot all be buffered (and parsed) together.
     size_t need = body_bytes_needed(*parser_, srv_.opts_);
     if (need <= srv_.opts_.small_body_bytes) need = 0;
     if (need && !srv_.reserve_body(need))
-      return respond_and_close(error_answer(503, "server busy: too many large requests in progress; retry"));
+      return respond_and_close(error_answer(503, "server busy: too many large requests in progress; retry"),
+                               /*drain=*/true);
     reserved_ = need;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -294,7 +302,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void on_read(beast::error_code ec) {
     if (ec) {
       release_body();
-      if (auto answer = answer_read_error(ec)) return respond_and_close(std::move(*answer));
+      if (auto answer = answer_read_error(ec, srv_.opts_))
+        return respond_and_close(std::move(*answer), /*drain=*/ec == http::error::body_limit);
       return close();
     }
     auto& req = parser_->get();
@@ -337,13 +346,35 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     stream_.expires_after(std::chrono::milliseconds(srv_.opts_.idle_timeout_ms));
     http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();  // a large answer is not kept while the connection waits for the next
-      if (ec || !self->keep_alive_ || self->srv_.stopped_.load()) return self->close();
+      if (ec || self->srv_.stopped_.load()) return self->close();
+      if (!self->keep_alive_ && self->drain_) return self->linger();
+      if (!self->keep_alive_) return self->close();
       self->read();
     });
   }
 
-  void respond_and_close(HttpResponse answer) {
+  // Closing with request bytes still unread makes the kernel reset the connection, and a client
+  // still sending a body we refused (413, 503 busy) would lose our answer to the reset: stop sending,
+  // then read and drop what it still sends, for at most 2 s and twice the body limit, and close.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard_ = std::make_unique<std::array<char, 16 << 10>>();
+    drain();
+  }
+  void drain() {
+    stream_.async_read_some(boost::asio::buffer(*discard_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > 2 * self->srv_.opts_.max_body_bytes) return self->close();
+      self->drain();
+    });
+  }
+
+  // drain: the client may still be sending a body this answer refuses (see linger()).
+  void respond_and_close(HttpResponse answer, bool drain = false) {
     keep_alive_ = false;
+    drain_ = drain;
     write(std::move(answer));
   }
 
@@ -360,6 +391,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   std::optional<RequestParser> parser_;
   std::optional<http::response<http::string_body>> res_;
   bool keep_alive_ = true;
+  bool drain_ = false;
+  std::unique_ptr<std::array<char, 16 << 10>> discard_;  // linger(): what a refused client still sends
+  size_t drained_ = 0;
   size_t reserved_ = 0;  // bytes of srv_.body_bytes_ this request holds
   std::string remote_;
 };

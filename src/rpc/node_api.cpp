@@ -13,6 +13,7 @@
 #include "primitives/address.h"
 #include "rpc/web_assets.h"
 #include "util/host_port.h"
+#include "util/version.h"
 
 namespace peerchain::rpc {
 
@@ -102,6 +103,44 @@ Json storage_json(node::Node& n) {
   return Json{{"state", std::string(chain::storage_state_token(s.state))}, {"message", s.message}};
 }
 
+// Difficulty (easiest target over the tip's), the network's hash rate estimated from the work and
+// time of the last up to 120 blocks (work / seconds: expected hashes per second), and the target
+// interval.
+Json mining_info(node::Node& n) {
+  const auto tip = n.chain().tip();
+  const auto& p = n.params();
+  auto to_double = [](const consensus::Uint256& v) {
+    double d = 0;
+    for (size_t i = 4; i-- > 0;) d = d * 18446744073709551616.0 + static_cast<double>(v.limb[i]);
+    return d;
+  };
+  auto target = consensus::decode_compact(tip.bits);
+  double difficulty = target && !target->is_zero() ? to_double(p.pow_limit) / to_double(*target) : 0;
+  double hash_rate = 0;
+  constexpr uint32_t kWindow = 120;
+  if (tip.height > 0) {
+    uint32_t from = tip.height > kWindow ? tip.height - kWindow : 0;
+    auto from_id = n.chain().block_id_at(from);
+    auto from_header = from_id ? n.chain().header(*from_id) : std::nullopt;
+    if (from_header && tip.time_ms > from_header->time_ms) {
+      double work = 0;  // each block's work at the tip's target: a fair estimate over a short window
+      if (target && !target->is_zero()) work = to_double(consensus::work_from_target(*target)) * (tip.height - from);
+      hash_rate = work / (static_cast<double>(tip.time_ms - from_header->time_ms) / 1000.0);
+    }
+  }
+  auto* miner = n.miner();
+  return Json{{"height", tip.height},
+              {"bits", tip.bits},
+              {"difficulty", difficulty},
+              {"target", target ? target->hex() : std::string()},
+              {"network_hash_rate", hash_rate},
+              {"target_block_interval_ms", p.target_spacing_ms},
+              {"mining", miner != nullptr},
+              {"miner_hashes", miner ? miner->hashes() : uint64_t{0}},
+              {"miner_blocks", miner ? miner->blocks_found() : uint64_t{0}},
+              {"mempool_size", n.chain().mempool_size()}};
+}
+
 Json chain_info(node::Node& n) {
   auto tip = n.chain().tip();
   auto best = n.chain().best_header();
@@ -183,6 +222,26 @@ void add_tree_methods(Dispatcher& d, node::Node& n) {
 void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool admin) {
   add_tree_methods(d, n);
   d.add("getblockchaininfo", [&n](const Json&) { return chain_info(n); });
+  d.add("getblockcount", [&n](const Json&) { return Json(n.chain().tip().height); });
+  d.add("help", [&d](const Json&) {
+    Json names = Json::array();
+    for (const auto& name : d.names()) names.push_back(name);
+    return names;
+  });
+  d.add("getnetworkinfo", [&n](const Json&) {
+    size_t inbound = 0, outbound = 0;
+    for (const auto& s : n.peers().stats()) (s.inbound ? inbound : outbound)++;
+    return Json{{"version", std::string(util::version())},
+                {"git_commit", std::string(util::git_commit())},
+                {"build_type", std::string(util::build_type())},
+                {"user_agent", n.options().user_agent},
+                {"network", n.params().network},
+                {"port", n.port()},
+                {"connections", inbound + outbound},
+                {"connections_in", inbound},
+                {"connections_out", outbound}};
+  });
+  d.add("getmininginfo", [&n](const Json&) { return mining_info(n); });
   d.add("getblockhash", [&n](const Json& p) {
     auto h = param_u64(p, 0, "height");
     auto id = h <= UINT32_MAX ? n.chain().block_id_at(static_cast<uint32_t>(h)) : std::nullopt;
@@ -351,6 +410,11 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     n.net().add_persistent_peer(hp.host, hp.port);
     return Json(true);
   });
+  d.add("stop", [&state](const Json&) {
+    if (!state.request_stop) throw RpcError{code::kNotAllowed, "stop is not available in this program"};
+    state.request_stop();
+    return Json("peerchaind stopping");
+  });
   d.add("removepeer", [&n, host_port](const Json& p) {
     auto hp = host_port(p);
     n.net().remove_persistent_peer(hp.host, hp.port);
@@ -514,6 +578,10 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
       m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
            std::to_string(v) + "\n";
     };
+    m += "# HELP peerchain_build_info The running build: version, git commit and build type.\n"
+         "# TYPE peerchain_build_info gauge\npeerchain_build_info{version=\"" + std::string(util::version()) +
+         "\",commit=\"" + std::string(util::git_commit()) + "\",build_type=\"" + std::string(util::build_type()) +
+         "\"} 1\n";
     gauge("peerchain_height", "Height of the active chain's tip.", tip.height);
     gauge("peerchain_best_header_height", "Height of the best known header (> height while syncing).", best.height);
     gauge("peerchain_syncing", "1 while the node is behind the best known header.", best.height > tip.height ? 1 : 0);

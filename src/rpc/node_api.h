@@ -24,11 +24,14 @@ struct ApiState {
   // The node's clock, when the API may skew it (`setclockoffset`, dev network only, for the
   // chaos test). Default (null): the method answers code::kNotAllowed.
   util::SystemClock* clock = nullptr;
+  // Asks the process to shut down cleanly (`stop`). Default (unset): the method answers
+  // code::kNotAllowed.
+  std::function<void()> request_stop;
 };
 
-// Admin methods (addpeer, removepeer, generate, setclockoffset) need the token when
+// Admin methods (addpeer, removepeer, generate, setclockoffset, stop) need the token when
 // ApiState::admin_token is set.
-inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate", "setclockoffset"};
+inline const char* const kAdminMethods[] = {"addpeer", "removepeer", "generate", "setclockoffset", "stop"};
 
 // The node process's own resource use, from /proc/self (Linux). Zero where unreadable.
 struct ProcessStats {
