@@ -106,13 +106,8 @@ std::string difficulty(const Json& j, const consensus::Params& p) {
   if (!j.contains("bits") || !j["bits"].is_number_unsigned()) return "-";
   auto target = consensus::decode_compact(static_cast<uint32_t>(j["bits"].get<uint64_t>()));
   if (!target || target->is_zero()) return "-";
-  auto to_double = [](const consensus::Uint256& v) {
-    double d = 0;
-    for (size_t i = 4; i-- > 0;) d = d * 18446744073709551616.0 + static_cast<double>(v.limb[i]);
-    return d;
-  };
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", to_double(p.pow_limit) / to_double(*target));
+  std::snprintf(buf, sizeof buf, "%.6g", consensus::difficulty(p.pow_limit, *target));
   return buf;
 }
 

@@ -509,16 +509,29 @@ TEST(ChainStateStorage, StoredAccountThatDoesNotDecodeIsCorruptionNotAnEmptyAcco
   EXPECT_FALSE(node->try_resume_writes());  // corruption does not heal
 }
 
-TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
+// A chain over a database whose writes the test can make fail (a full disk).
+struct FlakyChain {
   storage::TestDir dir;
-  auto raw = storage::Database::open(dir.sub("chain"));
-  ASSERT_TRUE(raw.ok());
-  auto flaky = std::make_unique<FlakyDatabase>(std::move(*raw));
-  FlakyDatabase* disk = flaky.get();
-  util::ManualClock clock(static_cast<int64_t>(params().genesis.header.time_ms) + 10'000'000'000);
-  auto cs = ChainState::open(params(), std::move(flaky), clock);
-  ASSERT_TRUE(cs.ok());
-  ChainState& chain = **cs;
+  FlakyDatabase* disk = nullptr;
+  util::ManualClock clock{static_cast<int64_t>(params().genesis.header.time_ms) + 10'000'000'000};
+  std::unique_ptr<ChainState> chain;
+
+  FlakyChain() {
+    auto raw = storage::Database::open(dir.sub("chain"));
+    EXPECT_TRUE(raw.ok());
+    auto flaky = std::make_unique<FlakyDatabase>(std::move(*raw));
+    disk = flaky.get();
+    auto cs = ChainState::open(params(), std::move(flaky), clock);
+    EXPECT_TRUE(cs.ok());
+    if (cs.ok()) chain = std::move(*cs);
+  }
+};
+
+TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  FlakyDatabase* disk = f.disk;
+  ChainState& chain = *f.chain;
   Forge forge(params());
   auto b1 = forge.make(params().genesis_id, {transfer(1, 2, 0)});
   disk->fail_writes = true;
@@ -541,14 +554,10 @@ TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
 }
 
 TEST(ChainStateStorage, FailedJournalWriteTakesTheTransactionsBack) {
-  storage::TestDir dir;
-  auto raw = storage::Database::open(dir.sub("chain"));
-  ASSERT_TRUE(raw.ok());
-  auto flaky = std::make_unique<FlakyDatabase>(std::move(*raw));
-  FlakyDatabase* disk = flaky.get();
-  util::ManualClock clock(static_cast<int64_t>(params().genesis.header.time_ms) + 10'000'000'000);
-  auto cs = ChainState::open(params(), std::move(flaky), clock);
-  ASSERT_TRUE(cs.ok());
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  FlakyDatabase* disk = f.disk;
+  auto* cs = &f.chain;
   ASSERT_TRUE((*cs)->submit_transaction(transfer(1, 2, 0)).ok());
   // The disk fills between the health check and the journal write of a batch.
   std::vector<primitives::Transaction> txs{transfer(1, 2, 1), transfer(1, 2, 2)};

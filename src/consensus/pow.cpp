@@ -46,6 +46,16 @@ Uint256 round_to_compact(const Uint256& target) {
   return t ? *t : Uint256(1);
 }
 
+double to_double(const Uint256& v) {
+  double d = 0;
+  for (size_t i = v.limb.size(); i-- > 0;) d = d * 18446744073709551616.0 + static_cast<double>(v.limb[i]);
+  return d;
+}
+
+double difficulty(const Uint256& pow_limit, const Uint256& target) {
+  return target.is_zero() ? 0 : to_double(pow_limit) / to_double(target);
+}
+
 Uint256 work_from_target(const Uint256& target) {
   // 2^256 / (t + 1) == (~t / (t + 1)) + 1, computed without a 257-bit numerator.
   Uint256 denom = target;

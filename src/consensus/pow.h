@@ -18,6 +18,10 @@ Uint256 round_to_compact(const Uint256& target);
 
 // Expected number of hashes for a block at `target`: floor(2^256 / (target + 1)).
 Uint256 work_from_target(const Uint256& target);
+// For people, not for consensus: `v` as a double (rounded), and the difficulty of `target`, the
+// easiest allowed target over it (1 at the limit; 0 for a zero target).
+double to_double(const Uint256& v);
+double difficulty(const Uint256& pow_limit, const Uint256& target);
 
 // The id as a number (big-endian).
 Uint256 id_to_number(const primitives::BlockId& id);

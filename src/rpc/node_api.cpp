@@ -109,13 +109,8 @@ Json storage_json(node::Node& n) {
 Json mining_info(node::Node& n) {
   const auto tip = n.chain().tip();
   const auto& p = n.params();
-  auto to_double = [](const consensus::Uint256& v) {
-    double d = 0;
-    for (size_t i = 4; i-- > 0;) d = d * 18446744073709551616.0 + static_cast<double>(v.limb[i]);
-    return d;
-  };
   auto target = consensus::decode_compact(tip.bits);
-  double difficulty = target && !target->is_zero() ? to_double(p.pow_limit) / to_double(*target) : 0;
+  double difficulty = target ? consensus::difficulty(p.pow_limit, *target) : 0;
   double hash_rate = 0;
   constexpr uint32_t kWindow = 120;
   if (tip.height > 0) {
@@ -124,7 +119,7 @@ Json mining_info(node::Node& n) {
     auto from_header = from_id ? n.chain().header(*from_id) : std::nullopt;
     if (from_header && tip.time_ms > from_header->time_ms) {
       double work = 0;  // each block's work at the tip's target: a fair estimate over a short window
-      if (target && !target->is_zero()) work = to_double(consensus::work_from_target(*target)) * (tip.height - from);
+      if (target && !target->is_zero()) work = consensus::to_double(consensus::work_from_target(*target)) * (tip.height - from);
       hash_rate = work / (static_cast<double>(tip.time_ms - from_header->time_ms) / 1000.0);
     }
   }

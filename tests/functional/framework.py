@@ -81,6 +81,14 @@ class Node:
             raise RpcError(res["error"])
         return res["result"]
 
+    def metric(self, name):
+        """The value of metric `name` (a line `name VALUE` of /metrics), or None."""
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return None
+
     def get(self, path, timeout=10):
         with urllib.request.urlopen(f"http://{self.host}:{self.port}{path}", timeout=timeout) as r:
             return r.status, json.loads(r.read())

@@ -36,14 +36,6 @@ def health(node):
         return e.code, json.loads(e.read())
 
 
-def metric(node, name):
-    with urllib.request.urlopen(f"http://{node.host}:{node.port}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
-
-
 def log_text(node):
     with open(node.log_path, "rb") as f:
         return f.read().decode(errors="replace")
@@ -99,7 +91,7 @@ def scenario(ctx, mnt):
     wait_for(lambda: health(b)[0] == 503, 10, "/health to say 503 while the disk is full")
     code, h = health(b)
     assert h["status"] == "disk-full" and h["storage"]["state"] == "disk-full", h
-    assert metric(b, "peerchain_storage_state") == 1, "metrics do not show disk-full"
+    assert b.metric("peerchain_storage_state") == 1, "metrics do not show disk-full"
     h1 = b.rpc("getblockhash", [1])
     assert b.rpc("getblock", [h1])["height"] == 1
     acct = b.rpc("getaccount", [bip340.address(bip340.pubkey(bip340.dev_secret(1)))])

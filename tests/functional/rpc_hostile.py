@@ -279,14 +279,6 @@ class Ws:
         return False
 
 
-def metric(node, name):
-    with urllib.request.urlopen(f"http://{node.host}:{node.port}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
-
-
 def case_ws(ctx):
     n = start_node(ctx, "ws")
     problems = []  # every part runs, so a failing build shows all its figures
@@ -301,7 +293,7 @@ def case_ws(ctx):
     sessions = [Ws(WS_SOURCES[i % len(WS_SOURCES)], n) for i in range(80)]
     accepted = sum(1 for w in sessions if w.status == 101)
     refused = sum(1 for w in sessions if w.status == 503)
-    clients = metric(n, "peerchain_websocket_clients")
+    clients = n.metric("peerchain_websocket_clients")
     print(f"ws: 1 + 80 sessions asked: {accepted + 1} accepted, {refused} refused with 503; "
           f"/metrics websocket clients {clients}")
     assert honest_call(n), "an honest call failed beside the WebSocket sessions"
@@ -309,7 +301,7 @@ def case_ws(ctx):
           f"{accepted + 1} WebSocket sessions accepted, {refused} refused (limit {MAX_WS_SESSIONS})")
     for w in sessions:
         w.s.close()
-    wait_for(lambda: metric(n, "peerchain_websocket_clients") == 1, 20, "the closed sessions to be forgotten")
+    wait_for(lambda: n.metric("peerchain_websocket_clients") == 1, 20, "the closed sessions to be forgotten")
     # A client frame announcing 16 MiB: cut off after its header (it never gets to buffer 8 MiB).
     peak = PeakSampler(n)
     big = [Ws(WS_SOURCES[i % len(WS_SOURCES)], n) for i in range(10)]
