@@ -345,6 +345,15 @@ struct Cli {
     return 0;
   }
 
+  // `stop` (admin): the node shuts down cleanly, as on SIGTERM.
+  int stop_node() const {
+    auto r = admin_call("stop", Json::array());
+    if (!r) return fail(r.error());
+    if (g.json) return print_json(*r), 0;
+    std::printf("%s\n", r->is_string() ? r->get<std::string>().c_str() : r->dump().c_str());
+    return 0;
+  }
+
   // The tips of every branch the node knows (getchaintips): where forks are.
   int tips() const {
     auto c = client();
@@ -715,6 +724,7 @@ int main(int argc, char** argv) {
   auto* peer_remove = peer->add_subcommand("remove", "stop redialling HOST:PORT and disconnect it");
   for (auto* s : {peer_add, peer_remove}) s->add_option("ADDRESS", peer_address, "HOST:PORT of the peer")->required();
   auto* tips = app.add_subcommand("tips", "the tip of every branch the node knows (forks)");
+  auto* stop = app.add_subcommand("stop", "stop the node cleanly (admin)");
   std::string help_topic;
   auto* help = app.add_subcommand("help", "this help, or a command's: help [COMMAND]");
   help->add_option("COMMAND", help_topic, "the command to explain");
@@ -730,7 +740,12 @@ int main(int argc, char** argv) {
     s->add_option("--dir", tn.dir, "testnet directory (default: $HOME/.peerchain/testnet)");
   tn_start->add_option("--base-port", tn.base_port, "node K listens on BASE+K")->capture_default_str();
   tn_start->add_flag("--mine", tn.mine, "every node mines");
-  for (auto* s : app.get_subcommands({})) s->fallthrough();
+  for (auto* s : app.get_subcommands({})) {
+    s->fallthrough();
+    // A command's help also names the global options it accepts (CLI11 lists only its own).
+    s->footer("Global options (before or after the command): --node HOST:PORT, --json, --home DIR, "
+              "--network dev|main, --timeout SECONDS, --api-token TOKEN; see peerchain-cli --help");
+  }
   for (auto* s : {key, testnet, peer})
     for (auto* sub : s->get_subcommands({})) sub->fallthrough();
 
@@ -806,6 +821,7 @@ int main(int argc, char** argv) {
   if (*peer_add) return runner.peer_change("addpeer", peer_address);
   if (*peer_remove) return runner.peer_change("removepeer", peer_address);
   if (*tips) return runner.tips();
+  if (*stop) return runner.stop_node();
   if (*testnet) {
     if (tn.dir.empty()) tn.dir = g.home + "/testnet";
     tn.peerchaind = self_dir() + "/peerchaind";

@@ -32,6 +32,7 @@ def body(ctx):
     assert "unknown command 'frobnicate'" in r.stderr and "did you mean" not in r.stderr, r.stderr
     assert "Subcommands:" in cli("help").stdout
     assert "branch" in cli("help", "tips").stdout
+    assert "Global options" in cli("send", "--help").stdout and "--timeout" in cli("help", "block").stdout
     assert cli("version").stdout.startswith("peerchain-cli ")
     r = cli("testnet", "start", "--nodes", 0, "--dir", os.path.join(ctx.tmp, "tn"), rc=2)
     assert "--nodes" in r.stderr, r.stderr
@@ -69,8 +70,11 @@ def body(ctx):
     text = cli("tips").stdout
     assert text.splitlines()[0].split() == ["height", "tip", "branchlen", "status"], text
     assert "active" in text and len(text.splitlines()) >= 3, text
-    for n in nodes:
-        assert n.stop() == 0
+    # stop: the node shuts down cleanly (exit 0), the other keeps running.
+    assert cli("stop", node=1).stdout.strip() == "peerchaind stopping"
+    wait_for(lambda: nodes[1].proc.poll() is not None, 30, "node 1 to stop")
+    assert nodes[1].proc.returncode == 0
+    assert nodes[0].stop() == 0
 
 
 if __name__ == "__main__":
