@@ -100,7 +100,7 @@ util::Status Node::start() {
     peer_manager_->on_message(id, type, std::move(payload));
   };
   ev.on_disconnected = [this](net::PeerId id, const std::string& reason) {
-    util::log().info("peer {} disconnected: {}", id, reason);
+    util::log().debug("peer {} disconnected: {}", id, reason);  // net logs it at info: one line
     peer_manager_->on_disconnected(id);
   };
   ev.on_connection_failed = [](const std::string& address, bool inbound, const std::string& reason) {

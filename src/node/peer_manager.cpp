@@ -79,7 +79,8 @@ void PeerManager::on_connected(PeerId id, const std::string& address, bool inbou
     p.inbound = inbound;
     p.best_height = best_height;
   }
-  util::log().info("peer {} connected: {} ({}), height {}", id, address, inbound ? "inbound" : "outbound", best_height);
+  // net logs the connection at info ("net: peer N connected ..."): one line per connect.
+  util::log().debug("peer {} connected: {} ({}), height {}", id, address, inbound ? "inbound" : "outbound", best_height);
   // Always ask where the peer is: if it has more work, its headers start our sync.
   send_getheaders(id);
   // And what it has pending (BIP35): a node restarted after a crash relearns its peers'
@@ -670,8 +671,12 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block.header.height,
-                    block.txs.size(), id, r ? "accepted" : r.error().to_string(), ms);
+  if (r && r->stored)  // one info line per block taken (mined blocks: the miner's line)
+    util::log().info("block {} height {} txs {} from peer {}: accepted in {} ms", bid.hex(), block.header.height,
+                     block.txs.size(), id, ms);
+  else
+    util::log().debug("block {} height {} txs {} from peer {}: {} in {} ms", bid.hex(), block.header.height,
+                      block.txs.size(), id, r ? "already known" : r.error().to_string(), ms);
   if (!r && r.error().local()) {
     // Our storage failed or is paused: the block may be perfectly valid. No penalty, and no
     // new requests (blocks_to_fetch() is empty until storage resumes).
@@ -801,12 +806,18 @@ void PeerManager::tick() {
   }
   for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
   for (auto id : serve) serve_getdata(id);
-  if (now - last_progress_log_ms_ >= 5000) {
-    last_progress_log_ms_ = now;
+  {
     auto best = chain_.best_header();
     auto tip = chain_.tip();
-    if (best.height > tip.height)
-      util::log().info("sync: at height {} of {} ({} blocks to go)", tip.height, best.height, best.height - tip.height);
+    if (best.height > tip.height) {
+      if (!catching_up_.exchange(true)) util::log().info("sync: catching up from height {} to {}", tip.height, best.height);
+      if (now - last_progress_log_ms_ >= 5000) {
+        last_progress_log_ms_ = now;
+        util::log().info("sync: at height {} of {} ({} blocks to go)", tip.height, best.height, best.height - tip.height);
+      }
+    } else if (catching_up_.exchange(false)) {
+      util::log().info("synced: at height {} (tip {}), the best header known", tip.height, tip.id.hex());
+    }
   }
   for (auto id : poll) send_getheaders(id);
   if (!chain_.blocks_to_fetch(1).empty())

@@ -206,6 +206,7 @@ class PeerManager {
   int64_t timer_ms_ = 0;                               // GUARDED_BY(mu_): see timer_now_ms()
   std::optional<int64_t> last_wall_ms_;                // GUARDED_BY(mu_)
   std::atomic<int64_t> last_progress_log_ms_{0};
+  std::atomic<bool> catching_up_{false};  // behind the best header: "synced" is logged when it ends
 
   static constexpr size_t kAdmissionBatch = 256;
   struct QueuedTx {
