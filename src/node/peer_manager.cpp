@@ -306,8 +306,10 @@ void PeerManager::store_headers(PeerId id, const std::vector<primitives::BlockHe
   if (headers.size() == kMaxHeaders) send_getheaders(id, {headers.back().id()});  // more to come
   auto best = chain_.best_header();
   auto tip = chain_.tip();
-  if (best.height > tip.height)
+  if (best.height > tip.height) {
     util::log().info("sync: {} headers from peer {}, best header {}, tip {}", headers.size(), id, best.height, tip.height);
+    catching_up_ = true;  // tick() says "synced" once the tip reaches the best header
+  }
   request_blocks(id);
 }
 
@@ -810,7 +812,7 @@ void PeerManager::tick() {
     auto best = chain_.best_header();
     auto tip = chain_.tip();
     if (best.height > tip.height) {
-      if (!catching_up_.exchange(true)) util::log().info("sync: catching up from height {} to {}", tip.height, best.height);
+      catching_up_ = true;
       if (now - last_progress_log_ms_ >= 5000) {
         last_progress_log_ms_ = now;
         util::log().info("sync: at height {} of {} ({} blocks to go)", tip.height, best.height, best.height - tip.height);
