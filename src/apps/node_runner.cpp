@@ -78,6 +78,7 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   rpc::register_node_methods(pub, node, state, false);
   rpc::register_node_methods(admin, node, state, true);
   rpc::HttpOptions ho;
+  ho.ws_topics = {"block", "reorg", "tx"};  // what the listeners below publish
   ho.threads = 16;  // waitfortransaction blocks a thread; at most state.max_waiters of them
   rpc::HttpServer http(ho, [&](const rpc::HttpRequest& r) { return rpc::route(r, pub, admin, node, state, &http); });
   http.start();

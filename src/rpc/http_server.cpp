@@ -322,6 +322,13 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     auto& req = parser_->get();
     auto topics = ws_topics(std::string_view(req.target().data(), req.target().size()));
     if (!topics) return respond_and_close(error_answer(404, "WebSocket endpoint is /ws"));
+    const auto& known = srv_.opts_.ws_topics;
+    for (const auto& t : *topics)
+      if (!known.empty() && std::find(known.begin(), known.end(), t) == known.end()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        return respond_and_close(error_answer(400, "unknown topic '" + t + "' (topics: " + list + ")"));
+      }
     if (srv_.ws_count_.fetch_add(1) >= srv_.opts_.max_ws_sessions) {
       srv_.ws_count_.fetch_sub(1);
       return respond_and_close(error_answer(503, "too many WebSocket clients (at most " +

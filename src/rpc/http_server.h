@@ -63,6 +63,9 @@ struct HttpOptions {
   size_t small_body_bytes = 64u << 10;
   size_t max_ws_queue = 1024;           // default: a WebSocket client this many events behind is dropped
   size_t max_ws_sessions = 64;          // default: WebSocket sessions at once (each also holds a connection)
+  // The topics a client of /ws?topics= may name; a request naming another gets 400. Default
+  // (empty): any topic.
+  std::vector<std::string> ws_topics;
   int64_t ws_idle_timeout_ms = 30'000;  // default: a session silent for 30 s is closed; pinged at 15 s
   int64_t ws_handshake_timeout_ms = 10'000;  // default: 10 s for the upgrade answer and the closing handshake
   size_t ws_max_message_bytes = 4096;   // default: 4 KiB; clients have nothing to say but pongs

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <chrono>
 #include <cstring>
 #include <string_view>
 
@@ -524,8 +525,22 @@ HttpResponse route_json_rpc(const HttpRequest& req, const Dispatcher& pub, const
   return authorized ? r : with_cors(std::move(r));
 }
 
+namespace {
+HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
+                           ApiState& state, const HttpServer* http);
+}  // namespace
+
 HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
                    ApiState& state, const HttpServer* http) {
+  const auto started = std::chrono::steady_clock::now();
+  HttpResponse r = route_request(req, pub, admin, n, state, http);
+  state.rpc_latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return r;
+}
+
+namespace {
+HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const Dispatcher& admin, node::Node& n,
+                           ApiState& state, const HttpServer* http) {
   // CORS: any page may read (GET) and call the public JSON-RPC methods; admin methods are never
   // opened to it (below). JSON answers to GET and to public POSTs carry this header.
   auto cors = [](HttpResponse r) {
@@ -533,6 +548,10 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     return r;
   };
   auto json = [&cors](int status, const Json& j) { return cors(HttpResponse{status, "application/json", j.dump(), {}}); };
+  // REST errors have one shape, with the JSON-RPC codes: {"error": {"code": C, "message": M}}.
+  auto rest_error = [&json](int status, int c, const std::string& message) {
+    return json(status, Json{{"error", {{"code", c}, {"message", message}}}});
+  };
   std::string path = req.target.substr(0, req.target.find('?'));
   state.rpc_requests.fetch_add(1, std::memory_order_relaxed);
   if (req.method == "POST" && path == "/") return route_json_rpc(req, pub, admin, state);
@@ -544,7 +563,7 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     return r;
   }
   if (req.method != "GET") {
-    HttpResponse r = json(405, Json{{"error", "method not allowed"}});
+    HttpResponse r = rest_error(405, code::kInvalidRequest, "method not allowed: " + req.method);
     r.headers.emplace_back("Allow", "GET, POST, OPTIONS");
     return r;
   }
@@ -552,7 +571,8 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     Json r = pub.call(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}});
     if (r.contains("error")) {
       int c = r["error"]["code"].get<int>();
-      return json(c == code::kNotFound ? 404 : 400, r["error"]);
+      int status = c == code::kNotFound ? 404 : c == code::kUnavailable ? 503 : c == code::kInternal ? 500 : 400;
+      return json(status, Json{{"error", r["error"]}});
     }
     return json(200, r["result"]);
   };
@@ -580,7 +600,7 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     gauge("peerchain_height", "Height of the active chain's tip.", tip.height);
     gauge("peerchain_best_header_height", "Height of the best known header (> height while syncing).", best.height);
     gauge("peerchain_syncing", "1 while the node is behind the best known header.", best.height > tip.height ? 1 : 0);
-    gauge("peerchain_tip_time_ms", "Timestamp of the tip block.", static_cast<double>(tip.time_ms));
+    gauge("peerchain_tip_time_seconds", "Timestamp of the tip block (Unix time).", static_cast<double>(tip.time_ms) / 1000.0);
     gauge("peerchain_peers", "Connected peers.", static_cast<double>(n.peers().stats().size()));
     gauge("peerchain_storage_state", "Storage health: 0 ok, 1 disk full, 2 writes failing, 3 corrupt.",
           static_cast<double>(n.chain().storage_status().state));
@@ -605,12 +625,38 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     gauge("process_open_fds", "Open file descriptors.", static_cast<double>(proc.open_fds));
     gauge("process_threads", "Threads of the node process.", static_cast<double>(proc.threads));
     if (http) gauge("peerchain_websocket_clients", "Clients of the /ws event stream.", static_cast<double>(http->websocket_clients()));
+    m += state.rpc_latency.prometheus("peerchain_rpc_request_duration_seconds",
+                                      "Time to answer an API request (JSON-RPC, REST, metrics).");
     return cors(HttpResponse{200, "text/plain; version=0.0.4", m, {}});
   }
   auto tail = [&](const std::string& prefix) -> std::optional<std::string> {
     if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size()) return path.substr(prefix.size());
     return std::nullopt;
   };
+  if (path == "/mempool") return call("getmempoolinfo", Json::array());
+  if (path == "/peers") return call("getpeerinfo", Json::array());
+  if (path == "/blocks" || path == "/blocks/") {  // the latest blocks, newest first: ?count=N (1..100, default 10)
+    uint64_t count = 10;
+    auto q = req.target.find("count=");
+    if (q != std::string::npos) {
+      std::string v = req.target.substr(q + 6, req.target.find('&', q) - q - 6);
+      if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) == 0 ||
+          std::stoul(v) > 100)
+        return rest_error(400, code::kInvalidParams, "count must be 1..100");
+      count = std::stoul(v);
+    }
+    Json out = Json::array();
+    auto tip = n.chain().tip();
+    for (uint64_t k = 0; k < count && k <= tip.height; ++k) {
+      auto h = static_cast<uint32_t>(tip.height - k);
+      auto id = n.chain().block_id_at(h);
+      auto header = id ? n.chain().header(*id) : std::nullopt;
+      if (!header) break;  // a reorg moved the tip meanwhile
+      out.push_back(Json{{"height", h}, {"id", id->hex()}, {"time_ms", header->time_ms}, {"bits", header->bits},
+                         {"miner", primitives::encode_address(n.params().address_prefix, header->miner)}});
+    }
+    return json(200, out);
+  }
   if (auto v = tail("/blocks/")) return call("getblock", Json::array({*v}));
   if (auto v = tail("/tx/")) return call("gettransaction", Json::array({*v}));
   if (auto v = tail("/accounts/")) return call("getaccount", Json::array({*v}));
@@ -628,7 +674,8 @@ HttpResponse route(const HttpRequest& req, const Dispatcher& pub, const Dispatch
     r.headers.emplace_back("ETag", asset->etag);
     return r;
   }
-  return json(404, Json{{"error", "not found: " + path}});
+  return rest_error(404, code::kNotFound, "not found: " + path);
 }
+}  // namespace
 
 }  // namespace peerchain::rpc

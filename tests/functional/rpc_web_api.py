@@ -44,7 +44,7 @@ def body(ctx):
         s, h, _ = http(pa, path)
         assert s == 200 and h["Content-Type"].startswith(ctype), (path, s, h)
     s, _, b404 = http(pa, "/nope.js")
-    assert s == 404 and json.loads(b404)["error"] == "not found: /nope.js", b404
+    assert s == 404 and json.loads(b404)["error"] == {"code": -5, "message": "not found: /nope.js"}, b404
     s, _, _ = http(pa, "/../etc/passwd")
     assert s in (400, 404), s
     # GET / does not break POST / (JSON-RPC).
