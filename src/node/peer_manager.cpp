@@ -524,6 +524,7 @@ void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
   auto r = chain_.submit_transaction(*tx);  // on success the chain fires on_tx_accepted: relay
   // A local (storage) error is ours, never the peer's: no penalty.
   if (!r && r.error().rejection()) {
+    counters_.txs_rejected.add(consensus::reject_token(r.error().rejection()->code));
     if (int p = penalty(r.error().rejection()->code); p > 0)
       misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
   }
@@ -551,6 +552,7 @@ size_t PeerManager::admit_queued_txs(std::chrono::milliseconds wait) {
   auto results = chain_.submit_transactions(txs);  // each success fires on_tx_accepted: relay
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i] || !results[i].error().rejection()) continue;  // local errors are ours: no penalty
+    counters_.txs_rejected.add(consensus::reject_token(results[i].error().rejection()->code));
     if (int p = penalty(results[i].error().rejection()->code); p > 0)
       misbehave(batch[i].peer, p, "invalid tx " + txs[i].id().hex() + ": " + results[i].error().to_string());
   }
@@ -673,6 +675,8 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  counters_.block_processing.observe(static_cast<double>(ms) / 1000.0);
+  if (!r && r.error().rejection()) counters_.blocks_rejected.add(consensus::reject_token(r.error().rejection()->code));
   if (r && r->stored)  // one info line per block taken (mined blocks: the miner's line)
     util::log().info("block {} height {} txs {} from peer {}: accepted in {} ms", bid.hex(), block.header.height,
                      block.txs.size(), id, ms);
@@ -729,6 +733,7 @@ void PeerManager::misbehave(PeerId id, int points, const std::string& why) {
   util::log().warn("peer {} ({}) misbehaving (+{}): {}", id, address, points, why);
   if (ban) {
     util::log().warn("peer {} ({}) banned for {} s", id, address, opts_.ban_ms / 1000);
+    counters_.bans.fetch_add(1, std::memory_order_relaxed);
     net_.ban(id, opts_.ban_ms, why);
   }
 }

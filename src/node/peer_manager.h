@@ -24,6 +24,7 @@
 #include "chain/chainstate.h"
 #include "node/protocol.h"
 #include "util/clock.h"
+#include "util/metrics.h"
 
 namespace peerchain::node {
 
@@ -84,6 +85,14 @@ struct PeerManagerOptions {
   size_t max_mempool_inv = 50'000;
 };
 
+// What the peer protocol counts for /metrics. Thread-safe.
+struct PeerCounters {
+  util::DurationHistogram block_processing;  // a peer's block: validation and connect (seconds)
+  util::ReasonCounter blocks_rejected;       // peers' blocks refused, by reason token
+  util::ReasonCounter txs_rejected;          // peers' transactions refused, by reason token
+  std::atomic<uint64_t> bans{0};             // peers banned for misbehaving
+};
+
 struct PeerStats {
   PeerId id = 0;
   std::string address;
@@ -139,6 +148,7 @@ class PeerManager {
   size_t queued_blocks() const;
 
   std::vector<PeerStats> stats() const;
+  const PeerCounters& counters() const { return counters_; }
   // Points a misbehaving peer gets for a rejection from the chain (0: not its fault).
   static int penalty(consensus::RejectCode code);
 
@@ -206,7 +216,8 @@ class PeerManager {
   int64_t timer_ms_ = 0;                               // GUARDED_BY(mu_): see timer_now_ms()
   std::optional<int64_t> last_wall_ms_;                // GUARDED_BY(mu_)
   std::atomic<int64_t> last_progress_log_ms_{0};
-  std::atomic<bool> catching_up_{false};  // behind the best header: "synced" is logged when it ends
+  std::atomic<bool> catching_up_{false};
+  PeerCounters counters_;  // behind the best header: "synced" is logged when it ends
 
   static constexpr size_t kAdmissionBatch = 256;
   struct QueuedTx {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <string_view>
 
 #include "chain/miner.h"
@@ -286,14 +287,15 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     if (!r) return Json{{"error", tx_rejection(r.error())}};
     return Json{{"id", r->hex()}};
   };
-  d.add("sendtransaction", [submit](const Json& p) {
+  d.add("sendtransaction", [submit, &state](const Json& p) {
     auto out = submit(param_string(p, 0, "hex"));
+    if (out.contains("error")) state.txs_rejected.add(out["error"]["reason"].get<std::string>());
     if (out.contains("error"))
       throw RpcError{out["error"]["reason"] == "storage" ? code::kUnavailable : code::kTxRejected,
                      out["error"]["message"].get<std::string>(), out["error"]};
     return out["id"];
   });
-  d.add("sendtransactions", [&n](const Json& p) {
+  d.add("sendtransactions", [&n, &state](const Json& p) {
     const Json& list = param(p, 0, "hexes");
     if (!list.is_array()) throw RpcError{code::kInvalidParams, "hexes must be an array"};
     if (list.size() > 50'000) throw RpcError{code::kInvalidParams, "at most 50000 transactions per call"};
@@ -320,6 +322,8 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     auto results = n.chain().submit_transactions(txs);
     for (size_t k = 0; k < results.size(); ++k)
       out[slot[k]] = results[k] ? Json{{"id", results[k]->hex()}} : Json{{"error", tx_rejection(results[k].error())}};
+    for (const auto& item : out)
+      if (item.contains("error")) state.txs_rejected.add(item["error"]["reason"].get<std::string>());
     return out;
   });
   d.add("getmempoolinfo", [&n](const Json&) {
@@ -627,6 +631,21 @@ HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const 
     if (http) gauge("peerchain_websocket_clients", "Clients of the /ws event stream.", static_cast<double>(http->websocket_clients()));
     m += state.rpc_latency.prometheus("peerchain_rpc_request_duration_seconds",
                                       "Time to answer an API request (JSON-RPC, REST, metrics).");
+    const auto& pc = n.peers().counters();
+    m += pc.block_processing.prometheus("peerchain_block_processing_duration_seconds",
+                                        "Time to validate and connect a block from a peer.");
+    gauge("peerchain_bans_total", "Peers banned for misbehaving.", static_cast<double>(pc.bans.load()), "counter");
+    auto by_reason = [&m](const char* name, const char* help, const std::string& labels,
+                          const std::map<std::string, uint64_t>& counts, bool header) {
+      if (header) m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+      for (const auto& [reason, c] : counts)
+        m += std::string(name) + "{reason=\"" + reason + "\"" + labels + "} " + std::to_string(c) + "\n";
+    };
+    by_reason("peerchain_blocks_rejected_total", "Blocks from peers refused, by reason.", "",
+              pc.blocks_rejected.snapshot(), true);
+    by_reason("peerchain_transfers_rejected_total", "Transfers refused, by reason and where they came from.",
+              ",source=\"api\"", state.txs_rejected.snapshot(), true);
+    by_reason("peerchain_transfers_rejected_total", "", ",source=\"peer\"", pc.txs_rejected.snapshot(), false);
     return cors(HttpResponse{200, "text/plain; version=0.0.4", m, {}});
   }
   auto tail = [&](const std::string& prefix) -> std::optional<std::string> {

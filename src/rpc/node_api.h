@@ -6,6 +6,7 @@
 #include "rpc/http_server.h"
 #include "rpc/json_rpc.h"
 #include "util/clock.h"
+#include "util/metrics.h"
 
 #include <array>
 #include <atomic>
@@ -13,42 +14,14 @@
 namespace peerchain::rpc {
 
 // Shared state of the API: admin token, waiter cap, counters for /metrics. Thread-safe.
-// A Prometheus histogram of durations in seconds, with fixed buckets. Thread-safe (atomics).
-class DurationHistogram {
- public:
-  static constexpr std::array<double, 9> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5};
-  void observe(double seconds) {
-    size_t i = 0;
-    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-    counts_[i].fetch_add(1, std::memory_order_relaxed);
-    sum_us_.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
-  }
-  // The text of `name` (its _bucket, _sum and _count lines, with HELP and TYPE).
-  std::string prometheus(const std::string& name, const std::string& help) const {
-    std::string m = "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= kBounds.size(); ++i) {
-      cumulative += counts_[i].load(std::memory_order_relaxed);
-      std::string le = i < kBounds.size() ? std::to_string(kBounds[i]) : "+Inf";
-      m += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
-    }
-    m += name + "_sum " + std::to_string(static_cast<double>(sum_us_.load()) / 1e6) + "\n";
-    m += name + "_count " + std::to_string(cumulative) + "\n";
-    return m;
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> counts_{};
-  std::atomic<uint64_t> sum_us_{0};
-};
-
 struct ApiState {
   std::string admin_token;        // empty: admin methods need no token (API on loopback only)
   int max_waiters = 8;            // default: concurrent waitfortransaction calls
   std::atomic<int> waiters{0};
   std::atomic<uint64_t> rpc_requests{0};
   std::atomic<uint64_t> rpc_errors{0};
-  DurationHistogram rpc_latency;  // every HTTP request route() answers
+  util::DurationHistogram rpc_latency;  // every HTTP request route() answers
+  util::ReasonCounter txs_rejected;      // transfers submitted over the API, by reason
   std::atomic<uint64_t> tx_accepted{0};
   std::atomic<uint64_t> reorgs{0};
   std::atomic<uint64_t> blocks_connected{0};
