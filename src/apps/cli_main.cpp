@@ -671,17 +671,17 @@ int main(int argc, char** argv) {
   uint32_t dev_id = 0;
   bool show_secret = false;
   auto* key_new = key->add_subcommand("new", "generate a key, store it, print its address");
-  key_new->add_option("NAME", name)->required();
+  key_new->add_option("NAME", name, "name for the key (1-64 of A-Z a-z 0-9 _ . -)")->required();
   auto* key_list = key->add_subcommand("list", "list stored keys");
   auto* key_show = key->add_subcommand("show", "print a key's address (or secret)");
-  key_show->add_option("NAME", name)->required();
+  key_show->add_option("NAME", name, "the stored key's name")->required();
   key_show->add_flag("--secret", show_secret, "print the secret key hex instead");
   auto* key_import = key->add_subcommand("import", "store a secret key given as hex");
-  key_import->add_option("NAME", name)->required();
-  key_import->add_option("HEX", hex)->required();
+  key_import->add_option("NAME", name, "name for the key")->required();
+  key_import->add_option("HEX", hex, "the secret key: 64 hex characters")->required();
   auto* key_dev = key->add_subcommand("dev", "store development account ID's key (dev network only)");
-  key_dev->add_option("NAME", name)->required();
-  key_dev->add_option("ID", dev_id)->required();
+  key_dev->add_option("NAME", name, "name for the key")->required();
+  key_dev->add_option("ID", dev_id, "development account number (the dev genesis funds 0..99)")->required();
 
   std::string from, to;
   uint64_t amount = 0, fee = 1, count = 1, timeout_s = 60;
@@ -699,7 +699,7 @@ int main(int argc, char** argv) {
   auto* block = app.add_subcommand("block", "a block by height or id");
   block->add_option("REF", ref, "HEIGHT or ID")->required();
   auto* tx = app.add_subcommand("tx", "a transaction by id");
-  tx->add_option("ID", ref)->required();
+  tx->add_option("ID", ref, "transaction id: 64 hex characters")->required();
   auto* account = app.add_subcommand("account", "an account's balance, nonce and pending");
   account->add_option("WHO", ref, "ADDRESS or KEYNAME")->required();
   auto* peers = app.add_subcommand("peers", "the node's peers");
@@ -707,7 +707,7 @@ int main(int argc, char** argv) {
   uint64_t gen_n = 0;
   std::string gen_to;
   auto* generate = app.add_subcommand("generate", "mine N blocks now (dev network)");
-  generate->add_option("N", gen_n)->required();
+  generate->add_option("N", gen_n, "blocks to mine (1..10000)")->required();
   generate->add_option("--to", gen_to, "address or key name paid (default: dev account 0)");
   uint64_t watch_count = 0;
   auto* watch = app.add_subcommand("watch", "follow new blocks until Ctrl-C");

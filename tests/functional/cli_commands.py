@@ -33,6 +33,12 @@ def body(ctx):
     assert "Subcommands:" in cli("help").stdout
     assert "branch" in cli("help", "tips").stdout
     assert "Global options" in cli("send", "--help").stdout and "--timeout" in cli("help", "block").stdout
+    # Every positional of every command says what it is.
+    for cmd in (["key", "new"], ["key", "show"], ["key", "import"], ["key", "dev"], ["tx"], ["generate"], ["block"],
+                ["account"], ["rpc"], ["peer", "add"]):
+        text = cli(*cmd, "--help").stdout
+        positionals = text.split("Positionals:")[1].split("\n\n")[0].strip().splitlines()
+        assert positionals and all(len(line.split(None, 2)) == 3 for line in positionals), (cmd, positionals)
     assert cli("version").stdout.startswith("peerchain-cli ")
     r = cli("testnet", "start", "--nodes", 0, "--dir", os.path.join(ctx.tmp, "tn"), rc=2)
     assert "--nodes" in r.stderr, r.stderr
