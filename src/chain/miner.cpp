@@ -178,6 +178,8 @@ std::vector<primitives::BlockId> Miner::generate(ChainState& chain, const primit
     auto r = chain.process_block(tmpl.block);
     if (r && chain.in_active_chain(tmpl.block.id())) {
       ids.push_back(tmpl.block.id());
+      util::log().info("generated block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,
+                       tmpl.block.txs.size());
     } else {
       ++failures;  // lost a race with another block; mine on the new tip
     }

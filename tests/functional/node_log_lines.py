@@ -22,6 +22,10 @@ def body(ctx):
     wait_for(lambda: b.rpc("getblockchaininfo")["height"] == 30, 60, "b to catch up")
     wait_for(lambda: any("synced: at height 30" in line for line in info_lines(b)), 10, "b's synced line")
 
+    # Blocks made here are logged too, one line each (generate on a, the miner's own line otherwise).
+    made = [line for line in info_lines(a) if re.search(r"generated block [0-9a-f]{64} height \d+ txs \d+", line)]
+    assert len(made) == 30, len(made)
+
     lines = info_lines(b)
     blocks = [line for line in lines if re.search(r"block [0-9a-f]{64} height \d+ txs \d+ from peer \d+: accepted", line)]
     heights = sorted(int(re.search(r"height (\d+)", line).group(1)) for line in blocks)
