@@ -55,7 +55,9 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
 
   static util::SystemClock clock;
   clock.set_offset_ms(clock_offset_ms);
-  auto n = node::Node::create(opts, clock);
+  // The real world: wall clock, timer and worker threads, TCP, RocksDB (node/services.h).
+  static node::RealWorld world(clock);
+  auto n = node::Node::create(opts, world.services());
   if (!n) {
     std::fprintf(stderr, "error: %s\n", n.error().to_string().c_str());
     return 1;

@@ -456,10 +456,10 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
       // to an earlier consistent tip, whose successors are fetched again. The last is synced.
       bool more_coming = e != path.back() || (best_header_ && best_header_->height() > e->height());
       // At least once a second it is synced anyway (headers alone never keep it unsynced).
-      auto now = std::chrono::steady_clock::now();
-      bool sync = !more_coming || now - last_sync_ >= std::chrono::seconds(1);
+      const int64_t now = clock_.steady_ms();
+      bool sync = !more_coming || now - last_sync_ms_ >= 1000;
       auto st = connect_tip(e, *block, nullptr, touched, &why, sync);
-      if (sync) last_sync_ = now;
+      if (sync) last_sync_ms_ = now;
       if (!st) {
         if (st.error().code != "rejected") return st;
         util::log().warn("block {} at height {} invalid: {}", e->id.hex(), e->height(), why.to_string());

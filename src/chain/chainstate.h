@@ -335,7 +335,7 @@ class ChainState {
   mutable std::atomic<uint8_t> fault_state_{0};               // StorageState of fault_, read without the lock
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
   BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
-  std::chrono::steady_clock::time_point last_sync_{};         // GUARDED_BY(mu_): last fsynced connect
+  int64_t last_sync_ms_ = INT64_MIN / 2;                     // GUARDED_BY(mu_): last fsynced connect (steady ms)
   // blocks_to_fetch(): best_header_'s ancestors above the active chain when it was built,
   // lowest first, and the best header it was built for.
   mutable std::vector<const BlockIndexEntry*> fetch_path_;  // GUARDED_BY(mu_)

@@ -1,10 +1,5 @@
 #include "node/node.h"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "storage/database.h"
 #include "util/log.h"
 #include "util/thread_name.h"
@@ -13,10 +8,10 @@ namespace peerchain::node {
 
 namespace {
 
-// PeerManager's view of net::NetManager.
+// PeerManager's view of the transport.
 class NetAdapter final : public PeerNetwork {
  public:
-  explicit NetAdapter(net::NetManager& net) : net_(net) {}
+  explicit NetAdapter(net::Transport& net) : net_(net) {}
   bool send(PeerId peer, uint16_t type, util::Bytes payload) override { return net_.send(peer, type, std::move(payload)); }
   void disconnect(PeerId peer, const std::string& reason) override { net_.disconnect(peer, reason); }
   size_t queued_bytes(PeerId peer) const override { return net_.queued_bytes(peer); }
@@ -33,18 +28,19 @@ class NetAdapter final : public PeerNetwork {
   }
 
  private:
-  net::NetManager& net_;
+  net::Transport& net_;
 };
 
 }  // namespace
 
-Node::Node(NodeOptions opts, consensus::Params params, const util::Clock& clock)
-    : opts_(std::move(opts)), params_(std::move(params)), clock_(clock) {}
+Node::Node(NodeOptions opts, consensus::Params params, const Services& services)
+    : opts_(std::move(opts)), params_(std::move(params)), services_(services), clock_(*services.clock) {}
 
 Node::~Node() { stop(); }
 
-util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::Clock& clock) {
-  auto params = consensus::params_for(opts.network);
+util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const Services& services) {
+  util::LogScope log_scope(services.logger);
+  auto params = opts.params ? std::optional<consensus::Params>(*opts.params) : consensus::params_for(opts.network);
   if (!params) return util::fail("bad-options", "unknown network '" + opts.network + "' (main or dev)");
   if (opts.data_dir.empty()) return util::fail("bad-options", "no data directory");
   if (opts.port == 0) opts.port = params->default_port;
@@ -52,12 +48,9 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::C
     if (params->network != "dev") return util::fail("bad-options", "mining on main needs a miner address");
     opts.miner_key = consensus::dev_account_key(0).pubkey();
   }
-  std::error_code ec;
-  std::filesystem::create_directories(opts.data_dir, ec);
-  if (ec) return util::fail("io", "cannot create data directory " + opts.data_dir + ": " + ec.message());
-  auto db = storage::Database::open(opts.data_dir + "/chain");
+  auto db = services.storage(opts.data_dir);
   if (!db) return util::unexpected(db.error());
-  std::unique_ptr<Node> node(new Node(std::move(opts), *params, clock));
+  std::unique_ptr<Node> node(new Node(std::move(opts), *params, services));
   const std::string& home = node->opts_.data_dir;
   auto corrupt_hint = [&home](util::Error e) {
     if (e.code == storage::kErrCorrupt)
@@ -67,7 +60,8 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::C
                    "/chain to sync again from peers)";
     return e;
   };
-  auto cs = chain::ChainState::open(node->params_, std::move(*db), clock);
+  chain::ChainOptions co;
+  auto cs = chain::ChainState::open(node->params_, std::move(*db), *services.clock, co);
   if (!cs) return util::unexpected(corrupt_hint(cs.error()));
   node->chain_ = std::move(*cs);
   // Acknowledged transfers survive a kill: put the journal's back into the mempool.
@@ -78,12 +72,14 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const util::C
 }
 
 util::Status Node::start() {
+  util::LogScope log_scope(services_.logger);
   net::NetOptions no;
   no.magic = net::Magic::from_span(params_.magic);
   no.local_hello_template.chain_id = params_.chain_id;
   no.local_hello_template.genesis_id = params_.genesis_id;
   no.local_hello_template.best_height = chain_->tip().height;
   no.local_hello_template.user_agent = opts_.user_agent;
+  while (no.local_hello_template.node_nonce == 0) no.local_hello_template.node_nonce = services_.random();
   no.listen_host = opts_.listen_host;
   no.listen_port = opts_.port;
   no.max_inbound = opts_.max_inbound;
@@ -94,29 +90,33 @@ util::Status Node::start() {
 
   net::NetEvents ev;
   ev.on_connected = [this](const net::PeerInfo& p) {
+    util::LogScope scope(services_.logger);
     peer_manager_->on_connected(p.id, p.address, p.inbound, p.hello.best_height);
   };
   ev.on_message = [this](net::PeerId id, uint16_t type, util::Bytes payload) {
+    util::LogScope scope(services_.logger);
     peer_manager_->on_message(id, type, std::move(payload));
   };
   ev.on_disconnected = [this](net::PeerId id, const std::string& reason) {
+    util::LogScope scope(services_.logger);
     util::log().debug("peer {} disconnected: {}", id, reason);  // net logs it at info: one line
     peer_manager_->on_disconnected(id);
   };
-  ev.on_connection_failed = [](const std::string& address, bool inbound, const std::string& reason) {
+  ev.on_connection_failed = [this](const std::string& address, bool inbound, const std::string& reason) {
+    util::LogScope scope(services_.logger);
     util::log().debug("connection {} {} failed: {}", inbound ? "from" : "to", address, reason);
   };
   ev.on_foreign_connection = [this](boost::asio::ip::tcp::socket s, util::Bytes first) {
     if (foreign_) foreign_(std::move(s), std::move(first));
   };
-  auto net = net::NetManager::create(std::move(no), std::move(ev), clock_);
+  auto net = services_.transport(std::move(no), std::move(ev));
   if (!net) return util::unexpected(net.error());
   net_ = std::move(*net);
   adapter_ = std::make_unique<NetAdapter>(*net_);
   PeerManagerOptions pmo;
   pmo.ban_ms = opts_.ban_ms;
-  pmo.queue_txs = true;
-  pmo.queue_blocks = true;
+  pmo.queue_txs = services_.worker_threads;
+  pmo.queue_blocks = services_.worker_threads;
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
   chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);
@@ -136,39 +136,45 @@ util::Status Node::start() {
                       }});
   if (auto st = net_->start(); !st) return st;
   for (const auto& p : opts_.peers) net_->add_persistent_peer(p.host, p.port);
-  ticker_ = std::thread([this] {
-    util::set_thread_name("pc-tick");
-    std::unique_lock lock(tick_mu_);
-    while (!stopping_) {
-      tick_cv_.wait_for(lock, std::chrono::milliseconds(100));
-      if (stopping_) break;
-      lock.unlock();
-      watch_storage();
-      peer_manager_->tick();
-      lock.lock();
+  schedule_tick();
+  if (services_.worker_threads) {
+    tx_admission_ = std::thread([this] {
+      util::set_thread_name("pc-tx-admit");
+      while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
+    });
+    block_verifier_ = std::thread([this] {
+      util::set_thread_name("pc-blk-verify");
+      while (!tx_admission_stop_.load()) peer_manager_->verify_queued_blocks(std::chrono::milliseconds(100));
+    });
+    block_processor_ = std::thread([this] {
+      util::set_thread_name("pc-blk-connect");
+      while (!tx_admission_stop_.load()) peer_manager_->process_queued_blocks(std::chrono::milliseconds(100));
+    });
+    if (opts_.mine) {
+      auto mo = chain::default_miner_options(params_, *opts_.miner_key);
+      if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
+      miner_ = std::make_unique<chain::Miner>(*chain_, mo);
+      miner_->start();
     }
-  });
-  tx_admission_ = std::thread([this] {
-    util::set_thread_name("pc-tx-admit");
-    while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
-  });
-  block_verifier_ = std::thread([this] {
-    util::set_thread_name("pc-blk-verify");
-    while (!tx_admission_stop_.load()) peer_manager_->verify_queued_blocks(std::chrono::milliseconds(100));
-  });
-  block_processor_ = std::thread([this] {
-    util::set_thread_name("pc-blk-connect");
-    while (!tx_admission_stop_.load()) peer_manager_->process_queued_blocks(std::chrono::milliseconds(100));
-  });
-  if (opts_.mine) {
-    auto mo = chain::default_miner_options(params_, *opts_.miner_key);
-    if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
-    miner_ = std::make_unique<chain::Miner>(*chain_, mo);
-    miner_->start();
   }
   util::log().info("node started: network {} port {} height {} peers configured {} mining {}", params_.network,
                    net_->listen_port(), chain_->tip().height, opts_.peers.size(), opts_.mine ? "on" : "off");
   return {};
+}
+
+void Node::schedule_tick() {
+  std::lock_guard lock(tick_mu_);
+  if (stopping_) return;
+  tick_task_ = services_.scheduler->after(100, [this] {
+    tick();
+    schedule_tick();
+  });
+}
+
+void Node::tick() {
+  util::LogScope scope(services_.logger);
+  watch_storage();
+  peer_manager_->tick();
 }
 
 void Node::watch_storage() {
@@ -182,14 +188,15 @@ void Node::watch_storage() {
              " reindex` to rebuild the state from the stored blocks (or remove " + opts_.data_dir +
              "/chain to sync again from peers)";
     util::log().critical("{}", *fatal_);
-    // Stop taking anything at once; the program's signal wait does the orderly shutdown.
-    ::kill(::getpid(), SIGTERM);
+    // Stop taking anything at once; the world decides how to shut down (the real program's
+    // signal wait does the orderly shutdown).
+    services_.on_fatal(*fatal_);
     return;
   }
   // Full or failing disk: try again every 2 s; RocksDB refuses cheaply while it still fails.
-  auto now = std::chrono::steady_clock::now();
-  if (now < next_resume_try_) return;
-  next_resume_try_ = now + std::chrono::seconds(2);
+  const int64_t now = clock_.steady_ms();
+  if (now < next_resume_try_ms_) return;
+  next_resume_try_ms_ = now + 2000;
   if (chain_->try_resume_writes()) {
     util::log().info("storage healthy again at height {}", chain_->tip().height);
     peer_manager_->tick();  // ask peers for what we missed at once
@@ -214,12 +221,13 @@ uint64_t Node::wait_tip_change(uint64_t seen, std::chrono::milliseconds timeout)
 
 void Node::stop() {
   if (miner_) miner_->stop();
+  Scheduler::TaskId tick_task = 0;
   {
     std::lock_guard lock(tick_mu_);
     stopping_ = true;
+    tick_task = tick_task_;
   }
-  tick_cv_.notify_all();
-  if (ticker_.joinable()) ticker_.join();
+  if (tick_task) services_.scheduler->cancel(tick_task);
   tx_admission_stop_ = true;
   if (tx_admission_.joinable()) tx_admission_.join();
   if (block_verifier_.joinable()) block_verifier_.join();

@@ -15,8 +15,9 @@
 
 #include "chain/chainstate.h"
 #include "chain/miner.h"
-#include "net/net_manager.h"
+#include "net/transport.h"
 #include "node/peer_manager.h"
+#include "node/services.h"
 
 namespace peerchain::node {
 
@@ -38,6 +39,8 @@ struct NodeOptions {
   bool discover = true;                     // default: also dial addresses learned by gossip
   int64_t ban_ms = 10 * 60 * 1000;          // default: 10 minutes
   std::string user_agent = "peerchain/0.1";
+  // default: the network's consensus parameters. The simulator sets other block intervals.
+  std::optional<consensus::Params> params;
 };
 
 class Node {
@@ -45,8 +48,9 @@ class Node {
   // HTTP connections (first bytes not the peer magic) are handed here; unset: closed.
   using ForeignHandler = std::function<void(boost::asio::ip::tcp::socket, util::Bytes)>;
 
-  // Opens the database and the chain; errors are printable ("cannot open database ...: lock").
-  static util::Result<std::unique_ptr<Node>> create(NodeOptions opts, const util::Clock& clock);
+  // Opens the database (through services.storage) and the chain; errors are printable
+  // ("cannot open database ...: lock"). `services` must stay valid for the node's life.
+  static util::Result<std::unique_ptr<Node>> create(NodeOptions opts, const Services& services);
   ~Node();
 
   void set_foreign_handler(ForeignHandler h) { foreign_ = std::move(h); }
@@ -61,23 +65,29 @@ class Node {
 
   chain::ChainState& chain() { return *chain_; }
   const consensus::Params& params() const { return params_; }
-  net::NetManager& net() { return *net_; }
+  net::Transport& net() { return *net_; }
+  const Services& services() const { return services_; }
+  // The periodic work: the storage watch, then the peer protocol's timers. Runs every 100 ms
+  // through the scheduler once started.
+  void tick();
   PeerManager& peers() { return *peer_manager_; }
   chain::Miner* miner() { return miner_.get(); }
   uint16_t port() const { return net_ ? net_->listen_port() : 0; }
-  // Set when the node found its database corrupt and asked the process to stop (SIGTERM to
-  // itself): the reason, with what to run. The program exits non-zero with it.
+  // Set when the node found its database corrupt and stopped taking anything (Services::on_fatal
+  // was called): the reason, with what to run. The program exits non-zero with it.
   std::optional<std::string> fatal_error() const;
   const NodeOptions& options() const { return opts_; }
 
  private:
-  Node(NodeOptions opts, consensus::Params params, const util::Clock& clock);
+  Node(NodeOptions opts, consensus::Params params, const Services& services);
+  void schedule_tick();
 
   NodeOptions opts_;
   const consensus::Params params_;
+  const Services services_;
   const util::Clock& clock_;
   std::unique_ptr<chain::ChainState> chain_;
-  std::unique_ptr<net::NetManager> net_;
+  std::unique_ptr<net::Transport> net_;
   std::unique_ptr<PeerNetwork> adapter_;
   std::unique_ptr<PeerManager> peer_manager_;
   std::unique_ptr<chain::Miner> miner_;
@@ -86,19 +96,18 @@ class Node {
   mutable std::mutex tip_mu_;
   std::condition_variable tip_cv_;
   uint64_t tip_seq_ = 0;  // GUARDED_BY(tip_mu_)
-  std::thread ticker_;
   std::thread tx_admission_;  // drains the peer manager's queue of peers' transactions
   std::thread block_verifier_;   // checks the signatures of peers' queued blocks
   std::thread block_processor_;  // then validates and connects them
   std::atomic<bool> tx_admission_stop_{false};  // stops both
   // The storage watch (on the ticker): resumes after a full disk, stops on corruption.
   void watch_storage();
-  std::chrono::steady_clock::time_point next_resume_try_{};
+  int64_t next_resume_try_ms_ = INT64_MIN;  // steady ms
   mutable std::mutex fatal_mu_;
   std::optional<std::string> fatal_;  // GUARDED_BY(fatal_mu_)
   std::mutex tick_mu_;
-  std::condition_variable tick_cv_;
-  bool stopping_ = false;
+  Scheduler::TaskId tick_task_ = 0;  // GUARDED_BY(tick_mu_)
+  bool stopping_ = false;            // GUARDED_BY(tick_mu_)
 };
 
 }  // namespace peerchain::node

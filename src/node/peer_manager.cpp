@@ -663,7 +663,7 @@ size_t PeerManager::queued_blocks() const {
 }
 
 void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid) {
-  auto started = std::chrono::steady_clock::now();
+  const int64_t started_ns = clock_.steady_ns();
   auto r = chain_.process_block(block);
   {
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
@@ -674,8 +674,9 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
     auto rq = requested_.find(bid);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  counters_.block_processing.observe(static_cast<double>(ms) / 1000.0);
+  const int64_t elapsed_ns = clock_.steady_ns() - started_ns;
+  const int64_t ms = elapsed_ns / 1'000'000;
+  counters_.block_processing.observe(static_cast<double>(elapsed_ns) / 1e9);
   if (!r && r.error().rejection()) counters_.blocks_rejected.add(consensus::reject_token(r.error().rejection()->code));
   if (r && r->stored)  // one info line per block taken (mined blocks: the miner's line)
     util::log().info("block {} height {} txs {} from peer {}: accepted in {} ms", bid.hex(), block.header.height,

@@ -13,8 +13,30 @@
 
 namespace peerchain::util {
 
-// The process-wide logger (spdlog's default logger). Thread-safe.
-inline spdlog::logger& log() { return *spdlog::default_logger_raw(); }
+namespace detail {
+inline thread_local spdlog::logger* current_logger = nullptr;
+}
+
+// The logger of whatever runs on this thread: the process-wide logger (spdlog's default) unless
+// a LogScope installed another. Thread-safe.
+inline spdlog::logger& log() {
+  return detail::current_logger ? *detail::current_logger : *spdlog::default_logger_raw();
+}
+
+// Routes util::log() on this thread to `logger` while the scope lives (scopes nest). The
+// simulator runs many nodes on one thread and enters each node's scope before running its code,
+// so each node's lines go to that node's own sink (a log sink per node) without a logger being
+// threaded through every constructor.
+class LogScope {
+ public:
+  explicit LogScope(spdlog::logger* logger) : saved_(detail::current_logger) { detail::current_logger = logger; }
+  ~LogScope() { detail::current_logger = saved_; }
+  LogScope(const LogScope&) = delete;
+  LogScope& operator=(const LogScope&) = delete;
+
+ private:
+  spdlog::logger* saved_;
+};
 
 // Parses "trace|debug|info|warn|error|off"; false on anything else.
 bool set_log_level(std::string_view level);
