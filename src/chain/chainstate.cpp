@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "chain/parallel_verify.h"
+#include "chain/planted.h"
 #include "consensus/pow.h"
 #include "util/log.h"
 
@@ -332,6 +333,7 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
   if (!undo) return corrupt("undo data of " + e->id.hex() + ": " + undo.error().to_string());
   storage::WriteBatch batch;
   for (const auto& a : undo->accounts) {
+    if (planted::on(1) && &a == &undo->accounts.front()) continue;
     if (a.prior) batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(*a.prior));
     else batch.erase(Column::kAccounts, a.key.span());
     touched.insert(a.key);
@@ -490,7 +492,7 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
   for (auto bit = disconnected.rbegin(); bit != disconnected.rend(); ++bit)
     for (const auto& tx : bit->txs) {
       sig_cache_.insert(tx.id());  // validated in a block already
-      returned.push_back(tx);
+      if (!planted::on(2)) returned.push_back(tx);
     }
   auto dropped = mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
   // Transactions back from disconnected blocks are announced again, like new ones: peers

@@ -1,0 +1,958 @@
+#include "sim/simulation.h"
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <numeric>
+
+#include "chain/miner.h"
+#include "chain/planted.h"
+#include "consensus/params.h"
+#include "consensus/pow.h"
+#include "node/node.h"
+#include "storage/memory_database.h"
+#include "util/log.h"
+
+namespace peerchain::sim {
+
+namespace {
+
+using primitives::AccountKey;
+using primitives::BlockId;
+using primitives::Transaction;
+using primitives::TxId;
+
+// The wall-clock instant simulated time starts at (2027-01-15T08:00:00Z).
+constexpr int64_t kEpochMs = 1'800'000'000'000;
+
+// A node's clock: simulated time plus the skew the nemesis gives it.
+class NodeClock final : public util::Clock {
+ public:
+  explicit NodeClock(const EventLoop& loop) : loop_(loop) {}
+  int64_t now_ms() const override { return kEpochMs + loop_.now() / kMs + skew_ms; }
+  int64_t steady_ns() const override { return loop_.now() * 1000; }
+  int64_t skew_ms = 0;
+
+ private:
+  const EventLoop& loop_;
+};
+
+// A node's timers are events of its current life.
+class NodeScheduler final : public node::Scheduler {
+ public:
+  NodeScheduler(EventLoop& loop, std::function<Owner()> owner) : loop_(loop), owner_(std::move(owner)) {}
+  TaskId after(int64_t delay_ms, std::function<void()> task) override {
+    return loop_.after(std::max<int64_t>(0, delay_ms) * kMs, owner_(), std::move(task));
+  }
+  void cancel(TaskId id) override { loop_.cancel(id); }
+
+ private:
+  EventLoop& loop_;
+  std::function<Owner()> owner_;
+};
+
+// A node's log sink: the last lines, stamped with simulated time and the node, for a violation's
+// report; echoed to stderr with --verbose.
+class RingSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  RingSink(const EventLoop& loop, int node, bool echo) : loop_(loop), node_(node), echo_(echo) {}
+  std::deque<std::string> lines;
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& m) override {
+    char head[64];
+    std::snprintf(head, sizeof head, "%10.3f n%d %s: ", static_cast<double>(loop_.now()) / 1e6, node_,
+                  spdlog::level::to_string_view(m.level).data());
+    std::string line = head + std::string(m.payload.data(), m.payload.size());
+    if (echo_) std::fprintf(stderr, "%s\n", line.c_str());
+    lines.push_back(std::move(line));
+    if (lines.size() > 30) lines.pop_front();
+  }
+  void flush_() override {}
+
+ private:
+  const EventLoop& loop_;
+  const int node_;
+  const bool echo_;
+};
+
+struct SimNode {
+  int index = 0;
+  uint64_t incarnation = 1;
+  bool up = false;
+  bool paused = false;
+  bool fatal = false;
+  double hash_rate = 0;
+  std::shared_ptr<storage::MemoryDisk> disk;
+  std::unique_ptr<NodeClock> clock;
+  std::unique_ptr<NodeScheduler> scheduler;
+  std::shared_ptr<RingSink> sink;
+  std::shared_ptr<spdlog::logger> logger;
+  std::mt19937_64 rng;       // the node's protocol randomness
+  std::mt19937_64 mine_rng;  // when it finds blocks
+  node::Services services;
+  std::unique_ptr<node::Node> node;
+  SimTransport* transport = nullptr;
+  EventLoop::EventId mine_event = 0;
+  AccountKey reward;
+  std::vector<int> peers;
+};
+
+struct Pending {
+  Transaction tx;
+  TxId id;
+  int acked_by = -1;
+  Micros sent_at = 0;
+};
+
+struct Client {
+  explicit Client(crypto::SecretKey k) : key(std::move(k)), pub(key.pubkey()) {}
+  crypto::SecretKey key;
+  AccountKey pub;
+  uint64_t next_nonce = 0;
+  int home = -1;
+  std::vector<Pending> pending;  // acknowledged, not yet deep in the chain; in nonce order
+};
+
+struct ActiveFault {
+  std::string kind;
+  std::function<void()> end;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(std::min<double>(static_cast<double>(v.size() - 1), std::floor(p * static_cast<double>(v.size()))));
+  return v[i];
+}
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& o)
+      : o_(o),
+        rng_(o.seed * 0x9E3779B97F4A7C15ULL + 1),
+        loop_(EventLoop::NodeGate{[this](int n) { return nodes_[static_cast<size_t>(n)].incarnation; },
+                                  [this](int n) { return nodes_[static_cast<size_t>(n)].paused; }}) {}
+
+  SimReport run();
+
+ private:
+  Owner owner(int i) const { return Owner{i, nodes_[static_cast<size_t>(i)].incarnation}; }
+  SimNode& N(int i) { return nodes_[static_cast<size_t>(i)]; }
+  int n() const { return static_cast<int>(nodes_.size()); }
+  double uniform(double a, double b) { return a + (b - a) * std::uniform_real_distribution<double>(0, 1)(rng_); }
+  int pick(int count) { return static_cast<int>(rng_() % static_cast<uint64_t>(count)); }
+  bool serving(int i) { return N(i).up && !N(i).paused && !N(i).fatal; }
+
+  void setup();
+  void start_node(int i);
+  void stop_node(int i, Departure how);
+  void on_fatal(int i, const std::string& why);
+  void on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected);
+  void schedule_mining(int i);
+  void mine_block(int i);
+  void client_step();
+  void client_loop();
+  void resend_loop();
+  void check_loop();
+  void submit(Client& c, int node, const Pending& p, bool resend);
+  void resend_stale();
+  void nemesis_step();
+  bool inject(const std::string& kind);
+  void heal_everything();
+  void check_node(int i, bool final);
+  void violation(const std::string& what, int node = -1);
+  bool converged(std::string* why);
+  void final_checks();
+  void balance_hash_power();
+  void emit(TraceEvent e) { trace_.emit(loop_.now(), e); }
+
+  const SimOptions o_;
+  std::mt19937_64 rng_;
+  std::vector<SimNode> nodes_;
+  EventLoop loop_;
+  Trace trace_;
+  std::unique_ptr<Network> network_;
+  consensus::Params params_;
+  LinkConditions default_link_;
+  std::vector<Client> clients_;
+  std::map<TxId, int> acked_;  // acknowledged transfers (by the first node that acknowledged)
+  std::set<TxId> rejected_;    // invalid transfers, refused
+  std::map<uint64_t, ActiveFault> active_;
+  uint64_t next_fault_ = 0;
+  bool nemesis_on_ = true;
+  bool clients_on_ = true;
+  bool mining_on_ = true;
+  std::map<BlockId, std::pair<Micros, std::set<int>>> found_;  // block -> (found at, nodes whose tip it reached)
+  std::vector<double> propagation_ms_;
+  SimReport report_;
+  bool failed_ = false;
+};
+
+void Simulation::setup() {
+  params_ = consensus::dev_params();
+  params_.target_spacing_ms = static_cast<int64_t>(o_.block_interval_s * 1000);
+  params_.pow_limit = *consensus::decode_compact(0x207fffff);
+  // The starting target makes the simulated hash rate find a block per interval.
+  double expected = std::max(2.0, o_.hash_rate * o_.nodes * o_.block_interval_s);
+  consensus::Uint256 target = (~consensus::Uint256(0)).div(consensus::Uint256(static_cast<uint64_t>(expected)));
+  params_.genesis.header.bits = consensus::encode_compact(target);
+  params_.genesis.header.time_ms = kEpochMs;
+  params_.genesis_id = params_.genesis.header.id();
+
+  default_link_.latency = static_cast<Micros>(o_.latency_ms * kMs);
+  default_link_.jitter = static_cast<Micros>(o_.jitter_ms * kMs);
+  network_ = std::make_unique<Network>(loop_, trace_, rng_, static_cast<size_t>(o_.nodes), default_link_);
+  network_->owner_of = [this](int i) { return owner(i); };
+
+  nodes_.resize(static_cast<size_t>(o_.nodes));
+  const int peers = o_.peers > 0 ? std::min(o_.peers, o_.nodes - 1) : (o_.nodes <= 8 ? o_.nodes - 1 : 8);
+  for (int i = 0; i < n(); ++i) {
+    SimNode& s = N(i);
+    s.index = i;
+    s.hash_rate = o_.hash_rate;
+    s.disk = std::make_shared<storage::MemoryDisk>();
+    s.clock = std::make_unique<NodeClock>(loop_);
+    s.scheduler = std::make_unique<NodeScheduler>(loop_, [this, i] { return owner(i); });
+    s.sink = std::make_shared<RingSink>(loop_, i, o_.verbose);
+    s.logger = std::make_shared<spdlog::logger>("n" + std::to_string(i), s.sink);
+    s.logger->set_level(o_.verbose ? spdlog::level::debug : spdlog::level::info);
+    s.rng.seed(rng_());
+    s.mine_rng.seed(rng_());
+    s.reward = consensus::dev_account_key(1000 + static_cast<uint32_t>(i)).pubkey();
+  }
+  // Topology: each node dials `peers` others, each pair one way (the transport has no
+  // duplicate-connection rule); with few nodes, a full mesh.
+  std::set<std::pair<int, int>> pairs;
+  for (int i = 0; i < n(); ++i) {
+    if (o_.nodes <= 8 && o_.peers == 0) {
+      for (int j = i + 1; j < n(); ++j) N(i).peers.push_back(j);
+      continue;
+    }
+    int tries = 0;
+    while (static_cast<int>(N(i).peers.size()) < peers && tries++ < 100) {
+      int j = pick(n());
+      if (j == i || pairs.count({std::min(i, j), std::max(i, j)})) continue;
+      pairs.insert({std::min(i, j), std::max(i, j)});
+      N(i).peers.push_back(j);
+    }
+  }
+  for (uint32_t c = 0; c < static_cast<uint32_t>(o_.clients) && c < consensus::kDevAccounts; ++c) {
+    clients_.emplace_back(consensus::dev_account_key(c));
+  }
+}
+
+void Simulation::start_node(int i) {
+  SimNode& s = N(i);
+  s.up = true;
+  s.paused = false;
+  s.fatal = false;
+  s.services.clock = s.clock.get();
+  s.services.scheduler = s.scheduler.get();
+  s.services.worker_threads = false;
+  s.services.verify_pool = nullptr;
+  s.services.transport = [this, i](net::NetOptions no, net::NetEvents ev) -> util::Result<std::unique_ptr<net::Transport>> {
+    auto t = std::make_unique<SimTransport>(*network_, i, std::move(no), std::move(ev), *N(i).clock,
+                                            [this, i] { return N(i).rng(); });
+    N(i).transport = t.get();
+    return std::unique_ptr<net::Transport>(std::move(t));
+  };
+  s.services.storage = [this, i](const std::string&) { return storage::MemoryDatabase::open(N(i).disk); };
+  s.services.random = [this, i] { return N(i).rng(); };
+  s.services.logger = s.logger.get();
+  s.services.on_fatal = [this, i](const std::string& why) { on_fatal(i, why); };
+  node::NodeOptions no;
+  no.data_dir = "sim/node" + std::to_string(i);
+  no.network = "dev";
+  no.params = params_;
+  no.mine = false;
+  no.discover = false;
+  no.user_agent = "peerchain-sim/n" + std::to_string(i);
+  for (int p : s.peers) no.peers.push_back({Network::host_of(p), Network::kPort});
+  auto created = node::Node::create(no, s.services);
+  if (!created) {
+    if (created.error().code == storage::kErrCorrupt) {
+      // The operator's answer to a damaged database: remove it and sync again from peers.
+      emit(TraceEvent("operator").num("node", i).str("action", "wipe").str("why", created.error().to_string()));
+      s.disk = std::make_shared<storage::MemoryDisk>();
+      created = node::Node::create(no, s.services);
+    }
+    if (!created && (created.error().code == storage::kErrIo || created.error().code == storage::kErrNoSpace)) {
+      // The disk still fails: the program exits with the error and its supervisor (systemd's
+      // Restart=on-failure) starts it again a few seconds later.
+      s.up = false;
+      emit(TraceEvent("node_start_failed").num("node", i).str("why", created.error().to_string()));
+      loop_.after(5 * kSecond, Owner{}, [this, i] {
+        if (!N(i).up) start_node(i);
+      });
+      return;
+    }
+    if (!created) {
+      s.up = false;
+      violation("node cannot restart from its own storage: " + created.error().to_string(), i);
+      return;
+    }
+  }
+  s.node = std::move(*created);
+  s.node->add_listener({[this, i](const chain::TipInfo& tip, uint32_t disconnected) { on_tip(i, tip, disconnected); }, {}});
+  util::LogScope scope(s.logger.get());
+  if (auto st = s.node->start(); !st) {
+    violation("node does not start: " + st.error().to_string(), i);
+    return;
+  }
+  emit(TraceEvent("node_start").num("node", i).num("height", s.node->chain().tip().height).str("tip", s.node->chain().tip().id.hex()));
+  schedule_mining(i);
+}
+
+void Simulation::stop_node(int i, Departure how) {
+  SimNode& s = N(i);
+  if (!s.up) return;
+  check_node(i, false);
+  loop_.cancel(s.mine_event);
+  s.mine_event = 0;
+  if (s.transport) s.transport->set_departure(how);
+  {
+    util::LogScope scope(s.logger.get());
+    s.node.reset();
+  }
+  s.transport = nullptr;
+  s.up = false;
+  s.paused = false;
+  loop_.release(i);  // held events now belong to a dead life and are dropped
+  ++s.incarnation;
+  if (how == Departure::kPowerCut)
+    s.disk->power_cut();
+  else
+    s.disk->kill();
+}
+
+void Simulation::on_fatal(int i, const std::string& why) {
+  SimNode& s = N(i);
+  if (s.fatal) return;
+  s.fatal = true;
+  emit(TraceEvent("node_fatal").num("node", i).str("why", why));
+  // The process stops itself; the operator wipes the damaged database and restarts it later.
+  loop_.after(0, Owner{}, [this, i] {
+    stop_node(i, Departure::kGraceful);
+    loop_.after(static_cast<Micros>(uniform(5, 20) * kSecond), Owner{}, [this, i] {
+      if (N(i).up) return;
+      emit(TraceEvent("operator").num("node", i).str("action", "wipe"));
+      N(i).disk = std::make_shared<storage::MemoryDisk>();
+      start_node(i);
+    });
+  });
+}
+
+void Simulation::on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected) {
+  TraceEvent e("tip");
+  e.num("node", i).num("height", tip.height).str("id", tip.id.hex());
+  if (disconnected) e.num("reorg_depth", disconnected);
+  emit(e);
+  if (disconnected) {
+    ++report_.reorgs;
+    report_.max_reorg_depth = std::max(report_.max_reorg_depth, disconnected);
+  }
+  auto f = found_.find(tip.id);
+  if (f != found_.end() && f->second.second.insert(i).second && f->second.second.size() == nodes_.size())
+    propagation_ms_.push_back(static_cast<double>(loop_.now() - f->second.first) / kMs);
+  // Mining restarts on the new tip (finding a block is memoryless, so a new draw is exact).
+  loop_.after(0, owner(i), [this, i] { schedule_mining(i); });
+}
+
+void Simulation::schedule_mining(int i) {
+  SimNode& s = N(i);
+  loop_.cancel(s.mine_event);
+  s.mine_event = 0;
+  if (!mining_on_ || !s.up || s.paused || s.fatal || s.hash_rate <= 0) return;
+  auto target = consensus::decode_compact(s.node->chain().tip().bits);
+  double expected = target ? consensus::to_double(consensus::work_from_target(*target)) : 1.0;
+  double wait_s = std::exponential_distribution<double>(s.hash_rate / std::max(1.0, expected))(s.mine_rng);
+  s.mine_event = loop_.after(static_cast<Micros>(wait_s * kSecond) + 1, owner(i), [this, i] {
+    N(i).mine_event = 0;
+    mine_block(i);
+  });
+}
+
+void Simulation::mine_block(int i) {
+  SimNode& s = N(i);
+  util::LogScope scope(s.logger.get());
+  auto& chain = s.node->chain();
+  chain::BlockTemplate tmpl = chain.create_template(s.reward);
+  uint64_t hashes = 0;
+  if (!chain::Miner::solve(tmpl, [] { return false; }, hashes)) return schedule_mining(i);
+  const BlockId id = tmpl.block.id();
+  ++report_.blocks_found;
+  found_[id] = {loop_.now(), {}};
+  emit(TraceEvent("block_found").num("node", i).str("id", id.hex()).num("height", tmpl.block.header.height)
+           .str("parent", tmpl.block.header.prev_id.hex()).num("txs", static_cast<int64_t>(tmpl.block.txs.size())));
+  auto r = chain.process_block(tmpl.block);
+  if (!r) util::log().warn("simulated miner: own block {} refused: {}", id.hex(), r.error().to_string());
+  schedule_mining(i);
+}
+
+void Simulation::submit(Client& c, int node_index, const Pending& p, bool resend) {
+  SimNode& s = N(node_index);
+  util::LogScope scope(s.logger.get());
+  auto r = s.node->chain().submit_transaction(p.tx);
+  TraceEvent e(resend ? "tx_resent" : "tx_submitted");
+  e.num("node", node_index).num("client", static_cast<int64_t>(&c - clients_.data())).str("txid", p.id.hex())
+      .num("nonce", static_cast<int64_t>(p.tx.nonce));
+  if (r) {
+    e.boolean("acked", true);
+    if (!resend) {
+      ++c.next_nonce;
+      Pending q = p;
+      q.acked_by = node_index;
+      q.sent_at = loop_.now();
+      c.pending.push_back(q);
+      acked_.emplace(p.id, node_index);
+      ++report_.transfers_acked;
+    }
+  } else {
+    e.boolean("acked", false).str("why", r.error().to_string());
+  }
+  emit(e);
+}
+
+void Simulation::client_step() {
+  if (!clients_on_ || clients_.empty()) return;
+  Client& c = clients_[rng_() % clients_.size()];
+  std::vector<int> up;
+  for (int i = 0; i < n(); ++i)
+    if (serving(i) && N(i).node->chain().storage_status().state == chain::StorageState::kOk) up.push_back(i);
+  if (up.empty()) return;
+  int target = c.home;
+  if (target < 0 || !serving(target) || std::find(up.begin(), up.end(), target) == up.end()) {
+    // The wallet cannot reach its node: it sends its unconfirmed transfers, the same signed bytes,
+    // to another one first.
+    target = up[rng_() % up.size()];
+    c.home = target;
+    for (const auto& p : c.pending) {
+      submit(c, target, p, true);
+      ++report_.resends;
+    }
+  }
+  const auto& to = clients_[rng_() % clients_.size()].pub;
+  if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.invalid_share) {
+    // A transfer that must be refused: a forged signature, or more than exists.
+    Transaction bad = primitives::make_transfer(params_.chain_id, c.key, to, 1 + rng_() % 1000, 1, c.next_nonce);
+    if (rng_() % 2) {
+      bad.signature.data[rng_() % bad.signature.data.size()] ^= 0x5a;
+    } else {
+      bad = primitives::make_transfer(params_.chain_id, c.key, to, static_cast<primitives::Amount>(1) << 62, 1, c.next_nonce);
+    }
+    util::LogScope scope(N(target).logger.get());
+    auto r = N(target).node->chain().submit_transaction(bad);
+    emit(TraceEvent("tx_invalid").num("node", target).str("txid", bad.id().hex()).boolean("acked", static_cast<bool>(r))
+             .str("why", r ? std::string() : r.error().to_string()));
+    if (r) return violation("an invalid transfer was acknowledged: " + bad.id().hex(), target);
+    if (r.error().rejection()) {
+      rejected_.insert(bad.id());
+      ++report_.transfers_rejected;
+    }
+    return;
+  }
+  Pending p;
+  p.tx = primitives::make_transfer(params_.chain_id, c.key, to, 1 + rng_() % 1000, 1, c.next_nonce);
+  p.id = p.tx.id();
+  submit(c, target, p, false);
+}
+
+// Transfers acknowledged long ago and still not in the chain of the node that took them are
+// sent to another node (their acknowledging node may sit on the losing side of a partition).
+void Simulation::resend_stale() {
+  std::vector<int> up;
+  for (int i = 0; i < n(); ++i)
+    if (serving(i)) up.push_back(i);
+  if (up.empty()) return;
+  for (auto& c : clients_) {
+    // A wallet forgets a transfer only once it is deep in the chain of every running node (one
+    // node's view is not enough: its branch may lose, and a wiped node forgets what it took).
+    std::erase_if(c.pending, [&](const Pending& p) {
+      for (int i : up) {
+        auto info = N(i).node->chain().transaction(p.id);
+        if (!info || !info->block || info->confirmations < 10) return false;
+      }
+      return true;
+    });
+    if (!c.pending.empty() && loop_.now() - c.pending.front().sent_at > 30 * kSecond) {
+      int target = up[rng_() % up.size()];
+      for (auto& p : c.pending) {
+        submit(c, target, p, true);
+        p.sent_at = loop_.now();
+        ++report_.resends;
+      }
+    }
+  }
+}
+
+void Simulation::client_loop() {
+  client_step();
+  if (clients_on_)
+    loop_.after(static_cast<Micros>(std::exponential_distribution<double>(o_.tx_rate)(rng_) * kSecond) + 1, Owner{},
+                [this] { client_loop(); });
+}
+
+void Simulation::resend_loop() {
+  resend_stale();
+  loop_.after(5 * kSecond, Owner{}, [this] { resend_loop(); });
+}
+
+void Simulation::check_loop() {
+  for (int i = 0; i < n(); ++i)
+    if (serving(i)) check_node(i, false);
+  loop_.after(5 * kSecond, Owner{}, [this] { check_loop(); });
+}
+
+void Simulation::balance_hash_power() {
+  for (auto& s : nodes_) s.hash_rate = o_.hash_rate;
+  for (int i = 0; i < n(); ++i)
+    if (N(i).up) loop_.after(0, owner(i), [this, i] { schedule_mining(i); });
+}
+
+bool Simulation::inject(const std::string& kind) {
+  std::vector<int> up, serving_nodes;
+  for (int i = 0; i < n(); ++i) {
+    if (N(i).up) up.push_back(i);
+    if (serving(i)) serving_nodes.push_back(i);
+  }
+  const uint64_t id = ++next_fault_;
+  auto lasting = [&](double lo, double hi, std::function<void()> end) {
+    active_[id] = {kind, std::move(end)};
+    loop_.after(static_cast<Micros>(uniform(lo, hi) * kSecond), Owner{}, [this, id] {
+      auto it = active_.find(id);
+      if (it == active_.end()) return;
+      auto end_fn = std::move(it->second.end);
+      std::string k = it->second.kind;
+      active_.erase(it);
+      emit(TraceEvent("fault_end").num("fault", static_cast<int64_t>(id)).str("kind", k));
+      end_fn();
+    });
+  };
+  TraceEvent ev("fault");
+  ev.num("fault", static_cast<int64_t>(id)).str("kind", kind);
+  if (kind == "crash" || kind == "powercut") {
+    if (serving_nodes.size() < 2) return false;
+    int x = serving_nodes[rng_() % serving_nodes.size()];
+    ev.num("node", x);
+    emit(ev);
+    stop_node(x, kind == "crash" ? Departure::kKill : Departure::kPowerCut);
+    lasting(1, 20, [this, x] {
+      if (!N(x).up) start_node(x);
+    });
+    return true;
+  }
+  if (kind == "pause") {
+    if (serving_nodes.size() < 2) return false;
+    int x = serving_nodes[rng_() % serving_nodes.size()];
+    ev.num("node", x);
+    emit(ev);
+    N(x).paused = true;
+    loop_.cancel(N(x).mine_event);
+    lasting(1, 30, [this, x] {
+      if (!N(x).up || !N(x).paused) return;
+      N(x).paused = false;
+      loop_.release(x);
+      schedule_mining(x);
+    });
+    return true;
+  }
+  if (kind == "partition" || kind == "isolate" || kind == "bridge" || kind == "oneway") {
+    std::vector<std::pair<int, int>> cuts;  // directed
+    std::vector<int> order(static_cast<size_t>(n()));
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng_);
+    if (kind == "oneway") {
+      cuts.push_back({order[0], order[1]});
+    } else {
+      size_t k = kind == "isolate" ? 1 : 1 + rng_() % static_cast<size_t>(n() - 1);
+      std::set<int> a(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+      int bridge = -1;
+      if (kind == "bridge") {
+        if (n() < 3) return false;
+        bridge = order.back();
+        a.erase(bridge);
+        if (a.empty()) a.insert(order[0]);
+      }
+      for (int x = 0; x < n(); ++x)
+        for (int y = 0; y < n(); ++y)
+          if (x != y && x != bridge && y != bridge && a.count(x) && !a.count(y)) {
+            cuts.push_back({x, y});
+            cuts.push_back({y, x});
+          }
+      std::string side;
+      for (int x : a) side += (side.empty() ? "" : ",") + std::to_string(x);
+      ev.str("side", side);
+      if (bridge >= 0) ev.num("bridge", bridge);
+    }
+    if (cuts.empty()) return false;
+    if (kind == "oneway") ev.num("from", cuts[0].first).num("to", cuts[0].second);
+    emit(ev);
+    for (auto [x, y] : cuts) network_->set_cut(x, y, true);
+    lasting(5, 60, [this, cuts] {
+      for (auto [x, y] : cuts) network_->set_cut(x, y, false);
+    });
+    return true;
+  }
+  if (kind == "latency") {
+    LinkConditions c = default_link_;
+    c.latency = static_cast<Micros>(uniform(100, 1000) * kMs);
+    c.jitter = static_cast<Micros>(uniform(0, 200) * kMs);
+    ev.num("latency_ms", c.latency / kMs);
+    emit(ev);
+    network_->set_all_links(c);
+    lasting(5, 60, [this] { network_->set_all_links(default_link_); });
+    return true;
+  }
+  if (kind == "bandwidth") {
+    int x = pick(n());
+    double bw = uniform(10'000, 100'000);
+    ev.num("node", x).num("bytes_per_s", static_cast<int64_t>(bw));
+    emit(ev);
+    for (int y = 0; y < n(); ++y)
+      if (y != x) {
+        network_->link(x, y).bytes_per_second = bw;
+        network_->link(y, x).bytes_per_second = bw;
+      }
+    lasting(5, 60, [this, x] {
+      for (int y = 0; y < n(); ++y)
+        if (y != x) {
+          network_->link(x, y).bytes_per_second = 0;
+          network_->link(y, x).bytes_per_second = 0;
+        }
+    });
+    return true;
+  }
+  if (kind == "reset") {
+    int a = pick(n()), b = pick(n());
+    if (a == b) return false;
+    ev.num("a", a).num("b", b);
+    emit(ev);
+    network_->reset_links(a, b);
+    return true;
+  }
+  if (kind == "clog") {
+    int a = pick(n()), b = pick(n());
+    if (a == b) return false;
+    Micros until = loop_.now() + static_cast<Micros>(uniform(1, 20) * kSecond);
+    ev.num("from", a).num("to", b).num("until", until);
+    emit(ev);
+    network_->clog(a, b, until);
+    return true;
+  }
+  if (kind == "skew" || kind == "skew-far") {
+    int x = pick(n());
+    double mag = kind == "skew" ? uniform(0, 60) : uniform(150, 300);
+    int64_t skew = static_cast<int64_t>(mag * 1000) * (rng_() % 2 ? 1 : -1);
+    ev.num("node", x).num("skew_ms", skew);
+    emit(ev);
+    N(x).clock->skew_ms = skew;
+    lasting(10, 90, [this, x] { N(x).clock->skew_ms = 0; });
+    return true;
+  }
+  if (kind == "disk-full" || kind == "disk-io" || kind == "disk-sync") {
+    if (up.empty()) return false;
+    int x = up[rng_() % up.size()];
+    ev.num("node", x);
+    emit(ev);
+    auto disk = N(x).disk;
+    const std::string_view code = kind == "disk-full" ? storage::kErrNoSpace : storage::kErrIo;
+    if (kind == "disk-sync")
+      disk->fail_synced_writes(code);
+    else
+      disk->fail_writes(code);
+    lasting(2, 20, [disk] { disk->clear_write_faults(); });
+    return true;
+  }
+  if (kind == "disk-corrupt") {
+    if (serving_nodes.size() < 2) return false;
+    int x = serving_nodes[rng_() % serving_nodes.size()];
+    ev.num("node", x);
+    emit(ev);
+    N(x).disk->corrupt_column(storage::Column::kAccounts);
+    return true;
+  }
+  if (kind == "hashpower") {
+    int x = pick(n());
+    double share = uniform(0.6, 0.9);
+    const double total = o_.hash_rate * n();
+    ev.num("node", x).real("share", share);
+    emit(ev);
+    for (int i = 0; i < n(); ++i) N(i).hash_rate = i == x ? total * share : total * (1 - share) / std::max(1, n() - 1);
+    for (int i = 0; i < n(); ++i)
+      if (N(i).up) loop_.after(0, owner(i), [this, i] { schedule_mining(i); });
+    lasting(20, 120, [this] { balance_hash_power(); });
+    return true;
+  }
+  return false;
+}
+
+void Simulation::nemesis_step() {
+  if (!nemesis_on_ || failed_) return;
+  std::vector<std::string> kinds;
+  for (const auto& k : all_fault_kinds())
+    if (o_.faults.empty() || o_.faults.count(k)) kinds.push_back(k);
+  if (!kinds.empty()) {
+    const std::string kind = kinds[rng_() % kinds.size()];
+    if (inject(kind)) {
+      ++report_.faults;
+      ++report_.faults_by_kind[kind];
+    }
+  }
+  loop_.after(static_cast<Micros>(std::exponential_distribution<double>(1.0 / o_.fault_interval_s)(rng_) * kSecond) + 1,
+              Owner{}, [this] { nemesis_step(); });
+}
+
+void Simulation::heal_everything() {
+  nemesis_on_ = false;
+  auto faults = std::move(active_);
+  active_.clear();
+  for (auto& [id, f] : faults) {
+    emit(TraceEvent("fault_end").num("fault", static_cast<int64_t>(id)).str("kind", f.kind));
+    f.end();
+  }
+  network_->heal_all();
+  network_->set_all_links(default_link_);
+  for (int i = 0; i < n(); ++i) {
+    N(i).clock->skew_ms = 0;
+    N(i).disk->clear_write_faults();
+    if (!N(i).up && !N(i).fatal) start_node(i);
+    if (N(i).paused) {
+      N(i).paused = false;
+      loop_.release(i);
+    }
+  }
+  balance_hash_power();
+  emit(TraceEvent("heal"));
+}
+
+void Simulation::violation(const std::string& what, int node) {
+  if (failed_) return;
+  failed_ = true;
+  report_.ok = false;
+  report_.violation = what;
+#ifdef PEERCHAIN_PLANTED_BUGS
+  report_.repro = "peerchain-sim-planted " + options_to_args(o_);
+#else
+  report_.repro = "peerchain-sim " + options_to_args(o_);
+#endif
+  for (const auto& l : trace_.recent()) report_.context.push_back("trace: " + l);
+  if (node >= 0)
+    for (const auto& l : N(node).sink->lines) report_.context.push_back("log: " + l);
+  emit(TraceEvent("violation").str("what", what).num("node", node));
+  loop_.stop();
+}
+
+// The invariants one node must keep at any instant it is up and its storage is healthy.
+void Simulation::check_node(int i, bool final) {
+  SimNode& s = N(i);
+  if (!s.up || s.fatal || failed_) return;
+  util::LogScope scope(s.logger.get());
+  // No honest node penalises another: every node here is honest.
+  for (const auto& p : s.node->peers().stats())
+    if (p.score > 0)
+      return violation("node " + std::to_string(i) + " gave honest peer " + p.address + " " + std::to_string(p.score) +
+                           " misbehaviour points", i);
+  if (s.node->peers().counters().bans.load() > 0 || (s.transport && s.transport->bans_made() > 0))
+    return violation("node " + std::to_string(i) + " banned an honest peer", i);
+  auto& chain = s.node->chain();
+  if (chain.storage_status().state != chain::StorageState::kOk) return;
+  const auto tip = chain.tip();
+  // Its block tree agrees with its tip: the tip is on its active chain, and no block whose whole
+  // branch it has and which is not known invalid carries more work.
+  if (!chain.in_active_chain(tip.id))
+    return violation("node " + std::to_string(i) + "'s tip " + tip.id.hex() + " is not on its active chain", i);
+  auto tree = chain.block_tree(tip.height > 50 ? tip.height - 50 : 0, 5000, 1);
+  for (const auto& t : tree.blocks)
+    if (t.chain_complete && !t.failed && tip.chain_work < t.chain_work)
+      return violation("node " + std::to_string(i) + " keeps tip " + tip.id.hex() + " at height " +
+                           std::to_string(tip.height) + " while complete branch " + t.id.hex() + " at height " +
+                           std::to_string(t.height) + " has more work", i);
+  // Balances are conserved: the allocations plus every subsidy of the active chain.
+  primitives::Amount expected = 0;
+  for (const auto& a : params_.allocations) expected += a.amount;
+  for (uint32_t h = 1; h <= tip.height; ++h) expected += consensus::block_subsidy(params_, h);
+  primitives::Amount total = 0;
+  for (const auto& [k, a] : chain.all_accounts()) total += a.balance;
+  if (chain.storage_status().state != chain::StorageState::kOk) return;
+  if (total != expected)
+    return violation("node " + std::to_string(i) + " holds " + std::to_string(total) + " in balances at height " +
+                         std::to_string(tip.height) + ", the chain created " + std::to_string(expected), i);
+  if (!final) return;
+  // Its state re-derives from its blocks.
+  if (auto st = chain.verify(); !st)
+    return violation("node " + std::to_string(i) + "'s state does not re-derive from its blocks: " + st.error().to_string(), i);
+  // No transaction twice in its chain.
+  std::set<TxId> seen;
+  for (uint32_t h = 1; h <= tip.height; ++h) {
+    auto id = chain.block_id_at(h);
+    auto b = id ? chain.block(*id) : std::nullopt;
+    if (!b) return violation("node " + std::to_string(i) + " lacks its active block at height " + std::to_string(h), i);
+    for (const auto& tx : b->txs)
+      if (!seen.insert(tx.id()).second)
+        return violation("transfer " + tx.id().hex() + " is twice in node " + std::to_string(i) + "'s chain", i);
+  }
+  // Every acknowledged transfer is in it; no refused one is.
+  for (const auto& [id, by] : acked_) {
+    auto info = chain.transaction(id);
+    if (!info || !info->block)
+      return violation("transfer " + id.hex() + " acknowledged by node " + std::to_string(by) +
+                           " is not in node " + std::to_string(i) + "'s final chain", i);
+  }
+  for (const auto& id : rejected_)
+    if (auto info = chain.transaction(id); info)
+      return violation("refused transfer " + id.hex() + " is in node " + std::to_string(i) + "'s chain or mempool", i);
+}
+
+bool Simulation::converged(std::string* why) {
+  std::optional<BlockId> tip;
+  for (int i = 0; i < n(); ++i) {
+    if (!serving(i)) {
+      *why = "node " + std::to_string(i) + " is not running";
+      return false;
+    }
+    auto t = N(i).node->chain().tip();
+    if (!tip) tip = t.id;
+    if (*tip != t.id) {
+      *why = "tips differ (node 0 at " + std::to_string(N(0).node->chain().tip().height) + ", node " +
+             std::to_string(i) + " at " + std::to_string(t.height) + ")";
+      return false;
+    }
+  }
+  auto& chain = N(0).node->chain();
+  for (const auto& [id, by] : acked_) {
+    auto info = chain.transaction(id);
+    if (!info || !info->block) {
+      *why = "transfer " + id.hex() + " acknowledged by node " + std::to_string(by) + " not yet in the chain";
+      return false;
+    }
+  }
+  return true;
+}
+
+SimReport Simulation::run() {
+  const auto real_start = std::chrono::steady_clock::now();
+#ifdef PEERCHAIN_PLANTED_BUGS
+  chain::planted::live = o_.planted_bug;
+#endif
+  if (auto st = trace_.open(o_.record); !st) {
+    report_.ok = false;
+    report_.violation = st.error().to_string();
+    return report_;
+  }
+  setup();
+  trace_.header("{\"format\":\"peerchain-sim-trace\",\"version\":1,\"seed\":" + std::to_string(o_.seed) +
+                ",\"nodes\":" + std::to_string(o_.nodes) + ",\"block_interval_ms\":" +
+                std::to_string(params_.target_spacing_ms) + ",\"args\":\"" + json_escape(options_to_args(o_)) + "\"}");
+  for (int i = 0; i < n(); ++i) {
+    emit(TraceEvent("node").num("node", i).str("host", Network::host_of(i)).str("miner", N(i).reward.hex()));
+    start_node(i);
+  }
+  if (o_.tx_rate > 0) loop_.after(kSecond, Owner{}, [this] { client_loop(); });
+  loop_.after(5 * kSecond, Owner{}, [this] { resend_loop(); });
+  if (o_.check_during) loop_.after(5 * kSecond, Owner{}, [this] { check_loop(); });
+  if (o_.fault_interval_s > 0) loop_.after(2 * kSecond, Owner{}, [this] { nemesis_step(); });
+
+  const Micros end = static_cast<Micros>(o_.duration_s * kSecond);
+  loop_.run_until(end);
+  if (!failed_) {
+    heal_everything();
+    clients_on_ = false;
+    const Micros healed = loop_.now();
+    const Micros deadline = healed + static_cast<Micros>(o_.settle_s * kSecond);
+    std::string why;
+    bool done = false;
+    while (!failed_ && loop_.now() < deadline) {
+      loop_.run_until(loop_.now() + kSecond);
+      if (converged(&why)) {
+        done = true;
+        break;
+      }
+    }
+    if (!failed_ && !done)
+      violation("after the heal, no single tip with every acknowledged transfer within " +
+                std::to_string(static_cast<int>(o_.settle_s)) + " simulated s: " + why);
+    if (!failed_) {
+      report_.converge_s = static_cast<double>(loop_.now() - healed) / kSecond;
+      // Stop mining, let the last messages land, and check again that nothing moved apart.
+      mining_on_ = false;
+      for (int i = 0; i < n(); ++i) schedule_mining(i);
+      loop_.run_until(loop_.now() + 10 * kSecond);
+      if (!converged(&why)) violation("after mining stopped, the network fell apart: " + why);
+      for (int i = 0; i < n() && !failed_; ++i) check_node(i, true);
+    }
+  }
+  if (!failed_ && N(0).up) {
+    const auto tip = N(0).node->chain().tip();
+    report_.blocks_final = tip.height;
+    for (const auto& [id, f] : found_)
+      if (!N(0).node->chain().in_active_chain(id)) ++report_.stale_blocks;
+  }
+  report_.propagation_p50_ms = percentile(propagation_ms_, 0.5);
+  report_.propagation_p99_ms = percentile(propagation_ms_, 0.99);
+  report_.events = loop_.events_run();
+  report_.simulated_s = static_cast<double>(loop_.now()) / kSecond;
+  emit(TraceEvent("end").boolean("ok", report_.ok).num("faults", static_cast<int64_t>(report_.faults)));
+  report_.trace_hash = trace_.finish_hash();
+  // The nodes go before the loop and the network they use.
+  for (auto& s : nodes_) {
+    util::LogScope scope(s.logger.get());
+    if (s.transport) s.transport->set_departure(Departure::kKill);
+    s.node.reset();
+  }
+  report_.real_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - real_start).count();
+  return report_;
+}
+
+}  // namespace
+
+std::string options_to_args(const SimOptions& o) {
+  std::string s = "--seed " + std::to_string(o.seed) + " --nodes " + std::to_string(o.nodes);
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  s += " --duration " + num(o.duration_s) + " --settle " + num(o.settle_s) + " --interval " + num(o.block_interval_s);
+  s += " --hash-rate " + num(o.hash_rate) + " --latency " + num(o.latency_ms) + " --jitter " + num(o.jitter_ms);
+  s += " --fault-interval " + num(o.fault_interval_s) + " --clients " + std::to_string(o.clients) + " --tx-rate " + num(o.tx_rate);
+  if (o.peers) s += " --peers " + std::to_string(o.peers);
+  if (!o.faults.empty()) {
+    std::string f;
+    for (const auto& k : o.faults) f += (f.empty() ? "" : ",") + k;
+    s += " --faults " + f;
+  }
+  if (o.planted_bug) s += " --plant " + std::to_string(o.planted_bug);
+  return s;
+}
+
+std::string SimReport::to_json() const {
+  std::string kinds;
+  for (const auto& [k, v] : faults_by_kind) kinds += (kinds.empty() ? "" : ",") + ("\"" + k + "\":" + std::to_string(v));
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "{\"ok\":%s,\"faults\":%llu,\"simulated_s\":%.1f,\"real_s\":%.2f,\"speedup\":%.1f,\"events\":%llu,"
+                "\"blocks_found\":%llu,\"height\":%llu,\"stale\":%llu,\"reorgs\":%llu,\"max_reorg_depth\":%u,"
+                "\"acked\":%llu,\"rejected\":%llu,\"resends\":%llu,\"propagation_p50_ms\":%.1f,"
+                "\"propagation_p99_ms\":%.1f,\"converge_s\":%.1f,\"trace_hash\":\"%s\"",
+                ok ? "true" : "false", static_cast<unsigned long long>(faults), simulated_s, real_s,
+                real_s > 0 ? simulated_s / real_s : 0.0, static_cast<unsigned long long>(events),
+                static_cast<unsigned long long>(blocks_found), static_cast<unsigned long long>(blocks_final),
+                static_cast<unsigned long long>(stale_blocks), static_cast<unsigned long long>(reorgs), max_reorg_depth,
+                static_cast<unsigned long long>(transfers_acked), static_cast<unsigned long long>(transfers_rejected),
+                static_cast<unsigned long long>(resends), propagation_p50_ms, propagation_p99_ms, converge_s,
+                trace_hash.c_str());
+  return std::string(buf) + ",\"faults_by_kind\":{" + kinds + "},\"violation\":\"" + json_escape(violation) + "\"}";
+}
+
+SimReport run_simulation(const SimOptions& opts) {
+  Simulation s(opts);
+  return s.run();
+}
+
+}  // namespace peerchain::sim
