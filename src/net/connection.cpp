@@ -22,8 +22,8 @@ Connection::Connection(ConnectionHost& host, std::shared_ptr<const ConnectionCon
       socket_(std::move(socket)),
       resolver_(strand_),
       timer_(strand_),
-      state_(State::kSniffing),
-      decoder_(cfg_->magic, cfg_->limits) {
+      phase_(Phase::kSniffing),
+      session_(cfg_, *this, true, [] { return crypto::random_u64(); }) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   address_ = ec ? "unknown" : endpoint_string(ep);
@@ -41,28 +41,33 @@ Connection::Connection(ConnectionHost& host, std::shared_ptr<const ConnectionCon
       socket_(strand_),
       resolver_(strand_),
       timer_(strand_),
-      state_(State::kConnecting),
-      address_(format_host_port(dial_host_, dial_port_)),
-      decoder_(cfg_->magic, cfg_->limits) {}
+      phase_(Phase::kConnecting),
+      session_(cfg_, *this, false, [] { return crypto::random_u64(); }),
+      address_(format_host_port(dial_host_, dial_port_)) {}
 
 void Connection::start() {
   asio::post(strand_, [self = shared_from_this()] { self->do_start(); });
 }
 
+int64_t Connection::now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
 bool Connection::send(SharedFrame frame) {
   if (closed_.load()) return false;
   size_t n = frame->size();
-  if (queued_bytes_.fetch_add(n) + n > cfg_->max_send_queue_bytes) {
-    queued_bytes_.fetch_sub(n);
+  // Checked here too, so that the caller learns of the cap at once; the session's check is the
+  // one that counts.
+  if (posted_bytes_.fetch_add(n) + n + session_bytes_.load() > cfg_->max_send_queue_bytes) {
+    posted_bytes_.fetch_sub(n);
     close("slow-peer: send queue over " + std::to_string(cfg_->max_send_queue_bytes) + " bytes", false);
     return false;
   }
   asio::post(strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    if (self->state_ != State::kActive) {
-      self->queued_bytes_.fetch_sub(frame->size());
-      return;
-    }
-    self->push(std::move(frame));
+    self->posted_bytes_.fetch_sub(frame->size());
+    if (self->phase_ != Phase::kSession) return;
+    self->session_.send(std::move(frame), now_ms());  // false: dropped (not active), or closed as slow
+    self->pump();
   });
   return true;
 }
@@ -74,9 +79,20 @@ void Connection::close(std::string reason, bool tell_remote) {
   });
 }
 
+// ---- SessionHost --------------------------------------------------------------------------
+
+Hello Connection::local_hello() const { return host_.local_hello(); }
+util::Status Connection::on_hello(const Hello& remote) { return host_.on_hello(*this, remote); }
+bool Connection::on_established(const Hello& remote) { return host_.on_established(*this, remote, address_); }
+void Connection::on_message(uint16_t type, Bytes payload) { host_.on_message(*this, type, std::move(payload)); }
+std::vector<NetAddress> Connection::on_getaddr() { return host_.on_getaddr(*this); }
+void Connection::on_addr(const std::vector<NetAddress>& addrs) { host_.on_addr(*this, addrs); }
+
+// ---- I/O ----------------------------------------------------------------------------------
+
 void Connection::do_start() {
-  if (state_ == State::kClosed || state_ == State::kClosing) return;
-  handshake_deadline_ = Clock::now() + cfg_->handshake_timeout;
+  if (phase_ == Phase::kDone) return;  // closed before it started
+  handshake_deadline_ = now_ms() + cfg_->handshake_timeout_ms;
   arm_timer();
   if (inbound_) {
     do_read();
@@ -91,7 +107,7 @@ void Connection::do_start() {
 
 void Connection::on_resolved(const boost::system::error_code& ec,
                              const tcp::resolver::results_type& results) {
-  if (state_ != State::kConnecting) return;
+  if (phase_ != Phase::kConnecting) return;
   if (ec) return do_close("connect-failed: resolve " + dial_host_ + ": " + ec.message(), false);
   if (cfg_->outbound_source) {
     // Bind the source address first; async_connect over a range would reopen the socket.
@@ -116,14 +132,18 @@ void Connection::on_resolved(const boost::system::error_code& ec,
 }
 
 void Connection::on_connect(const boost::system::error_code& ec, const tcp::endpoint& ep) {
-  if (state_ != State::kConnecting) return;
+  if (phase_ != Phase::kConnecting) return;
   if (ec) return do_close("connect-failed: " + ec.message(), false);
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   address_ = endpoint_string(ep);
-  state_ = State::kHandshake;
-  if (auto st = host_.on_socket_connected(*this, ep); !st) return do_close(st.error().to_string(), true);
-  queue(msg::kHello, encode_hello(host_.local_hello()));
+  phase_ = Phase::kSession;
+  if (auto st = host_.on_socket_connected(*this, ep); !st) {
+    session_.close(st.error().to_string(), true, now_ms());
+    return pump();
+  }
+  session_.start(now_ms(), handshake_deadline_);
+  pump();
   do_read();
 }
 
@@ -134,20 +154,29 @@ void Connection::do_read() {
 }
 
 void Connection::on_read(const boost::system::error_code& ec, size_t n) {
-  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  auto reading = [this] {
+    if (phase_ == Phase::kSniffing) return true;
+    if (phase_ != Phase::kSession) return false;
+    auto st = session_.state();
+    return st == PeerSession::State::kHandshake || st == PeerSession::State::kActive;
+  };
+  if (!reading()) return;
   if (ec) {
-    if (ec == asio::error::eof || ec == asio::error::connection_reset)
-      return do_close(state_ == State::kSniffing ? "closed before sending anything" : "closed-by-peer",
-                      false);
-    return do_close("read-error: " + ec.message(), false);
+    bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
+    if (phase_ == Phase::kSniffing)
+      return finish(eof ? "closed before sending anything" : "read-error: " + ec.message());
+    session_.on_stream_closed(eof ? "closed-by-peer" : "read-error: " + ec.message());
+    return pump();
   }
   bytes_received_.fetch_add(n, std::memory_order_relaxed);
   ByteSpan in(read_buf_.data(), n);
-  if (state_ == State::kSniffing)
+  if (phase_ == Phase::kSniffing) {
     sniff(in);
-  else
-    process(in);
-  if (state_ == State::kSniffing || state_ == State::kHandshake || state_ == State::kActive) do_read();
+  } else {
+    session_.on_bytes(in, now_ms());
+    pump();
+  }
+  if (reading()) do_read();
 }
 
 void Connection::sniff(ByteSpan in) {
@@ -155,7 +184,7 @@ void Connection::sniff(ByteSpan in) {
   size_t cmp = std::min<size_t>(sniffed_.size(), 4);
   if (std::memcmp(sniffed_.data(), cfg_->magic.data.data(), cmp) != 0) {
     // Not the peer protocol: the socket leaves net with what was read.
-    state_ = State::kClosed;
+    phase_ = Phase::kDone;
     closed_.store(true);
     ++timer_generation_;
     timer_.cancel();
@@ -163,136 +192,41 @@ void Connection::sniff(ByteSpan in) {
     return;
   }
   if (sniffed_.size() < 4) return;
-  state_ = State::kHandshake;
+  phase_ = Phase::kSession;
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
-  if (auto st = host_.on_peer_detected(*this); !st) return do_close(st.error().to_string(), true);
-  queue(msg::kHello, encode_hello(host_.local_hello()));
+  if (auto st = host_.on_peer_detected(*this); !st) {
+    session_.close(st.error().to_string(), true, now_ms());
+    return pump();
+  }
+  int64_t now = now_ms();
+  session_.start(now, handshake_deadline_);
   Bytes first = std::move(sniffed_);
   sniffed_ = Bytes();
-  process(first);
+  session_.on_bytes(first, now);
+  pump();
 }
 
-void Connection::process(ByteSpan in) {
-  while (!in.empty() && (state_ == State::kHandshake || state_ == State::kActive)) {
-    auto r = decoder_.next(in);
-    if (!r) return do_close("bad-frame: " + r.error().to_string(), true);
-    if (!*r) break;
-    last_recv_ = Clock::now();
-    handle_frame(std::move(**r));
+void Connection::pump() {
+  if (phase_ != Phase::kSession) return;
+  rtt_ms_.store(session_.last_ping_rtt_ms(), std::memory_order_relaxed);
+  auto st = session_.state();
+  if (st == PeerSession::State::kClosed) {
+    session_bytes_.store(session_.queued_bytes());
+    return finish(session_.close_reason());
   }
-}
-
-void Connection::handle_frame(Frame f) {
-  switch (f.type) {
-    case msg::kDisconnect: {
-      auto reason = decode_reason(f.payload);
-      return do_close("remote: " + (reason ? *reason : "(unreadable reason)"), false);
-    }
-    case msg::kHello:
-      return handle_hello(f);
-    case msg::kHelloAck:
-      if (state_ != State::kHandshake || !remote_hello_ || got_ack_)
-        return do_close("protocol: unexpected hello_ack", true);
-      got_ack_ = true;
-      return become_active();
-    default:
-      break;
-  }
-  if (state_ != State::kActive)
-    return do_close("protocol: message type " + std::to_string(f.type) + " before the handshake completed",
-                    true);
-
-  switch (f.type) {
-    case msg::kPing: {
-      auto nonce = decode_nonce(f.payload);
-      if (!nonce) return do_close("bad-payload: ping: " + nonce.error().to_string(), true);
-      return queue(msg::kPong, encode_nonce(*nonce));
-    }
-    case msg::kPong: {
-      auto nonce = decode_nonce(f.payload);
-      if (!nonce) return do_close("bad-payload: pong: " + nonce.error().to_string(), true);
-      if (ping_nonce_ && *nonce == *ping_nonce_) {
-        auto rtt = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ping_sent_);
-        rtt_ms_.store(static_cast<int64_t>(rtt.count()), std::memory_order_relaxed);
-        ping_nonce_.reset();
-      }
-      return;
-    }
-    case msg::kGetAddr: {
-      if (answered_getaddr_) return;  // once per connection: no amplification
-      answered_getaddr_ = true;
-      auto addrs = host_.on_getaddr(*this);
-      if (addrs.size() > kMaxAddrPerMessage) addrs.resize(kMaxAddrPerMessage);
-      return queue(msg::kAddr, encode_addr(addrs));
-    }
-    case msg::kAddr: {
-      auto addrs = decode_addr(f.payload);
-      if (!addrs) return do_close("bad-payload: addr: " + addrs.error().to_string(), true);
-      return host_.on_addr(*this, *addrs);
-    }
-    default:
-      // Types 7..15 never get here: they are not in the limits table, so the decoder refuses them.
-      if (f.type >= msg::kFirstNodeType) host_.on_message(*this, f.type, std::move(f.payload));
-      return;
-  }
-}
-
-void Connection::handle_hello(const Frame& f) {
-  if (remote_hello_) return do_close("protocol: duplicate hello", true);
-  auto hello = decode_hello(f.payload);
-  if (!hello) return do_close("bad-hello: " + hello.error().to_string(), true);
-  if (auto st = host_.on_hello(*this, *hello); !st) return do_close(st.error().to_string(), true);
-  remote_hello_ = std::move(*hello);
-  queue(msg::kHelloAck, {});
-}
-
-void Connection::become_active() {
-  state_ = State::kActive;
-  if (!host_.on_established(*this, *remote_hello_, address_)) return do_close("shutdown", true);
-  if (state_ != State::kActive) return;  // closed from within the callback
-  auto now = Clock::now();
-  last_recv_ = now;
-  next_ping_ = now + cfg_->ping_interval;
-  queue(msg::kGetAddr, {});
+  if (st == PeerSession::State::kClosing) closed_.store(true);
+  do_write();
+  session_bytes_.store(session_.queued_bytes());
   arm_timer();
 }
 
-void Connection::queue(uint16_t type, const Bytes& payload) {
-  auto frame = std::make_shared<const Bytes>(encode_frame(cfg_->magic, type, payload));
-  size_t n = frame->size();
-  // net's own frames count too: a peer that floods pings but never reads is a slow peer.
-  if (queued_bytes_.fetch_add(n) + n > cfg_->max_send_queue_bytes && state_ != State::kClosing) {
-    queued_bytes_.fetch_sub(n);
-    return do_close("slow-peer: send queue over " + std::to_string(cfg_->max_send_queue_bytes) + " bytes",
-                    false);
-  }
-  push(std::move(frame));
-}
-
-void Connection::push(SharedFrame frame) {
-  if (state_ == State::kClosed) {
-    queued_bytes_.fetch_sub(frame->size());
-    return;
-  }
-  bool low = false;
-  if (!cfg_->low_priority_types.empty() && frame->size() >= 6) {
-    auto type = static_cast<uint16_t>((*frame)[4] | ((*frame)[5] << 8));  // after the 4-byte magic, LE
-    low = std::find(cfg_->low_priority_types.begin(), cfg_->low_priority_types.end(), type) !=
-          cfg_->low_priority_types.end();
-  }
-  (low ? out_low_ : out_).push_back(std::move(frame));
-  do_write();
-}
-
 void Connection::do_write() {
-  if (writing_ || (out_.empty() && out_low_.empty()) || state_ == State::kClosed) return;
-  constexpr size_t kMaxGather = 64;
-  in_flight_ = std::min(out_.size(), kMaxGather);
-  in_flight_low_ = std::min(out_low_.size(), kMaxGather - in_flight_);
+  if (writing_ || phase_ != Phase::kSession) return;
+  writing_frames_ = session_.take_writes(64);
+  if (writing_frames_.empty()) return;
   write_bufs_.clear();
-  for (size_t i = 0; i < in_flight_; ++i) write_bufs_.push_back(asio::buffer(*out_[i]));
-  for (size_t i = 0; i < in_flight_low_; ++i) write_bufs_.push_back(asio::buffer(*out_low_[i]));
+  for (const auto& f : writing_frames_) write_bufs_.push_back(asio::buffer(*f));
   writing_ = true;
   asio::async_write(
       socket_, write_bufs_,
@@ -303,127 +237,88 @@ void Connection::on_write(const boost::system::error_code& ec, size_t n) {
   writing_ = false;
   bytes_sent_.fetch_add(n, std::memory_order_relaxed);
   size_t done = 0;
-  for (size_t i = 0; i < in_flight_; ++i) {
-    done += out_.front()->size();
-    out_.pop_front();
-  }
-  for (size_t i = 0; i < in_flight_low_; ++i) {
-    done += out_low_.front()->size();
-    out_low_.pop_front();
-  }
-  in_flight_ = in_flight_low_ = 0;
-  queued_bytes_.fetch_sub(done);
-  if (state_ == State::kClosed) {
-    out_.clear();
-    out_low_.clear();
+  for (const auto& f : writing_frames_) done += f->size();
+  writing_frames_.clear();
+  // The whole batch leaves the queue even on error: it will never be written.
+  session_.on_written(done);
+  if (phase_ != Phase::kSession) {
+    session_bytes_.store(session_.queued_bytes());
     return;
   }
-  if (ec) {
-    if (state_ == State::kClosing) return finish();
-    return do_close("write-error: " + ec.message(), false);
-  }
-  if (!out_.empty() || !out_low_.empty())
-    do_write();
-  else if (state_ == State::kClosing)
-    finish();
+  if (ec) session_.on_stream_closed("write-error: " + ec.message());
+  pump();
 }
 
 void Connection::arm_timer() {
-  Clock::time_point deadline;
-  switch (state_) {
-    case State::kSniffing:
-    case State::kConnecting:
-    case State::kHandshake:
+  int64_t deadline = PeerSession::kNoDeadline;
+  switch (phase_) {
+    case Phase::kSniffing:
+    case Phase::kConnecting:
       deadline = handshake_deadline_;
       break;
-    case State::kActive:
-      deadline = std::min(last_recv_ + cfg_->idle_timeout, next_ping_);
+    case Phase::kSession:
+      deadline = session_.deadline_ms();
       break;
-    case State::kClosing:
-      deadline = linger_deadline_;
+    case Phase::kDone:
       break;
-    case State::kClosed:
-      return;
   }
-  timer_.expires_at(deadline);
+  if (deadline == timer_deadline_) return;  // that wait is already pending
   uint64_t generation = ++timer_generation_;
+  timer_deadline_ = deadline;
+  if (deadline == PeerSession::kNoDeadline) {
+    timer_.cancel();
+    return;
+  }
+  timer_.expires_at(Clock::time_point(std::chrono::milliseconds(deadline)));
   timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
     self->on_timer(ec, generation);
   });
 }
 
 void Connection::on_timer(const boost::system::error_code& ec, uint64_t generation) {
-  if (generation != timer_generation_ || state_ == State::kClosed) return;
+  if (generation != timer_generation_ || phase_ == Phase::kDone) return;
   (void)ec;  // a superseded wait is recognised by its generation, a fired one by the clock
-  auto now = Clock::now();
-  switch (state_) {
-    case State::kSniffing:
-    case State::kConnecting:
-    case State::kHandshake:
-      if (now >= handshake_deadline_) {
-        const char* phase = state_ == State::kConnecting ? "connect"
-                            : state_ == State::kSniffing ? "first bytes"
-                                                         : "handshake";
-        return do_close(std::string("timeout: ") + phase, state_ == State::kHandshake);
-      }
-      break;
-    case State::kActive:
-      if (now >= last_recv_ + cfg_->idle_timeout) return do_close("timeout", true);
-      if (now >= next_ping_) {
-        ping_nonce_ = crypto::random_u64();
-        ping_sent_ = now;
-        queue(msg::kPing, encode_nonce(*ping_nonce_));
-        next_ping_ = now + cfg_->ping_interval;
-      }
-      break;
-    case State::kClosing:
-      return finish();
-    case State::kClosed:
+  timer_deadline_ = PeerSession::kNoDeadline;  // this wait is over
+  int64_t now = now_ms();
+  switch (phase_) {
+    case Phase::kSniffing:
+    case Phase::kConnecting:
+      if (now >= handshake_deadline_)
+        return finish(phase_ == Phase::kConnecting ? "timeout: connect" : "timeout: first bytes");
+      return arm_timer();
+    case Phase::kSession:
+      session_.on_timer(now);
+      return pump();
+    case Phase::kDone:
       return;
   }
-  arm_timer();
 }
 
 void Connection::do_close(std::string reason, bool tell_remote) {
-  if (state_ == State::kClosing || state_ == State::kClosed) return;
-  closed_.store(true);
-  close_reason_ = std::move(reason);
-  bool speaking_protocol = state_ == State::kHandshake || state_ == State::kActive;
-  if (tell_remote && speaking_protocol && socket_.is_open()) {
-    // Only the goodbye follows what is already being written.
-    size_t dropped = 0;
-    while (out_.size() > in_flight_) {
-      dropped += out_.back()->size();
-      out_.pop_back();
-    }
-    while (out_low_.size() > in_flight_low_) {
-      dropped += out_low_.back()->size();
-      out_low_.pop_back();
-    }
-    queued_bytes_.fetch_sub(dropped);
-    state_ = State::kClosing;
-    linger_deadline_ = Clock::now() + cfg_->linger;
-    queue(msg::kDisconnect, encode_reason(close_reason_));
-    arm_timer();
-    return;
+  switch (phase_) {
+    case Phase::kSniffing:
+    case Phase::kConnecting:
+      return finish(reason);  // nothing of the protocol was spoken: nobody to tell
+    case Phase::kSession:
+      session_.close(std::move(reason), tell_remote, now_ms());
+      return pump();
+    case Phase::kDone:
+      return;
   }
-  finish();
 }
 
-void Connection::finish() {
-  if (state_ == State::kClosed) return;
-  state_ = State::kClosed;
+void Connection::finish(const std::string& reason) {
+  if (phase_ == Phase::kDone) return;
+  phase_ = Phase::kDone;
   closed_.store(true);
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   resolver_.cancel();
   ++timer_generation_;
+  timer_deadline_ = PeerSession::kNoDeadline;
   timer_.cancel();
-  // Frames being written stay alive until their handler runs.
-  while (out_.size() > in_flight_) out_.pop_back();
-  while (out_low_.size() > in_flight_low_) out_low_.pop_back();
-  host_.on_closed(*this, close_reason_);
+  host_.on_closed(*this, reason);
 }
 
 }  // namespace peerchain::net

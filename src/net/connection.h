@@ -5,7 +5,8 @@
 //   inbound:  sniffing -> handshake -> active -> (closing) -> closed
 //   outbound: connecting -> handshake -> active -> (closing) -> closed
 // Sniffing reads the first bytes: the network magic makes it a peer, anything else is handed
-// to the host as a foreign (HTTP) connection with the bytes already read.
+// to the host as a foreign (HTTP) connection with the bytes already read. From handshake on,
+// the protocol is a net::PeerSession's (net/session.h); the Connection is its I/O.
 //
 // Threading: all state except the atomics below is owned by the connection's strand (the
 // executor of its socket and timer); no lock is taken. start(), send() and close() may be
@@ -27,7 +28,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +36,7 @@
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/messages.h"
+#include "net/session.h"
 #include "util/result.h"
 
 namespace peerchain::net {
@@ -43,7 +44,6 @@ namespace peerchain::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using PeerId = uint64_t;
-using SharedFrame = std::shared_ptr<const Bytes>;
 class Connection;
 using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -58,22 +58,13 @@ inline std::string endpoint_string(const tcp::endpoint& ep) {
   return format_host_port(ip_string(ep.address()), ep.port());
 }
 
-// Immutable after construction; shared by every connection of a manager.
-struct ConnectionConfig {
-  Magic magic;
-  MessageLimits limits;  // net's types and the node's
-  size_t max_send_queue_bytes = 32 << 20;
-  std::chrono::milliseconds handshake_timeout{10'000};  // TCP connect + hello exchange
-  std::chrono::milliseconds idle_timeout{90'000};       // no complete frame received
-  std::chrono::milliseconds ping_interval{30'000};
-  std::chrono::milliseconds linger{500};  // flushing a disconnect frame
+// Immutable after construction; shared by every connection of a manager (and, as the
+// SessionConfig it is, by their sessions).
+struct ConnectionConfig : SessionConfig {
   // Source address of outbound connections; unset: the kernel chooses. Set to a node's specific
   // listen address, so that peers (and firewall rules between test hosts on 127.0.0.x) see
   // the node as that address.
   std::optional<asio::ip::address> outbound_source;
-  // Bulk message types (the node's transaction relay): queued behind every other frame not yet
-  // written, so blocks and headers are never stuck behind a backlog of transactions.
-  std::vector<uint16_t> low_priority_types;
 };
 
 class Connection;
@@ -100,7 +91,10 @@ class ConnectionHost {
   virtual void on_closed(Connection& c, const std::string& reason) = 0;
 };
 
-class Connection : public std::enable_shared_from_this<Connection> {
+// The Asio side of a peer connection: socket, resolver, timer and strand, and the sniffing of
+// the first bytes. Every protocol decision is its PeerSession's; the Connection feeds it bytes
+// and steady-clock milliseconds and writes what it gives back.
+class Connection : public std::enable_shared_from_this<Connection>, private SessionHost {
  public:
   // Inbound: `socket` was accepted; its executor must be a strand.
   Connection(ConnectionHost& host, std::shared_ptr<const ConnectionConfig> cfg, PeerId id,
@@ -126,35 +120,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
   PeerId id() const { return id_; }
   bool inbound() const { return inbound_; }
   // Bytes of frames queued and not yet written.
-  size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+  size_t queued_bytes() const {
+    return posted_bytes_.load(std::memory_order_relaxed) + session_bytes_.load(std::memory_order_relaxed);
+  }
   uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
   uint64_t bytes_received() const { return bytes_received_.load(std::memory_order_relaxed); }
   // -1 until a pong arrived.
   int64_t last_ping_rtt_ms() const { return rtt_ms_.load(std::memory_order_relaxed); }
 
  private:
-  enum class State { kSniffing, kConnecting, kHandshake, kActive, kClosing, kClosed };
+  // Before the session speaks: dialling or reading the first bytes. Then the session decides.
+  enum class Phase { kSniffing, kConnecting, kSession, kDone };
   using Clock = std::chrono::steady_clock;
+  static int64_t now_ms();
+
+  // SessionHost: forwarded to the ConnectionHost with this connection.
+  Hello local_hello() const override;
+  util::Status on_hello(const Hello& remote) override;
+  bool on_established(const Hello& remote) override;
+  void on_message(uint16_t type, Bytes payload) override;
+  std::vector<NetAddress> on_getaddr() override;
+  void on_addr(const std::vector<NetAddress>& addrs) override;
 
   void do_start();
   void on_resolved(const boost::system::error_code& ec, const tcp::resolver::results_type& results);
   void on_connect(const boost::system::error_code& ec, const tcp::endpoint& ep);
-  void begin_handshake();
   void do_read();
   void on_read(const boost::system::error_code& ec, size_t n);
   void sniff(ByteSpan in);
-  void process(ByteSpan in);
-  void handle_frame(Frame f);
-  void handle_hello(const Frame& f);
-  void become_active();
-  void queue(uint16_t type, const Bytes& payload);
-  void push(SharedFrame frame);
+  // After every call into the session: write what it queued, follow its deadline, close the
+  // socket once it is closed.
+  void pump();
   void do_write();
   void on_write(const boost::system::error_code& ec, size_t n);
   void arm_timer();
   void on_timer(const boost::system::error_code& ec, uint64_t generation);
   void do_close(std::string reason, bool tell_remote);
-  void finish();
+  void finish(const std::string& reason);
 
   ConnectionHost& host_;
   const std::shared_ptr<const ConnectionConfig> cfg_;
@@ -169,31 +171,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::resolver resolver_;
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
-  State state_;
+  int64_t timer_deadline_ = PeerSession::kNoDeadline;  // of the wait in progress
+  Phase phase_;
+  PeerSession session_;
   std::string address_;  // "ip:port" of the remote end, once known
-  std::string close_reason_;
   std::array<uint8_t, 16 * 1024> read_buf_{};
   Bytes sniffed_;
-  FrameDecoder decoder_;
-  std::deque<SharedFrame> out_;
-  std::deque<SharedFrame> out_low_;  // frames of ConnectionConfig::low_priority_types
+  std::vector<SharedFrame> writing_frames_;  // taken from the session, being written
   std::vector<asio::const_buffer> write_bufs_;
-  size_t in_flight_ = 0;      // frames at the front of out_ being written
-  size_t in_flight_low_ = 0;  // then frames at the front of out_low_
   bool writing_ = false;
-  std::optional<Hello> remote_hello_;
-  bool got_ack_ = false;
-  bool answered_getaddr_ = false;
-  Clock::time_point handshake_deadline_{};
-  Clock::time_point last_recv_{};
-  Clock::time_point next_ping_{};
-  Clock::time_point linger_deadline_{};
-  std::optional<uint64_t> ping_nonce_;
-  Clock::time_point ping_sent_{};
+  int64_t handshake_deadline_ = 0;  // connect + first bytes + hello exchange
 
   // Shared with other threads.
   std::atomic<bool> closed_{false};  // set once close was requested: send() fails fast
-  std::atomic<size_t> queued_bytes_{0};
+  std::atomic<size_t> posted_bytes_{0};   // frames posted by send(), not yet given to the session
+  std::atomic<size_t> session_bytes_{0};  // the session's queued_bytes() after its last call
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<int64_t> rtt_ms_{-1};

@@ -203,10 +203,10 @@ NetManager::Impl::Impl(NetOptions opts, NetEvents events, const util::Clock& clo
   for (const auto& [type, cap] : net_message_limits().entries()) cfg->limits.set(type, cap);
   cfg->max_send_queue_bytes = opts_.max_send_queue_bytes;
   cfg->low_priority_types = opts_.low_priority_types;
-  cfg->handshake_timeout = std::chrono::milliseconds(opts_.handshake_timeout_ms);
-  cfg->idle_timeout = std::chrono::milliseconds(opts_.idle_timeout_ms);
-  cfg->ping_interval = std::chrono::milliseconds(opts_.ping_interval_ms);
-  cfg->linger = std::chrono::milliseconds(std::min<int64_t>(500, opts_.handshake_timeout_ms));
+  cfg->handshake_timeout_ms = opts_.handshake_timeout_ms;
+  cfg->idle_timeout_ms = opts_.idle_timeout_ms;
+  cfg->ping_interval_ms = opts_.ping_interval_ms;
+  cfg->linger_ms = std::min<int64_t>(500, opts_.handshake_timeout_ms);
   if (opts_.listen_port) {
     boost::system::error_code aec;
     auto a = asio::ip::make_address(opts_.listen_host, aec);
@@ -320,7 +320,7 @@ void NetManager::Impl::stop() {
   // and still in use could keep the context busy, so past a grace period it is stopped.
   {
     std::unique_lock rl(running_mu_);
-    if (!running_cv_.wait_for(rl, cfg_->linger + std::chrono::seconds(2), [this] { return running_ == 0; })) {
+    if (!running_cv_.wait_for(rl, std::chrono::milliseconds(cfg_->linger_ms) + std::chrono::seconds(2), [this] { return running_ == 0; })) {
       util::log().warn("net: stop: operations still pending, stopping the io_context");
       io_.stop();
     }

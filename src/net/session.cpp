@@ -1,0 +1,238 @@
+#include "net/session.h"
+
+#include <algorithm>
+
+namespace peerchain::net {
+
+namespace {
+// The type of an encoded frame: after the 4-byte magic, little-endian.
+uint16_t frame_type(const Bytes& frame) {
+  return frame.size() >= 6 ? static_cast<uint16_t>(frame[4] | (frame[5] << 8)) : 0xffff;
+}
+}  // namespace
+
+PeerSession::PeerSession(std::shared_ptr<const SessionConfig> cfg, SessionHost& host, bool inbound,
+                         std::function<uint64_t()> nonce_source)
+    : cfg_(std::move(cfg)),
+      host_(host),
+      inbound_(inbound),
+      nonce_source_(std::move(nonce_source)),
+      decoder_(cfg_->magic, cfg_->limits) {}
+
+void PeerSession::start(int64_t now_ms) { start(now_ms, now_ms + cfg_->handshake_timeout_ms); }
+
+void PeerSession::start(int64_t now_ms, int64_t handshake_deadline_ms) {
+  if (started_ || state_ != State::kHandshake) return;
+  started_ = true;
+  handshake_deadline_ = handshake_deadline_ms;
+  queue(msg::kHello, encode_hello(host_.local_hello()), now_ms);
+}
+
+void PeerSession::on_bytes(util::ByteSpan in, int64_t now_ms) {
+  // Before start() nothing of ours was said; the transport only feeds a started session.
+  while (!in.empty() && speaking() && started_) {
+    auto r = decoder_.next(in);
+    if (!r) return close("bad-frame: " + r.error().to_string(), true, now_ms);
+    if (!*r) break;
+    last_recv_ = now_ms;
+    handle_frame(std::move(**r), now_ms);
+  }
+}
+
+void PeerSession::handle_frame(Frame f, int64_t now_ms) {
+  switch (f.type) {
+    case msg::kDisconnect: {
+      auto reason = decode_reason(f.payload);
+      return close("remote: " + (reason ? *reason : "(unreadable reason)"), false, now_ms);
+    }
+    case msg::kHello:
+      return handle_hello(f, now_ms);
+    case msg::kHelloAck:
+      if (state_ != State::kHandshake || !remote_hello_ || got_ack_)
+        return close("protocol: unexpected hello_ack", true, now_ms);
+      got_ack_ = true;
+      return become_active(now_ms);
+    default:
+      break;
+  }
+  if (state_ != State::kActive)
+    return close("protocol: message type " + std::to_string(f.type) + " before the handshake completed",
+                 true, now_ms);
+
+  switch (f.type) {
+    case msg::kPing: {
+      auto nonce = decode_nonce(f.payload);
+      if (!nonce) return close("bad-payload: ping: " + nonce.error().to_string(), true, now_ms);
+      return queue(msg::kPong, encode_nonce(*nonce), now_ms);
+    }
+    case msg::kPong: {
+      auto nonce = decode_nonce(f.payload);
+      if (!nonce) return close("bad-payload: pong: " + nonce.error().to_string(), true, now_ms);
+      if (ping_nonce_ && *nonce == *ping_nonce_) {
+        rtt_ms_ = now_ms - ping_sent_;
+        ping_nonce_.reset();
+      }
+      return;
+    }
+    case msg::kGetAddr: {
+      if (answered_getaddr_) return;  // once per connection: no amplification
+      answered_getaddr_ = true;
+      auto addrs = host_.on_getaddr();
+      if (state_ != State::kActive) return;  // closed from within the callback
+      if (addrs.size() > kMaxAddrPerMessage) addrs.resize(kMaxAddrPerMessage);
+      return queue(msg::kAddr, encode_addr(addrs), now_ms);
+    }
+    case msg::kAddr: {
+      auto addrs = decode_addr(f.payload);
+      if (!addrs) return close("bad-payload: addr: " + addrs.error().to_string(), true, now_ms);
+      return host_.on_addr(*addrs);
+    }
+    default:
+      // Types 7..15 never get here: they are not in the limits table, so the decoder refuses them.
+      if (f.type >= msg::kFirstNodeType) host_.on_message(f.type, std::move(f.payload));
+      return;
+  }
+}
+
+void PeerSession::handle_hello(const Frame& f, int64_t now_ms) {
+  if (remote_hello_) return close("protocol: duplicate hello", true, now_ms);
+  auto hello = decode_hello(f.payload);
+  if (!hello) return close("bad-hello: " + hello.error().to_string(), true, now_ms);
+  if (auto st = host_.on_hello(*hello); !st) return close(st.error().to_string(), true, now_ms);
+  if (!speaking()) return;  // closed from within the callback
+  remote_hello_ = std::move(*hello);
+  queue(msg::kHelloAck, {}, now_ms);
+}
+
+void PeerSession::become_active(int64_t now_ms) {
+  state_ = State::kActive;
+  if (!host_.on_established(*remote_hello_)) return close("shutdown", true, now_ms);
+  if (state_ != State::kActive) return;  // closed from within the callback
+  last_recv_ = now_ms;
+  next_ping_ = now_ms + cfg_->ping_interval_ms;
+  queue(msg::kGetAddr, {}, now_ms);
+}
+
+void PeerSession::on_timer(int64_t now_ms) {
+  switch (state_) {
+    case State::kHandshake:
+      if (now_ms >= handshake_deadline_) close("timeout: handshake", true, now_ms);
+      return;
+    case State::kActive:
+      if (now_ms >= last_recv_ + cfg_->idle_timeout_ms) return close("timeout", true, now_ms);
+      if (now_ms >= next_ping_) {
+        ping_nonce_ = nonce_source_();
+        ping_sent_ = now_ms;
+        next_ping_ = now_ms + cfg_->ping_interval_ms;
+        queue(msg::kPing, encode_nonce(*ping_nonce_), now_ms);
+      }
+      return;
+    case State::kClosing:
+      if (now_ms >= linger_deadline_) finish();
+      return;
+    case State::kClosed:
+      return;
+  }
+}
+
+void PeerSession::on_stream_closed(std::string reason) {
+  if (state_ == State::kClosed) return;
+  if (close_reason_.empty()) close_reason_ = std::move(reason);
+  finish();
+}
+
+std::string PeerSession::slow_peer_reason() const {
+  return "slow-peer: send queue over " + std::to_string(cfg_->max_send_queue_bytes) + " bytes";
+}
+
+bool PeerSession::send(SharedFrame frame, int64_t now_ms) {
+  if (state_ != State::kActive) return false;
+  if (queued_bytes() + frame->size() > cfg_->max_send_queue_bytes) {
+    close(slow_peer_reason(), false, now_ms);
+    return false;
+  }
+  push(std::move(frame));
+  return true;
+}
+
+void PeerSession::queue(uint16_t type, const Bytes& payload, int64_t now_ms) {
+  auto frame = std::make_shared<const Bytes>(encode_frame(cfg_->magic, type, payload));
+  // The goodbye always goes: it replaced everything not yet taken.
+  if (state_ != State::kClosing && queued_bytes() + frame->size() > cfg_->max_send_queue_bytes)
+    return close(slow_peer_reason(), false, now_ms);
+  push(std::move(frame));
+}
+
+void PeerSession::push(SharedFrame frame) {
+  bool low = false;
+  if (!cfg_->low_priority_types.empty()) {
+    uint16_t type = frame_type(*frame);
+    low = std::find(cfg_->low_priority_types.begin(), cfg_->low_priority_types.end(), type) !=
+          cfg_->low_priority_types.end();
+  }
+  queued_bytes_ += frame->size();
+  (low ? out_low_ : out_).push_back(std::move(frame));
+}
+
+std::vector<SharedFrame> PeerSession::take_writes(size_t max_frames) {
+  std::vector<SharedFrame> taken;
+  if (state_ == State::kClosed) return taken;
+  while (taken.size() < max_frames && (!out_.empty() || !out_low_.empty())) {
+    auto& q = out_.empty() ? out_low_ : out_;
+    queued_bytes_ -= q.front()->size();
+    taken_bytes_ += q.front()->size();
+    taken.push_back(std::move(q.front()));
+    q.pop_front();
+  }
+  return taken;
+}
+
+void PeerSession::on_written(size_t bytes) {
+  taken_bytes_ -= std::min(bytes, taken_bytes_);
+  if (state_ == State::kClosing && queued_bytes() == 0) finish();
+}
+
+int64_t PeerSession::deadline_ms() const {
+  switch (state_) {
+    case State::kHandshake:
+      return handshake_deadline_;
+    case State::kActive:
+      return std::min(last_recv_ + cfg_->idle_timeout_ms, next_ping_);
+    case State::kClosing:
+      return linger_deadline_;
+    case State::kClosed:
+      break;
+  }
+  return kNoDeadline;
+}
+
+void PeerSession::drop_queued() {
+  out_.clear();
+  out_low_.clear();
+  queued_bytes_ = 0;
+}
+
+void PeerSession::close(std::string reason, bool tell_remote, int64_t now_ms) {
+  if (state_ == State::kClosing || state_ == State::kClosed) return;
+  close_reason_ = std::move(reason);
+  if (tell_remote && speaking()) {
+    // Only the goodbye follows what was taken for writing, and our hello: a peer refused on
+    // its hello still learns who refused it (a self-connection is seen as such at both ends).
+    bool hello_pending = !out_.empty() && frame_type(*out_.front()) == msg::kHello;
+    auto hello = hello_pending ? out_.front() : nullptr;
+    drop_queued();
+    if (hello) push(std::move(hello));
+    state_ = State::kClosing;
+    linger_deadline_ = now_ms + cfg_->linger_ms;
+    queue(msg::kDisconnect, encode_reason(close_reason_), now_ms);
+    return;
+  }
+  finish();
+}
+
+void PeerSession::finish() {
+  state_ = State::kClosed;
+  drop_queued();
+}
+
+}  // namespace peerchain::net

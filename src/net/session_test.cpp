@@ -1,0 +1,417 @@
+// Two PeerSessions back to back in memory: what one gives to write is fed to the other, split
+// at random points. Time is a plain number the test advances; nothing sleeps.
+#include "net/session.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "net/messages.h"
+
+using namespace peerchain;
+using namespace peerchain::net;
+
+namespace {
+
+const Magic kMagic{{0xfa, 0xce, 0xb0, 0x0c}};
+constexpr uint16_t kBlock = 20;
+constexpr uint16_t kTx = 21;
+
+std::shared_ptr<SessionConfig> make_config() {
+  auto cfg = std::make_shared<SessionConfig>();
+  cfg->magic = kMagic;
+  cfg->limits = net_message_limits();
+  cfg->limits.set(kBlock, 1 << 20);
+  cfg->limits.set(kTx, 1 << 16);
+  cfg->low_priority_types = {kTx};
+  return cfg;
+}
+
+struct Host : SessionHost {
+  Hello hello;
+  std::optional<Hello> established;
+  std::vector<std::pair<uint16_t, Bytes>> messages;
+  std::vector<NetAddress> addrs_to_give;
+  std::vector<NetAddress> addrs_got;
+  int getaddr_calls = 0;
+  std::optional<std::string> refuse;  // on_hello refuses with this code
+
+  explicit Host(uint64_t nonce) {
+    hello.magic = kMagic;
+    hello.chain_id = 2;
+    hello.node_nonce = nonce;
+    hello.user_agent = "test";
+  }
+  Hello local_hello() const override { return hello; }
+  util::Status on_hello(const Hello&) override {
+    if (refuse) return util::fail(*refuse);
+    return {};
+  }
+  bool on_established(const Hello& remote) override {
+    established = remote;
+    return true;
+  }
+  void on_message(uint16_t type, Bytes payload) override { messages.emplace_back(type, std::move(payload)); }
+  std::vector<NetAddress> on_getaddr() override {
+    ++getaddr_calls;
+    return addrs_to_give;
+  }
+  void on_addr(const std::vector<NetAddress>& addrs) override {
+    addrs_got.insert(addrs_got.end(), addrs.begin(), addrs.end());
+  }
+};
+
+SharedFrame frame(uint16_t type, Bytes payload) {
+  return std::make_shared<const Bytes>(encode_frame(kMagic, type, payload));
+}
+
+// A peer on the other end speaking raw frames (for what a well-behaved session never sends).
+Bytes raw(uint16_t type, const Bytes& payload = {}) { return encode_frame(kMagic, type, payload); }
+
+struct Pair {
+  std::shared_ptr<SessionConfig> cfg = make_config();
+  Host ha{1}, hb{2};
+  std::unique_ptr<PeerSession> a, b;  // a dialled b
+  std::mt19937_64 rng{42};
+  uint64_t nonce = 1000;
+  int64_t now = 1'000'000;
+
+  void make() {
+    a = std::make_unique<PeerSession>(cfg, ha, false, [this] { return nonce++; });
+    b = std::make_unique<PeerSession>(cfg, hb, true, [this] { return nonce++; });
+  }
+  Pair() { make(); }
+
+  // Moves bytes from `from` to `to`, in random chunks. Returns whether anything moved.
+  bool transfer(PeerSession& from, PeerSession& to) {
+    auto frames = from.take_writes();
+    if (frames.empty()) return false;
+    Bytes bytes;
+    for (const auto& f : frames) bytes.insert(bytes.end(), f->begin(), f->end());
+    from.on_written(bytes.size());
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      size_t n = std::min<size_t>(bytes.size() - pos, 1 + rng() % 40);
+      to.on_bytes(util::ByteSpan(bytes.data() + pos, n), now);
+      pos += n;
+    }
+    return true;
+  }
+  void run() {
+    for (int i = 0; i < 1000; ++i) {
+      bool moved = transfer(*a, *b);
+      moved |= transfer(*b, *a);
+      if (!moved) return;
+    }
+    FAIL() << "the sessions never went quiet";
+  }
+  // Advances time to `t`, firing each session's deadlines that come due on the way.
+  void advance_to(int64_t t) {
+    for (;;) {
+      int64_t next = std::min(a->deadline_ms(), b->deadline_ms());
+      if (next > t) break;
+      now = std::max(now, next);
+      if (a->deadline_ms() <= now) a->on_timer(now);
+      if (b->deadline_ms() <= now) b->on_timer(now);
+      run();
+    }
+    now = t;
+  }
+  void handshake() {
+    a->start(now);
+    b->start(now);
+    run();
+  }
+};
+
+using State = PeerSession::State;
+
+}  // namespace
+
+TEST(PeerSession, HandshakeEstablishesBothSides) {
+  Pair p;
+  EXPECT_EQ(p.a->state(), State::kHandshake);
+  p.handshake();
+  EXPECT_EQ(p.a->state(), State::kActive);
+  EXPECT_EQ(p.b->state(), State::kActive);
+  ASSERT_TRUE(p.ha.established && p.hb.established);
+  EXPECT_EQ(p.ha.established->node_nonce, 2u);
+  EXPECT_EQ(p.hb.established->node_nonce, 1u);
+  EXPECT_EQ(*p.a->remote_hello(), p.hb.hello);
+  // Each side asked for addresses once and got an answer.
+  EXPECT_EQ(p.ha.getaddr_calls, 1);
+  EXPECT_EQ(p.hb.getaddr_calls, 1);
+  EXPECT_EQ(p.a->queued_bytes(), 0u);
+  EXPECT_EQ(p.a->deadline_ms(), p.now + p.cfg->ping_interval_ms);
+}
+
+TEST(PeerSession, NodeMessagesBothWaysAndAddrGossip) {
+  Pair p;
+  p.hb.addrs_to_give = {NetAddress{}};
+  p.handshake();
+  EXPECT_EQ(p.ha.addrs_got.size(), 1u);
+  EXPECT_TRUE(p.a->send(frame(kBlock, Bytes(5000, 7)), p.now));
+  EXPECT_TRUE(p.b->send(frame(kTx, Bytes{1, 2, 3}), p.now));
+  EXPECT_GT(p.a->queued_bytes(), 5000u);
+  p.run();
+  ASSERT_EQ(p.hb.messages.size(), 1u);
+  EXPECT_EQ(p.hb.messages[0].first, kBlock);
+  EXPECT_EQ(p.hb.messages[0].second, Bytes(5000, 7));
+  ASSERT_EQ(p.ha.messages.size(), 1u);
+  EXPECT_EQ(p.ha.messages[0].second, (Bytes{1, 2, 3}));
+  EXPECT_EQ(p.a->queued_bytes(), 0u);
+}
+
+TEST(PeerSession, SendBeforeActiveIsRefusedWithoutClosing) {
+  Pair p;
+  p.a->start(p.now);
+  EXPECT_FALSE(p.a->send(frame(kBlock, {}), p.now));
+  EXPECT_EQ(p.a->state(), State::kHandshake);
+}
+
+TEST(PeerSession, PingPongMeasuresRtt) {
+  Pair p;
+  p.handshake();
+  EXPECT_EQ(p.a->last_ping_rtt_ms(), -1);
+  int64_t ping_at = p.now + p.cfg->ping_interval_ms;
+  p.advance_to(ping_at);
+  // Both pinged at the deadline; pongs came back in the same instant.
+  EXPECT_EQ(p.a->last_ping_rtt_ms(), 0);
+  EXPECT_EQ(p.a->state(), State::kActive);
+  // A pong that takes 37 ms.
+  p.advance_to(ping_at + p.cfg->ping_interval_ms);
+  ASSERT_EQ(p.a->deadline_ms(), ping_at + 2 * p.cfg->ping_interval_ms);
+  p.now = p.a->deadline_ms();
+  p.a->on_timer(p.now);
+  auto ping = p.a->take_writes();
+  ASSERT_EQ(ping.size(), 1u);
+  p.a->on_written(ping[0]->size());
+  p.now += 37;
+  p.b->on_bytes(*ping[0], p.now);
+  p.run();
+  EXPECT_EQ(p.a->last_ping_rtt_ms(), 37);
+  // Pings keep an otherwise silent link alive far past the idle timeout.
+  p.advance_to(p.now + 5 * p.cfg->idle_timeout_ms);
+  EXPECT_EQ(p.a->state(), State::kActive);
+  EXPECT_EQ(p.b->state(), State::kActive);
+}
+
+TEST(PeerSession, IdleTimeoutTellsTheOtherSide) {
+  Pair p;
+  p.handshake();
+  // b stops answering: its bytes are never delivered.
+  int64_t idle_at = p.now + p.cfg->idle_timeout_ms;
+  while (p.a->state() == State::kActive) {
+    p.now = p.a->deadline_ms();
+    ASSERT_LE(p.now, idle_at);
+    p.a->on_timer(p.now);
+    auto w = p.a->take_writes();
+    size_t n = 0;
+    for (auto& f : w) n += f->size();
+    p.a->on_written(n);
+  }
+  EXPECT_EQ(p.now, idle_at);
+  EXPECT_EQ(p.a->close_reason(), "timeout");
+}
+
+TEST(PeerSession, HandshakeTimeout) {
+  Pair p;
+  p.a->start(p.now);
+  EXPECT_EQ(p.a->deadline_ms(), p.now + p.cfg->handshake_timeout_ms);
+  p.a->on_timer(p.now + p.cfg->handshake_timeout_ms - 1);  // early: nothing
+  EXPECT_EQ(p.a->state(), State::kHandshake);
+  p.now += p.cfg->handshake_timeout_ms;
+  p.a->on_timer(p.now);
+  EXPECT_EQ(p.a->state(), State::kClosing);
+  EXPECT_EQ(p.a->close_reason(), "timeout: handshake");
+  // The explicit deadline form counts earlier time (a TCP connect) against the handshake.
+  Pair q;
+  q.a->start(q.now, q.now + 5);
+  EXPECT_EQ(q.a->deadline_ms(), q.now + 5);
+}
+
+TEST(PeerSession, DisconnectReasonReachesTheOtherSide) {
+  Pair p;
+  p.handshake();
+  p.a->close("banned: misbehaving", true, p.now);
+  EXPECT_EQ(p.a->state(), State::kClosing);
+  EXPECT_EQ(p.a->deadline_ms(), p.now + p.cfg->linger_ms);
+  EXPECT_FALSE(p.a->send(frame(kBlock, {}), p.now));
+  p.a->close("second reason", true, p.now);  // the first reason wins
+  p.run();
+  EXPECT_EQ(p.a->state(), State::kClosed);  // the goodbye was written
+  EXPECT_EQ(p.a->close_reason(), "banned: misbehaving");
+  EXPECT_EQ(p.b->state(), State::kClosed);
+  EXPECT_EQ(p.b->close_reason(), "remote: banned: misbehaving");
+}
+
+TEST(PeerSession, LingerEndsAClosingSessionWhoseGoodbyeIsNotWritten) {
+  Pair p;
+  p.handshake();
+  p.a->close("bye", true, p.now);
+  auto w = p.a->take_writes();  // taken, never reported written
+  ASSERT_EQ(w.size(), 1u);
+  p.a->on_timer(p.now + p.cfg->linger_ms - 1);
+  EXPECT_EQ(p.a->state(), State::kClosing);
+  p.a->on_timer(p.now + p.cfg->linger_ms);
+  EXPECT_EQ(p.a->state(), State::kClosed);
+  EXPECT_EQ(p.a->deadline_ms(), PeerSession::kNoDeadline);
+}
+
+TEST(PeerSession, StreamClosedKeepsAnEarlierReason) {
+  Pair p;
+  p.handshake();
+  p.b->on_stream_closed("closed-by-peer");
+  EXPECT_EQ(p.b->state(), State::kClosed);
+  EXPECT_EQ(p.b->close_reason(), "closed-by-peer");
+  p.a->close("bye", true, p.now);
+  p.a->on_stream_closed("write-error: broken pipe");
+  EXPECT_EQ(p.a->state(), State::kClosed);
+  EXPECT_EQ(p.a->close_reason(), "bye");
+}
+
+TEST(PeerSession, BadFrameClosesWithReason) {
+  Pair p;
+  p.handshake();
+  Bytes junk = raw(kBlock, {1, 2});
+  junk[0] ^= 0xff;  // wrong magic
+  p.b->on_bytes(junk, p.now);
+  EXPECT_EQ(p.b->state(), State::kClosing);
+  EXPECT_EQ(p.b->close_reason().rfind("bad-frame: ", 0), 0u) << p.b->close_reason();
+  p.run();
+  EXPECT_EQ(p.a->close_reason(), "remote: " + p.b->close_reason());
+  // An unknown type is a bad frame too (types 7..15 are not in the table).
+  Pair q;
+  q.handshake();
+  q.b->on_bytes(raw(9), q.now);
+  EXPECT_EQ(q.b->close_reason().rfind("bad-frame: ", 0), 0u) << q.b->close_reason();
+}
+
+TEST(PeerSession, SlowPeerAtTheQueueCap) {
+  Pair p;
+  p.cfg->max_send_queue_bytes = 10'000;
+  p.make();
+  p.handshake();
+  auto f = frame(kBlock, Bytes(3000, 1));
+  size_t sent = 0;
+  while (p.a->send(f, p.now)) ++sent;
+  EXPECT_EQ(sent, 3u);  // 3 * 3014 fit in 10000, a fourth does not
+  EXPECT_EQ(p.a->state(), State::kClosed);  // nobody to tell: the peer does not read
+  EXPECT_EQ(p.a->close_reason(), "slow-peer: send queue over 10000 bytes");
+  // Taken and unwritten frames count too.
+  Pair q;
+  q.cfg->max_send_queue_bytes = 10'000;
+  q.make();
+  q.handshake();
+  ASSERT_TRUE(q.a->send(f, q.now));
+  ASSERT_TRUE(q.a->send(f, q.now));
+  EXPECT_EQ(q.a->take_writes().size(), 2u);
+  EXPECT_EQ(q.a->queued_bytes(), 2 * f->size());
+  EXPECT_TRUE(q.a->send(f, q.now));
+  EXPECT_FALSE(q.a->send(f, q.now));
+  EXPECT_EQ(q.a->state(), State::kClosed);
+}
+
+TEST(PeerSession, PingFloodWithoutReadingIsASlowPeer) {
+  Pair p;
+  p.cfg->max_send_queue_bytes = 1000;
+  p.make();
+  p.handshake();
+  Bytes pings;
+  for (int i = 0; i < 100; ++i) {
+    auto one = raw(msg::kPing, encode_nonce(i));
+    pings.insert(pings.end(), one.begin(), one.end());
+  }
+  p.b->on_bytes(pings, p.now);  // b's pongs are never taken
+  EXPECT_EQ(p.b->state(), State::kClosed);
+  EXPECT_EQ(p.b->close_reason(), "slow-peer: send queue over 1000 bytes");
+}
+
+TEST(PeerSession, LowPriorityFramesGoLast) {
+  Pair p;
+  p.handshake();
+  ASSERT_TRUE(p.a->send(frame(kTx, {1}), p.now));
+  ASSERT_TRUE(p.a->send(frame(kBlock, {2}), p.now));
+  ASSERT_TRUE(p.a->send(frame(kTx, {3}), p.now));
+  ASSERT_TRUE(p.a->send(frame(kBlock, {4}), p.now));
+  // max_frames bounds one take; the order holds across takes.
+  auto first = p.a->take_writes(3);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_TRUE(p.a->send(frame(kBlock, {5}), p.now));
+  auto rest = p.a->take_writes();
+  std::vector<uint8_t> order;
+  for (auto* batch : {&first, &rest})
+    for (auto& f : *batch) order.push_back(f->back());
+  EXPECT_EQ(order, (std::vector<uint8_t>{2, 4, 1, 5, 3}));
+}
+
+TEST(PeerSession, DuplicateHelloIsRefused) {
+  Pair p;
+  p.handshake();
+  p.b->on_bytes(raw(msg::kHello, encode_hello(p.ha.hello)), p.now);
+  EXPECT_EQ(p.b->close_reason(), "protocol: duplicate hello");
+  p.run();
+  EXPECT_EQ(p.a->close_reason(), "remote: protocol: duplicate hello");
+}
+
+TEST(PeerSession, UnexpectedAckIsRefused) {
+  Pair p;
+  p.b->start(p.now);
+  p.b->on_bytes(raw(msg::kHelloAck), p.now);  // before any hello
+  EXPECT_EQ(p.b->state(), State::kClosing);
+  EXPECT_EQ(p.b->close_reason(), "protocol: unexpected hello_ack");
+  Pair q;
+  q.handshake();
+  q.b->on_bytes(raw(msg::kHelloAck), q.now);  // a second one
+  EXPECT_EQ(q.b->close_reason(), "protocol: unexpected hello_ack");
+}
+
+TEST(PeerSession, NodeMessageBeforeHandshakeIsRefused) {
+  Pair p;
+  p.b->start(p.now);
+  p.b->on_bytes(raw(kBlock, {1}), p.now);
+  EXPECT_EQ(p.b->close_reason(), "protocol: message type 20 before the handshake completed");
+  EXPECT_TRUE(p.hb.messages.empty());
+}
+
+TEST(PeerSession, RefusedHelloTellsTheReason) {
+  Pair p;
+  p.hb.refuse = "wrong-genesis";
+  p.handshake();
+  EXPECT_EQ(p.b->state(), State::kClosed);
+  EXPECT_EQ(p.b->close_reason(), "wrong-genesis");
+  EXPECT_EQ(p.a->close_reason(), "remote: wrong-genesis");
+  EXPECT_FALSE(p.ha.established || p.hb.established);
+  // b's hello went out before the goodbye, though it was not taken yet when b refused: the
+  // dialler learns whom it reached (how a self-connection is recognised at both ends).
+  ASSERT_TRUE(p.a->remote_hello());
+  EXPECT_EQ(p.a->remote_hello()->node_nonce, 2u);
+}
+
+TEST(PeerSession, ClosedBeforeStartSaysOnlyGoodbye) {
+  Pair p;
+  p.b->close("too-many-peers", true, p.now);
+  p.b->start(p.now);  // too late: no hello follows
+  auto w = p.b->take_writes();
+  ASSERT_EQ(w.size(), 1u);
+  ByteSpan in(*w[0]);
+  FrameDecoder d(kMagic, p.cfg->limits);
+  auto f = d.next(in);
+  ASSERT_TRUE(f.ok() && *f);
+  EXPECT_EQ((*f)->type, msg::kDisconnect);
+}
+
+TEST(PeerSession, SameInputsSameOutputs) {
+  // Determinism, which the simulator relies on: two runs of one script give the same bytes.
+  auto script = [] {
+    Pair p;
+    p.handshake();
+    p.a->send(frame(kBlock, Bytes(100, 9)), p.now);
+    p.advance_to(p.now + 3 * p.cfg->ping_interval_ms + 5);
+    p.a->close("done", true, p.now);
+    Bytes all;
+    for (auto& f : p.a->take_writes()) all.insert(all.end(), f->begin(), f->end());
+    return std::make_tuple(all, p.a->last_ping_rtt_ms(), p.a->deadline_ms(), p.nonce);
+  };
+  EXPECT_EQ(script(), script());
+}
