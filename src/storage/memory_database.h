@@ -8,7 +8,8 @@
 // - write(batch, sync=true) makes that batch and every earlier write durable;
 // - a batch is atomic: after any crash all of it or none of it is there.
 // A crash comes in two kinds: kill() (the process dies, the OS page cache survives: every
-// applied write is kept, still volatile) and power_cut() (every volatile write is lost).
+// applied write is kept, still volatile) and power_cut() (every volatile write is lost, or all
+// but a prefix of whole batches the caller chooses).
 // Either ends the open database (its calls then fail with kErrIo) and releases the disk's lock.
 //
 // Faults are injected by the caller (the simulator's seeded nemesis), never at random here, so a
@@ -18,7 +19,9 @@
 // - fail_synced_writes(): the same, for synced operations only (an fsync that fails);
 // - corrupt() / corrupt_column(): reads hit a record (or a column) that fails its checksum.
 // A database mirrors RocksDB's background error: after a failed write every write fails
-// (without touching the disk) until resume() succeeds, and resume() fails while a fault is set.
+// (without touching the disk) until resume() succeeds, and resume() fails while a fault is set
+// (a resume with no failed write before it is a no-op, as in RocksDB). A reopen starts without
+// the background error; the disk's fault stays until cleared.
 //
 // Thread-safety: MemoryDisk and MemoryDatabase are thread-safe (one mutex per disk).
 #pragma once
