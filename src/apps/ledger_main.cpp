@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "apps/config.h"
 #include "apps/flags.h"
 #include "chain/chainstate.h"
 #include "chain/miner.h"
+#include "chain/parallel_verify.h"
 #include "consensus/params.h"
 #include "primitives/address.h"
 #include "storage/database.h"
@@ -147,7 +149,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   util::SystemClock clock;
+  // Declared before the chain, so it outlives it. Only the demo and mine commands take
+  // transfers and blocks whose signatures the pool checks (verify and reindex check them in
+  // consensus, one by one): the others start no threads.
+  std::optional<chain::VerifyPool> verify_pool;
+  if (*demo || *mine) verify_pool.emplace(chain::VerifyPool::default_workers());
   chain::ChainOptions chain_opts;
+  chain_opts.verify_pool = verify_pool ? &*verify_pool : nullptr;
   // verify and reindex look at the stored state as it is: nothing is connected on open.
   chain_opts.activate_on_open = !*verify && !*reindex;
   auto cs = chain::ChainState::open(*params, std::move(*db), clock, chain_opts);

@@ -812,7 +812,7 @@ void ChainState::warm_signatures(std::span<const Block* const> blocks) {
       txs.push_back(&tx);
       ids.push_back(id);
     }
-  verify_signatures(std::span<const primitives::Transaction* const>(txs), ids, sig_cache_);
+  verify_signatures(std::span<const primitives::Transaction* const>(txs), ids, sig_cache_, opts_.verify_pool);
 }
 
 ChainResult<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
@@ -840,11 +840,11 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
       shape_ok[i] = 1;
     }
   }
-  // Warm the signature cache, on every core for a large batch and outside the lock (a bad
+  // Warm the signature cache, on the verify pool for a large batch and outside the lock (a bad
   // signature is left out, and rejected below with its reason by the single-threaded check).
   {
     if (std::all_of(shape_ok.begin(), shape_ok.end(), [](uint8_t ok) { return ok; })) {
-      verify_signatures(txs, ids, sig_cache_);
+      verify_signatures(txs, ids, sig_cache_, opts_.verify_pool);
     } else {
       std::vector<primitives::Transaction> good;
       std::vector<TxId> good_ids;
@@ -853,7 +853,7 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
           good.push_back(txs[i]);
           good_ids.push_back(ids[i]);
         }
-      verify_signatures(good, good_ids, sig_cache_);
+      verify_signatures(good, good_ids, sig_cache_, opts_.verify_pool);
     }
   }
   std::vector<TxId> accepted;

@@ -48,6 +48,8 @@
 
 namespace peerchain::chain {
 
+class VerifyPool;
+
 using consensus::Uint256;
 using primitives::Block;
 using primitives::BlockHeader;
@@ -74,6 +76,9 @@ struct ChainOptions {
   // peerchain-ledger verify/reindex open with false: a damaged state must not be read (or
   // written) before they look at it.
   bool activate_on_open = true;
+  // default: nullptr, every signature is verified on the calling thread (the simulator's choice).
+  // Otherwise the pool whose workers share large batches; it must outlive the ChainState.
+  VerifyPool* verify_pool = nullptr;
 };
 
 struct TipInfo {
@@ -175,7 +180,7 @@ class ChainState {
   TipInfo best_header() const;
 
   // Verifies the signatures not yet cached of several blocks' transactions in one batch on
-  // every core, warming the cache for process_block(). Used for the blocks waiting to be
+  // the verify pool (ChainOptions::verify_pool), warming the cache for process_block(). Used for the blocks waiting to be
   // processed during a sync: many small blocks fill the cores together, not one by one.
   void warm_signatures(std::span<const primitives::Block* const> blocks);
 
@@ -184,7 +189,7 @@ class ChainState {
   // means storage failed or is paused: the transaction was not taken (the client may resend).
   ChainResult<primitives::TxId> submit_transaction(const primitives::Transaction& tx);
   // The same for a batch, in order (a sender's later nonces may follow earlier ones in the same
-  // batch): signatures not already cached are verified on all cores first, then every
+  // batch): signatures not already cached are verified on the verify pool first, then every
   // transaction is admitted under one lock. One result per transaction.
   std::vector<ChainResult<primitives::TxId>> submit_transactions(std::span<const primitives::Transaction> txs);
 

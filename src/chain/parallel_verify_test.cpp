@@ -1,12 +1,15 @@
-// Signature checks on the kept worker pool: what verifies is cached, what does not is left out,
-// whatever the batch size and however many callers share the pool at once.
+// Signature checks on a worker pool handed in (or none): what verifies is cached, what does not
+// is left out, whatever the batch size, the pool's size and however many callers share it.
 #include "chain/parallel_verify.h"
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "chain/test_util.h"
 #include "consensus/params.h"
 
 namespace peerchain::chain {
@@ -37,23 +40,110 @@ void expect_cached_iff_good(const Batch& b, const SigCache& cache) {
   for (size_t i = 0; i < b.txs.size(); ++i) EXPECT_EQ(cache.contains(b.ids[i]), b.good[i]) << "tx " << i;
 }
 
-TEST(ParallelVerify, CachesExactlyTheValidOnesForEveryBatchSize) {
-  for (size_t n : {0u, 1u, 2u, 5u, 10u, 33u, 200u}) {
-    SigCache cache(1 << 16);
-    auto b = make_batch(n, static_cast<uint32_t>(n));
-    verify_signatures(b.txs, b.ids, cache);
-    expect_cached_iff_good(b, cache);
+TEST(ParallelVerify, CachesExactlyTheValidOnesForEveryBatchSizeWithAndWithoutAPool) {
+  VerifyPool none(0), three(3);
+  for (VerifyPool* pool : {static_cast<VerifyPool*>(nullptr), &none, &three}) {
+    for (size_t n : {0u, 1u, 2u, 5u, 10u, 33u, 200u}) {
+      SCOPED_TRACE("batch of " + std::to_string(n) + ", " +
+                   (pool ? std::to_string(pool->workers()) + " workers" : std::string("no pool")));
+      SigCache cache(1 << 16);
+      auto b = make_batch(n, static_cast<uint32_t>(n));
+      verify_signatures(b.txs, b.ids, cache, pool);
+      expect_cached_iff_good(b, cache);
+    }
   }
 }
 
 TEST(ParallelVerify, ConcurrentCallersShareThePoolSafely) {
+  VerifyPool pool(3);
   SigCache cache(1 << 16);
   std::vector<Batch> batches;
   for (uint32_t t = 0; t < 4; ++t) batches.push_back(make_batch(60, 10 + t));
   std::vector<std::thread> callers;
-  for (auto& b : batches) callers.emplace_back([&b, &cache] { verify_signatures(b.txs, b.ids, cache); });
+  for (auto& b : batches) callers.emplace_back([&b, &cache, &pool] { verify_signatures(b.txs, b.ids, cache, &pool); });
   for (auto& c : callers) c.join();
   for (const auto& b : batches) expect_cached_iff_good(b, cache);
+}
+
+// try_run() returns only after every helper asked for has run the work, so which threads ran it
+// is exact, not a matter of timing.
+TEST(ParallelVerify, PoolRunsTheWorkOnTheCallerAndTheHelpersAskedFor) {
+  VerifyPool pool(3);
+  EXPECT_EQ(pool.workers(), 3u);
+  for (unsigned helpers : {0u, 1u, 3u, 8u}) {
+    std::mutex mu;
+    std::set<std::thread::id> ran;
+    std::function<void()> work = [&] {
+      std::lock_guard lock(mu);
+      ran.insert(std::this_thread::get_id());
+    };
+    ASSERT_TRUE(pool.try_run(work, helpers));
+    EXPECT_EQ(ran.size(), 1 + std::min(helpers, 3u)) << helpers << " helpers asked for";
+    EXPECT_TRUE(ran.count(std::this_thread::get_id()));
+  }
+}
+
+TEST(ParallelVerify, PoolWithoutWorkersRunsOnTheCaller) {
+  VerifyPool pool(0);
+  std::set<std::thread::id> ran;
+  std::function<void()> work = [&] { ran.insert(std::this_thread::get_id()); };
+  ASSERT_TRUE(pool.try_run(work, 4));
+  EXPECT_EQ(ran, std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
+TEST(ParallelVerify, BusyPoolRefusesASecondCallerWhoVerifiesAlone) {
+  VerifyPool pool(2);
+  bool second_ran = false, second_admitted = true;
+  std::function<void()> work = [&] {
+    // Another caller arrives while this batch runs (it holds the pool until work() returns).
+    std::thread other([&] {
+      std::function<void()> w = [&] { second_ran = true; };
+      second_admitted = pool.try_run(w, 1);
+    });
+    other.join();
+  };
+  ASSERT_TRUE(pool.try_run(work, 0));
+  EXPECT_FALSE(second_admitted);
+  EXPECT_FALSE(second_ran);
+  // verify_signatures() falls back to the calling thread: the batch is still verified.
+  SigCache cache(1 << 16);
+  auto b = make_batch(100, 7);
+  std::function<void()> busy = [&] {
+    std::thread other([&] { verify_signatures(b.txs, b.ids, cache, &pool); });
+    other.join();
+  };
+  ASSERT_TRUE(pool.try_run(busy, 0));
+  expect_cached_iff_good(b, cache);
+}
+
+// ChainState takes the pool through its options and still rejects one forged signature among
+// many (the pool only warms the cache; consensus decides).
+TEST(ParallelVerify, ChainStateWithAPoolRejectsOneForgedSignature) {
+  VerifyPool pool(3);
+  ChainOptions opts;
+  opts.verify_pool = &pool;
+  const auto params = testing::easy_params();
+  testing::TestNode node(params, nullptr, opts);
+  testing::Forge forge(params);
+  std::vector<primitives::Transaction> txs;
+  for (uint32_t n = 0; n < 4; ++n)
+    for (uint32_t s = 1; s <= 60; ++s)
+      txs.push_back(primitives::make_transfer(params.chain_id, consensus::dev_account_key(s),
+                                              consensus::dev_account_key(s + 1).pubkey(), 500, 1, n));
+  txs[137].fee += 1;  // signed for another fee
+  auto r = node->process_block(forge.make(params.genesis_id, txs));
+  ASSERT_FALSE(r.ok());
+  ASSERT_NE(r.error().rejection(), nullptr);
+  EXPECT_NE(r.error().rejection()->detail.find("bad-signature"), std::string::npos) << r.error().rejection()->detail;
+  auto admitted = node->submit_transactions(txs);
+  EXPECT_TRUE(admitted[0].ok());
+  EXPECT_TRUE(admitted[136].ok());
+  ASSERT_FALSE(admitted[137].ok());
+  ASSERT_NE(admitted[137].error().rejection(), nullptr);
+  txs[137].fee -= 1;
+  auto good = forge.make(params.genesis_id, txs);
+  ASSERT_TRUE(node->process_block(good).ok());
+  EXPECT_EQ(node->tip().id, good.id());
 }
 
 }  // namespace

@@ -21,13 +21,30 @@ void MemoryDisk::kill() {
   end_process();
 }
 
-void MemoryDisk::power_cut() {
+void MemoryDisk::power_cut(size_t keep_batches) {
   std::lock_guard lock(mu_);
   end_process();
-  for (auto& v : volatile_) {
-    counters_.records_lost += v.size();
-    v.clear();
+  // Recovery replays the intact prefix of the log and flushes it: from then on it is durable.
+  for (size_t b = 0; b < volatile_log_.size(); ++b) {
+    for (auto& op : volatile_log_[b]) {
+      if (b >= keep_batches) {
+        ++counters_.records_lost;
+        continue;
+      }
+      auto& records = durable_[static_cast<size_t>(op.column)];
+      if (op.erase)
+        records.erase(op.key);
+      else
+        records[op.key] = std::move(op.value);
+    }
   }
+  volatile_log_.clear();
+  for (auto& v : volatile_) v.clear();
+}
+
+size_t MemoryDisk::volatile_batches() const {
+  std::lock_guard lock(mu_);
+  return volatile_log_.size();
 }
 
 void MemoryDisk::end_process() { owner_ = 0; }
@@ -93,6 +110,7 @@ void MemoryDisk::sync_all() {
     }
     volatile_[c].clear();
   }
+  volatile_log_.clear();
 }
 
 util::Result<std::unique_ptr<Database>> MemoryDatabase::open(std::shared_ptr<MemoryDisk> disk) {
@@ -151,6 +169,7 @@ util::Status MemoryDatabase::write(const WriteBatch& batch, bool sync) {
     else
       slot = op.value;
   }
+  if (!sync && !batch.empty()) disk_->volatile_log_.push_back(batch.ops());
   ++counters.writes;
   if (sync) {
     ++counters.synced_writes;
@@ -222,6 +241,10 @@ util::Status MemoryDatabase::clear(Column c) {
   }
   disk_->durable_[i].clear();
   disk_->volatile_[i].clear();
+  // The dropped column's unsynced records go with it (RocksDB ignores a dropped family's log).
+  for (auto& logged : disk_->volatile_log_)
+    std::erase_if(logged, [c](const WriteBatch::Op& op) { return op.column == c; });
+  std::erase_if(disk_->volatile_log_, [](const auto& logged) { return logged.empty(); });
   disk_->corrupt_keys_[i].clear();
   disk_->corrupt_columns_[i] = false;
   return {};

@@ -8,7 +8,8 @@
 // - write(batch, sync=true) makes that batch and every earlier write durable;
 // - a batch is atomic: after any crash all of it or none of it is there.
 // A crash comes in two kinds: kill() (the process dies, the OS page cache survives: every
-// applied write is kept, still volatile) and power_cut() (every volatile write is lost).
+// applied write is kept, still volatile) and power_cut() (every volatile write is lost, or all
+// but a prefix of whole batches the caller chooses).
 // Either ends the open database (its calls then fail with kErrIo) and releases the disk's lock.
 //
 // Faults are injected by the caller (the simulator's seeded nemesis), never at random here, so a
@@ -18,7 +19,9 @@
 // - fail_synced_writes(): the same, for synced operations only (an fsync that fails);
 // - corrupt() / corrupt_column(): reads hit a record (or a column) that fails its checksum.
 // A database mirrors RocksDB's background error: after a failed write every write fails
-// (without touching the disk) until resume() succeeds, and resume() fails while a fault is set.
+// (without touching the disk) until resume() succeeds, and resume() fails while a fault is set
+// (a resume with no failed write before it is a no-op, as in RocksDB). A reopen starts without
+// the background error; the disk's fault stays until cleared.
 //
 // Thread-safety: MemoryDisk and MemoryDatabase are thread-safe (one mutex per disk).
 #pragma once
@@ -32,6 +35,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "storage/database.h"
 
@@ -46,15 +50,20 @@ class MemoryDisk {
     uint64_t synced_writes = 0;     // of which synced
     uint64_t bytes = 0;             // key + value bytes of the ops applied
     uint64_t faults_triggered = 0;  // injected faults that fired: failed writes/resumes, corrupt reads
-    uint64_t records_lost = 0;      // volatile records (puts and erases) dropped by power cuts
+    uint64_t records_lost = 0;      // unsynced ops (puts and erases) dropped by power cuts
   };
 
   static std::shared_ptr<MemoryDisk> create() { return std::make_shared<MemoryDisk>(); }
 
   // The process dies; the page cache survives: every applied write is kept (still volatile).
   void kill();
-  // The power goes: every write not yet synced is lost.
-  void power_cut();
+  // The power goes: every write not yet synced is lost, but for the first `keep_batches` of
+  // them in write order. A real disk may have written part of the unsynced write-ahead log
+  // before the cut, and RocksDB recovers the longest intact prefix of whole batches; a seeded
+  // nemesis picks keep_batches in [0, volatile_batches()] to explore those outcomes.
+  void power_cut(size_t keep_batches = 0);
+  // Unsynced batches a power cut would now lose (kept through kill()).
+  size_t volatile_batches() const;
 
   // The next `count` disk operations fail with `code` (kErrNoSpace or kErrIo); count nullopt:
   // every one until clear_write_faults(). Replaces any fault set before.
@@ -97,6 +106,8 @@ class MemoryDisk {
   mutable std::mutex mu_;
   std::array<Records, kColumnCount> durable_;             // GUARDED_BY(mu_)
   std::array<Overlay, kColumnCount> volatile_;            // GUARDED_BY(mu_): over durable_
+  // The unsynced batches in write order (what volatile_ folds together), for power_cut(keep).
+  std::vector<std::vector<WriteBatch::Op>> volatile_log_;  // GUARDED_BY(mu_)
   std::array<std::set<util::Bytes>, kColumnCount> corrupt_keys_;  // GUARDED_BY(mu_)
   std::array<bool, kColumnCount> corrupt_columns_{};      // GUARDED_BY(mu_)
   std::optional<WriteFault> fault_;                       // GUARDED_BY(mu_)

@@ -121,6 +121,35 @@ TEST(MemoryDatabase, ASyncedWriteMakesEveryEarlierWriteDurable) {
   EXPECT_EQ(read(*db, Column::kMeta, "c"), b("1"));
 }
 
+TEST(MemoryDatabase, PowerCutCanKeepAPrefixOfTheUnsyncedBatches) {
+  auto disk = MemoryDisk::create();
+  {
+    auto db = open_db(disk);
+    ASSERT_TRUE(put(*db, "a", "synced", true).ok());
+    EXPECT_EQ(disk->volatile_batches(), 0u);
+    ASSERT_TRUE(put(*db, "b", "1", false).ok());
+    WriteBatch second;
+    second.erase(Column::kAccounts, b("a"));
+    second.put(Column::kUndo, b("c"), b("1"));
+    ASSERT_TRUE(db->write(second, false).ok());
+    ASSERT_TRUE(put(*db, "b", "3", false).ok());
+    ASSERT_TRUE(db->write(WriteBatch{}, false).ok());  // nothing to lose
+    EXPECT_EQ(disk->volatile_batches(), 3u);
+  }
+  disk->power_cut(2);
+  EXPECT_EQ(disk->volatile_batches(), 0u);
+  EXPECT_EQ(disk->counters().records_lost, 1u);
+  {
+    auto db = open_db(disk);
+    EXPECT_EQ(read(*db, Column::kAccounts, "b"), b("1"));  // the third batch is gone
+    EXPECT_FALSE(read(*db, Column::kAccounts, "a"));       // the second one whole
+    EXPECT_EQ(read(*db, Column::kUndo, "c"), b("1"));
+  }
+  disk->power_cut();  // what recovery replayed is durable
+  auto db = open_db(disk);
+  EXPECT_EQ(read(*db, Column::kAccounts, "b"), b("1"));
+}
+
 TEST(MemoryDatabase, BatchIsAtomicAcrossAPowerCut) {
   auto disk = MemoryDisk::create();
   {
@@ -303,6 +332,9 @@ TEST(MemoryDatabase, ClearIsDurableAndClearingMetaSyncsEverything) {
     auto db = open_db(disk);
     EXPECT_FALSE(read(*db, Column::kAccounts, "a"));
     EXPECT_FALSE(read(*db, Column::kUndo, "u"));  // clearing another column synced nothing
+    ASSERT_TRUE(put(*db, "gone", "1", false).ok());
+    ASSERT_TRUE(db->clear(Column::kAccounts).ok());
+    EXPECT_EQ(disk->volatile_batches(), 0u);  // the cleared column's unsynced ops went with it
     ASSERT_TRUE(put(*db, "u", "1", false, Column::kUndo).ok());
     ASSERT_TRUE(db->clear(Column::kMeta).ok());
   }
