@@ -61,6 +61,7 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const Service
     return e;
   };
   chain::ChainOptions co;
+  co.verify_pool = services.verify_pool;
   auto cs = chain::ChainState::open(node->params_, std::move(*db), *services.clock, co);
   if (!cs) return util::unexpected(corrupt_hint(cs.error()));
   node->chain_ = std::move(*cs);

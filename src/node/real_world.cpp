@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "chain/parallel_verify.h"
 #include "crypto/random.h"
 #include "net/net_manager.h"
 #include "node/services.h"
@@ -95,6 +96,7 @@ class ThreadScheduler final : public Scheduler {
 }  // namespace
 
 struct RealWorld::Impl {
+  chain::VerifyPool verify_pool{chain::VerifyPool::default_workers()};
   ThreadScheduler scheduler;
 };
 
@@ -102,6 +104,7 @@ RealWorld::RealWorld(const util::Clock& clock) : impl_(std::make_unique<Impl>())
   services_.clock = &clock;
   services_.scheduler = &impl_->scheduler;
   services_.worker_threads = true;
+  services_.verify_pool = &impl_->verify_pool;
   services_.transport = [&clock](net::NetOptions o, net::NetEvents e) -> util::Result<std::unique_ptr<net::Transport>> {
     auto m = net::NetManager::create(std::move(o), std::move(e), clock);
     if (!m) return util::unexpected(m.error());

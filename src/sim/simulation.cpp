@@ -101,6 +101,7 @@ struct SimNode {
   EventLoop::EventId mine_event = 0;
   AccountKey reward;
   std::vector<int> peers;
+  std::optional<BlockId> last_tip;  // as last reported to its listener
 };
 
 struct Pending {
@@ -154,6 +155,7 @@ class Simulation {
   void stop_node(int i, Departure how);
   void on_fatal(int i, const std::string& why);
   void on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected);
+  void check_reorg(int i, const BlockId& old_tip);
   void schedule_mining(int i);
   void mine_block(int i);
   void client_step();
@@ -305,6 +307,7 @@ void Simulation::start_node(int i) {
     violation("node does not start: " + st.error().to_string(), i);
     return;
   }
+  s.last_tip = s.node->chain().tip().id;
   emit(TraceEvent("node_start").num("node", i).num("height", s.node->chain().tip().height).str("tip", s.node->chain().tip().id.hex()));
   schedule_mining(i);
 }
@@ -348,7 +351,27 @@ void Simulation::on_fatal(int i, const std::string& why) {
   });
 }
 
+// Nothing valid is lost in a reorg: every transfer of the blocks it disconnected is in the new
+// chain or back in the mempool (the workload makes no conflicting transfers and never runs an
+// account dry, so each of them stays valid).
+void Simulation::check_reorg(int i, const BlockId& old_tip) {
+  auto& chain = N(i).node->chain();
+  if (chain.storage_status().state != chain::StorageState::kOk) return;
+  BlockId cur = old_tip;
+  for (int guard = 0; guard < 100'000 && !chain.in_active_chain(cur); ++guard) {
+    auto b = chain.block(cur);
+    if (!b) return;  // unreadable: storage faults are the storage checks' business
+    for (const auto& tx : b->txs)
+      if (!chain.transaction(tx.id()))
+        return violation("node " + std::to_string(i) + "'s reorg away from " + old_tip.hex() + " lost transfer " +
+                             tx.id().hex() + " (in disconnected block " + cur.hex() + ")", i);
+    cur = b->header.prev_id;
+  }
+}
+
 void Simulation::on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected) {
+  if (disconnected && N(i).last_tip) check_reorg(i, *N(i).last_tip);
+  N(i).last_tip = tip.id;
   TraceEvent e("tip");
   e.num("node", i).num("height", tip.height).str("id", tip.id.hex());
   if (disconnected) e.num("reorg_depth", disconnected);
@@ -437,7 +460,10 @@ void Simulation::client_step() {
       ++report_.resends;
     }
   }
-  const auto& to = clients_[rng_() % clients_.size()].pub;
+  if (clients_.size() < 2) return;
+  const Client* other = &c;
+  while (other == &c) other = &clients_[rng_() % clients_.size()];
+  const auto& to = other->pub;
   if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.invalid_share) {
     // A transfer that must be refused: a forged signature, or more than exists.
     Transaction bad = primitives::make_transfer(params_.chain_id, c.key, to, 1 + rng_() % 1000, 1, c.next_nonce);
@@ -471,15 +497,18 @@ void Simulation::resend_stale() {
     if (serving(i)) up.push_back(i);
   if (up.empty()) return;
   for (auto& c : clients_) {
-    // A wallet forgets a transfer only once it is deep in the chain of every running node (one
-    // node's view is not enough: its branch may lose, and a wiped node forgets what it took).
-    std::erase_if(c.pending, [&](const Pending& p) {
-      for (int i : up) {
-        auto info = N(i).node->chain().transaction(p.id);
-        if (!info || !info->block || info->confirmations < 10) return false;
-      }
-      return true;
-    });
+    // A wallet forgets a transfer only once it is deep in the chain of every node, all of them
+    // running (one node's view is not enough: its branch may lose, and a wiped node forgets what
+    // it took).
+    if (static_cast<int>(up.size()) == n()) {
+      std::erase_if(c.pending, [&](const Pending& p) {
+        for (int i : up) {
+          auto info = N(i).node->chain().transaction(p.id);
+          if (!info || !info->block || info->confirmations < 10) return false;
+        }
+        return true;
+      });
+    }
     if (!c.pending.empty() && loop_.now() - c.pending.front().sent_at > 30 * kSecond) {
       int target = up[rng_() % up.size()];
       for (auto& p : c.pending) {
@@ -670,8 +699,16 @@ bool Simulation::inject(const std::string& kind) {
     return true;
   }
   if (kind == "disk-corrupt") {
-    if (serving_nodes.size() < 2) return false;
+    // A damaged database is removed and synced again from peers, so it may only happen while two
+    // other running nodes hold the chain: destroying every copy loses it in any system.
+    if (serving_nodes.size() < 3) return false;
     int x = serving_nodes[rng_() % serving_nodes.size()];
+    uint32_t best = 0;
+    for (int i : serving_nodes) best = std::max(best, N(i).node->chain().tip().height);
+    int replicas = 0;
+    for (int i : serving_nodes)
+      if (i != x && N(i).node->chain().tip().height + 2 >= best) ++replicas;
+    if (replicas < 2) return false;
     ev.num("node", x);
     emit(ev);
     N(x).disk->corrupt_column(storage::Column::kAccounts);
@@ -818,21 +855,26 @@ bool Simulation::converged(std::string* why) {
     }
     auto t = N(i).node->chain().tip();
     if (!tip) tip = t.id;
-    if (*tip != t.id) {
+    if (*tip != t.id && why->empty()) {
       *why = "tips differ (node 0 at " + std::to_string(N(0).node->chain().tip().height) + ", node " +
              std::to_string(i) + " at " + std::to_string(t.height) + ")";
-      return false;
     }
   }
+  const bool tips_differ = !why->empty();
   auto& chain = N(0).node->chain();
+  size_t missing = 0;
+  std::string first;
   for (const auto& [id, by] : acked_) {
     auto info = chain.transaction(id);
     if (!info || !info->block) {
-      *why = "transfer " + id.hex() + " acknowledged by node " + std::to_string(by) + " not yet in the chain";
-      return false;
+      if (!missing++) first = id.hex() + " (acknowledged by node " + std::to_string(by) + ")";
     }
   }
-  return true;
+  if (missing) {
+    *why += (tips_differ ? "; " : "") + std::to_string(missing) + " acknowledged transfers not in node 0's chain, e.g. " + first;
+    return false;
+  }
+  return !tips_differ;
 }
 
 SimReport Simulation::run() {
@@ -869,6 +911,7 @@ SimReport Simulation::run() {
     bool done = false;
     while (!failed_ && loop_.now() < deadline) {
       loop_.run_until(loop_.now() + kSecond);
+      why.clear();
       if (converged(&why)) {
         done = true;
         break;
@@ -883,6 +926,7 @@ SimReport Simulation::run() {
       mining_on_ = false;
       for (int i = 0; i < n(); ++i) schedule_mining(i);
       loop_.run_until(loop_.now() + 10 * kSecond);
+      why.clear();
       if (!converged(&why)) violation("after mining stopped, the network fell apart: " + why);
       for (int i = 0; i < n() && !failed_; ++i) check_node(i, true);
     }

@@ -71,10 +71,10 @@ def planted(bin_dir, args):
     print(out)
     if rc != 0:
         fail("planted bug %d was not found in seeds %s" % (args.bug, args.seeds))
-    m = re.search(r"reproduce: peerchain-sim (.*)", out)
+    m = re.search(r"reproduce: (peerchain-sim\S*) (.*)", out)
     if not m:
         fail("a violation without the line that replays it")
-    rc2, out2 = run([sim] + m.group(1).split() + ["--expect-fail"], 600)
+    rc2, out2 = run([os.path.join(bin_dir, m.group(1))] + m.group(2).split() + ["--expect-fail"], 600)
     print(out2)
     if rc2 != 0:
         fail("the printed line did not replay the violation")
@@ -109,10 +109,13 @@ def main():
     ap.add_argument("--seeds", default="1..20")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--min-faults", type=int, default=10000)
-    ap.add_argument("extra", nargs=argparse.REMAINDER)
-    args = ap.parse_args()
-    if args.extra and args.extra[0] == "--":
-        args.extra = args.extra[1:]
+    argv = sys.argv[1:]
+    extra = []
+    if "--" in argv:  # what follows goes to peerchain-sim itself
+        extra = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    args = ap.parse_args(argv)
+    args.extra = extra
     {"determinism": determinism, "planted": planted, "sweep": sweep}[args.mode](args.bin, args)
 
 
