@@ -6,7 +6,10 @@
 // after on_timer(now) the next deadline is in the future; closed stays closed.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <iterator>
 
 #include "net/session.h"
 
@@ -18,7 +21,7 @@ using namespace peerchain::net;
 const Magic kMagic{{0xfa, 0xce, 0xb0, 0x0c}};
 constexpr uint16_t kNode = 16;
 constexpr uint16_t kLow = 17;
-constexpr size_t kCap = 4096;
+constexpr size_t kCap = 2048;  // small: floods reach it within one input
 
 std::shared_ptr<const SessionConfig> config() {
   static const auto cfg = [] {
@@ -105,13 +108,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         s.on_bytes(b, now);
         break;
       }
-      case 1: {  // a well-formed frame of a type worth reaching
+      case 1: {  // well-formed frames (1 to 100 alike) of a type worth reaching
         static const uint16_t kTypes[] = {msg::kHello, msg::kHelloAck, msg::kDisconnect, msg::kPing,
                                           msg::kPong,  msg::kGetAddr,  msg::kAddr,       kNode,
                                           kLow,        9};
         uint16_t type = kTypes[in.ConsumeIntegralInRange<size_t>(0, std::size(kTypes) - 1)];
         auto payload = in.ConsumeBytes<uint8_t>(in.ConsumeIntegralInRange<size_t>(0, 64));
-        auto f = encode_frame(kMagic, type, payload);
+        if ((type == msg::kPing || type == msg::kPong) && in.ConsumeBool())
+          payload = encode_nonce(in.ConsumeIntegral<uint64_t>());  // valid, so floods are answered
+        auto one = encode_frame(kMagic, type, payload);
+        Bytes f;
+        for (int n = in.ConsumeIntegralInRange<int>(1, 100); n > 0; --n) f.insert(f.end(), one.begin(), one.end());
         s.on_bytes(f, now);
         break;
       }
@@ -152,8 +159,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 6: {
+        // Within the type's cap: checking what the node sends is its caller's business.
         uint16_t type = in.ConsumeBool() ? kLow : kNode;
-        auto payload = in.ConsumeBytes<uint8_t>(in.ConsumeIntegralInRange<size_t>(0, 1000));
+        auto payload = in.ConsumeBytes<uint8_t>(in.ConsumeIntegralInRange<size_t>(0, type == kLow ? 100 : 1000));
         s.send(std::make_shared<const Bytes>(encode_frame(kMagic, type, payload)), now);
         break;
       }
