@@ -262,7 +262,10 @@ void Connection::arm_timer() {
     case Phase::kDone:
       break;
   }
-  if (deadline == timer_deadline_) return;  // that wait is already pending
+  // A pending wait that ends no later stays: woken early, the session does nothing and the
+  // timer is armed again. So a stream of frames (each moving the idle deadline) does not
+  // cancel and re-arm the timer for each read.
+  if (timer_deadline_ != PeerSession::kNoDeadline && timer_deadline_ <= deadline) return;
   uint64_t generation = ++timer_generation_;
   timer_deadline_ = deadline;
   if (deadline == PeerSession::kNoDeadline) {

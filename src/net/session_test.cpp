@@ -35,6 +35,8 @@ struct Host : SessionHost {
   std::vector<NetAddress> addrs_got;
   int getaddr_calls = 0;
   std::optional<std::string> refuse;  // on_hello refuses with this code
+  bool refuse_established = false;
+  PeerSession* close_on_message = nullptr;  // re-enters the session from a callback
 
   explicit Host(uint64_t nonce) {
     hello.magic = kMagic;
@@ -49,9 +51,12 @@ struct Host : SessionHost {
   }
   bool on_established(const Hello& remote) override {
     established = remote;
-    return true;
+    return !refuse_established;
   }
-  void on_message(uint16_t type, Bytes payload) override { messages.emplace_back(type, std::move(payload)); }
+  void on_message(uint16_t type, Bytes payload) override {
+    messages.emplace_back(type, std::move(payload));
+    if (close_on_message) close_on_message->close("host: enough", true, 0);
+  }
   std::vector<NetAddress> on_getaddr() override {
     ++getaddr_calls;
     return addrs_to_give;
@@ -107,9 +112,13 @@ struct Pair {
   }
   // Advances time to `t`, firing each session's deadlines that come due on the way.
   void advance_to(int64_t t) {
-    for (;;) {
+    for (int steps = 0;; ++steps) {
       int64_t next = std::min(a->deadline_ms(), b->deadline_ms());
       if (next > t) break;
+      if (steps == 100'000) {
+        ADD_FAILURE() << "a deadline that does not move on";  // fail, never hang
+        break;
+      }
       now = std::max(now, next);
       if (a->deadline_ms() <= now) a->on_timer(now);
       if (b->deadline_ms() <= now) b->on_timer(now);
@@ -201,7 +210,7 @@ TEST(PeerSession, IdleTimeoutTellsTheOtherSide) {
   p.handshake();
   // b stops answering: its bytes are never delivered.
   int64_t idle_at = p.now + p.cfg->idle_timeout_ms;
-  while (p.a->state() == State::kActive) {
+  for (int i = 0; i < 100 && p.a->state() == State::kActive; ++i) {
     p.now = p.a->deadline_ms();
     ASSERT_LE(p.now, idle_at);
     p.a->on_timer(p.now);
@@ -294,7 +303,7 @@ TEST(PeerSession, SlowPeerAtTheQueueCap) {
   p.handshake();
   auto f = frame(kBlock, Bytes(3000, 1));
   size_t sent = 0;
-  while (p.a->send(f, p.now)) ++sent;
+  while (sent < 10 && p.a->send(f, p.now)) ++sent;  // bounded: a missing cap fails, not hangs
   EXPECT_EQ(sent, 3u);  // 3 * 3014 fit in 10000, a fourth does not
   EXPECT_EQ(p.a->state(), State::kClosed);  // nobody to tell: the peer does not read
   EXPECT_EQ(p.a->close_reason(), "slow-peer: send queue over 10000 bytes");
@@ -414,4 +423,53 @@ TEST(PeerSession, SameInputsSameOutputs) {
     return std::make_tuple(all, p.a->last_ping_rtt_ms(), p.a->deadline_ms(), p.nonce);
   };
   EXPECT_EQ(script(), script());
+}
+
+TEST(PeerSession, GetaddrIsAnsweredOncePerConnection) {
+  Pair p;
+  p.hb.addrs_to_give = {NetAddress{}, NetAddress{}};
+  p.handshake();
+  ASSERT_EQ(p.ha.addrs_got.size(), 2u);
+  Bytes asks;
+  for (int i = 0; i < 3; ++i) {
+    auto one = raw(msg::kGetAddr);
+    asks.insert(asks.end(), one.begin(), one.end());
+  }
+  p.b->on_bytes(asks, p.now);
+  EXPECT_EQ(p.b->take_writes().size(), 0u);  // no amplification
+  EXPECT_EQ(p.hb.getaddr_calls, 1);
+  EXPECT_EQ(p.b->state(), State::kActive);
+}
+
+TEST(PeerSession, MalformedNetPayloadsCloseWithReason) {
+  Pair p;
+  p.handshake();
+  p.b->on_bytes(raw(msg::kPing, {1, 2, 3}), p.now);
+  EXPECT_EQ(p.b->close_reason().rfind("bad-payload: ping: ", 0), 0u) << p.b->close_reason();
+  Pair q;
+  q.handshake();
+  q.b->on_bytes(raw(msg::kAddr, {0xff}), q.now);
+  EXPECT_EQ(q.b->close_reason().rfind("bad-payload: addr: ", 0), 0u) << q.b->close_reason();
+}
+
+TEST(PeerSession, HostMayCloseFromACallback) {
+  Pair p;
+  p.handshake();
+  p.hb.close_on_message = p.b.get();
+  Bytes two = raw(kBlock, {1});
+  auto second = raw(kBlock, {2});
+  two.insert(two.end(), second.begin(), second.end());
+  p.b->on_bytes(two, p.now);  // both frames in one read
+  EXPECT_EQ(p.hb.messages.size(), 1u);  // nothing is delivered after the close
+  EXPECT_EQ(p.b->state(), State::kClosing);
+  p.run();
+  EXPECT_EQ(p.a->close_reason(), "remote: host: enough");
+}
+
+TEST(PeerSession, RefusedOnEstablishedIsShutdown) {
+  Pair p;
+  p.hb.refuse_established = true;
+  p.handshake();
+  EXPECT_EQ(p.b->close_reason(), "shutdown");
+  EXPECT_EQ(p.a->close_reason(), "remote: shutdown");
 }
