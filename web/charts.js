@@ -80,7 +80,8 @@ export function blockIntervals(tree) {
   const active = tree.blocks.filter((b) => b.in_active_chain).sort((a, b) => a.height - b.height);
   const out = [];
   for (let i = 1; i < active.length; ++i) {
-    if (active[i].height !== active[i - 1].height + 1) continue;
+    // Genesis carries the network's fixed launch time, not a mining time: no interval from it.
+    if (active[i].height !== active[i - 1].height + 1 || active[i - 1].height === 0) continue;
     out.push({ x: active[i].height, y: Math.max(0, (active[i].time_ms - active[i - 1].time_ms) / 1000) });
   }
   return out;
