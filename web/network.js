@@ -108,10 +108,19 @@ export function buildModel(snaps, window, floor = Infinity) {
 // tip; {height: null} when the tips share no shown ancestor (the fork is below what was fetched).
 export function forkPoint(blocks, tips) {
   if (tips.size < 2) return null;
-  let common = null;
+  const lines = new Map();
   for (const tip of tips.keys()) {
     const line = new Set();
     for (let b = blocks.get(tip); b; b = blocks.get(b.prev)) line.add(b.id);
+    lines.set(tip, line);
+  }
+  // A tip another tip descends from is a node behind on the same branch (catching up), not a
+  // fork: only branch ends count.
+  const ends = [...lines.keys()].filter((t) => ![...lines].some(([u, line]) => u !== t && line.has(t)));
+  if (ends.length < 2) return null;
+  let common = null;
+  for (const tip of ends) {
+    const line = lines.get(tip);
     common = common === null ? line : new Set([...common].filter((id) => line.has(id)));
   }
   let best = null;
