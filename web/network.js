@@ -284,6 +284,7 @@ export class NetworkView {
         this.busy = false;
       }
     };
+    this.tick = tick;
     this.timer = setInterval(tick, 1000);
     for (const s of this.snaps) this.follow(s);
     tick();
@@ -308,12 +309,15 @@ export class NetworkView {
   poke() {
     // An event arrived (ws): refresh soon rather than at the next tick.
     clearTimeout(this.pokeTimer);
-    this.pokeTimer = setTimeout(() => this.poll(), 150);
+    // Through tick: never two polls at once (they would race on the fork floor).
+    this.pokeTimer = setTimeout(() => this.tick && this.tick(), 150);
   }
 
   async poll() {
     const top = Math.max(0, ...this.snaps.filter((s) => s.info).map((s) => s.info.height));
-    const from = Math.max(0, top - this.windowSize - 4 - this.reach);
+    let from = Math.max(0, top - this.windowSize - 4 - this.reach);
+    // From just below the fork floor (a fork point, or the last one), however far the tips grew.
+    if (Number.isFinite(this.forkFloor)) from = Math.max(0, Math.min(from, this.forkFloor - 1), top - MAX_REACH - this.windowSize);
     await Promise.all(this.snaps.map(async (s) => {
       try {
         const calls = [['getblockchaininfo', []], ['getblocktree', [from, 1000]], ['getmininginfo', []]];
@@ -356,19 +360,22 @@ export class NetworkView {
     // when it lies below what was fetched, fetch further down next time (bounded).
     if (model.fork && model.fork.height === null) {
       // The tips' common block is below the window: draw everything fetched, and when it is
-      // below that too, fetch further down next time.
+      // below that too, fetch further down next time (bounded).
       model = buildModel(this.snaps, this.windowSize, from);
       this.forkFloor = from;
     }
     if (model.fork && model.fork.height === null) {
       this.reach = Math.min(MAX_REACH, Math.max(this.windowSize, this.reach * 2));
     } else {
-      if (model.fork) this.forkFloor = Math.max(0, model.fork.height - 1);
-      // One tip again: the last fork (and the stale branch a reorg left) stays shown until the
-      // chain has grown well past it.
-      else if (top - this.forkFloor > MAX_REACH) this.forkFloor = Infinity;
-      this.reach = Number.isFinite(this.forkFloor) ? Math.min(MAX_REACH, Math.max(0, top - this.windowSize - this.forkFloor + 2)) : 0;
-      if (model.fork) model = buildModel(this.snaps, this.windowSize, this.forkFloor);
+      this.reach = 0;
+      if (model.fork) {
+        this.forkFloor = Math.max(0, model.fork.height - 1);
+        model = buildModel(this.snaps, this.windowSize, this.forkFloor);
+      } else if (model.maxHeight - this.forkFloor > MAX_REACH) {
+        // One tip again: the last fork (and the stale branch a reorg left) stays shown until the
+        // chain has grown well past it.
+        this.forkFloor = Infinity;
+      }
     }
     this.lastTips = model.tips.size;
     if (tipsBefore === 1 && model.tips.size > 1) {
@@ -441,6 +448,7 @@ export class NetworkView {
       nodes: this.snaps.length, reachable, tips: model.tips.size, lanes: model.lanes, stale: model.stale,
       maxHeight: model.maxHeight, minHeight: model.minHeight, forked: model.tips.size > 1 || model.stale > 0 ? 'true' : 'false',
       forkHeight: model.fork && model.fork.height !== null ? model.fork.height : '',
+      floor: Number.isFinite(this.forkFloor) ? this.forkFloor : '', reach: this.reach,
     });
     const table = document.createElement('table');
     table.className = 'nodes';
