@@ -55,15 +55,16 @@ export class Api {
   }
 }
 
-// Follows GET /ws, reconnecting with a capped backoff. onEvent(obj), onState('open'|'closed').
-export function subscribe(base, onEvent, onState) {
+// Follows GET /ws (?topics=..., e.g. 'block,reorg'; all when omitted), reconnecting with a
+// capped backoff. onEvent(obj), onState('open'|'closed').
+export function subscribe(base, onEvent, onState, topics = '') {
   let delay = 500;
   let ws = null;
   let stopped = false;
   const url = (base ? base.replace(/^http/, 'ws') : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`) + '/ws';
   const open = () => {
     if (stopped) return;
-    ws = new WebSocket(url);
+    ws = new WebSocket(topics ? `${url}?topics=${topics}` : url);
     ws.onopen = () => {
       delay = 500;
       onState('open');

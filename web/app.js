@@ -95,14 +95,17 @@ async function loadRecent() {
 
 function startLive() {
   let lastReorg = null;
+  let lastHeight = null;  // the node's tip height before the next event: a reorg's fork is D below it
   subscribe('', (ev) => {
     if (ev.type === 'block') {
+      lastHeight = ev.height;
       addLiveBlock(ev.id, lastReorg);
       lastReorg = null;
       refreshHeader();
     } else if (ev.type === 'reorg') {
       lastReorg = ev;
-      live.reorgs = [{ ...ev, at: Date.now() }, ...(live.reorgs || [])].slice(0, 5);
+      const fork = lastHeight === null ? {} : { fork_height: lastHeight - ev.disconnected };
+      live.reorgs = [{ ...ev, ...fork, at: Date.now() }, ...(live.reorgs || [])].slice(0, 5);
     } else if (ev.type === 'tx') {
       addLiveTx(ev.id);
       refreshHeader();
@@ -110,8 +113,12 @@ function startLive() {
     emit({ type: 'event', ev });
   }, (state) => {
     $('#top').dataset.ws = state;
+    if (state !== 'open') lastHeight = null;
     $('#h-ws').textContent = state === 'open' ? 'connected' : 'reconnecting…';
-    if (state === 'open') loadRecent().catch(() => {});
+    if (state === 'open') {
+      loadRecent().catch(() => {});
+      api.call('getblockchaininfo').then((i) => { if (lastHeight === null) lastHeight = i.height; }).catch(() => {});
+    }
   });
   setInterval(refreshHeader, 3000);
 }
@@ -154,7 +161,8 @@ async function overview(view) {
     left.replaceChildren(section('Latest blocks', blocksList()), reorgs);
     right.replaceChildren(section('Latest transactions', txsList()), section('Mempool', mem), section('Peers', peers));
     reorgs.replaceChildren(...(live.reorgs || []).map((r) => el('p', { class: 'reorg', 'data-kind': 'reorg' },
-      `reorg at ${time(r.at)}: ${r.disconnected} block(s) disconnected, new tip `, blockLink(r.tip), ` at ${r.height}`)));
+      `reorg at ${time(r.at)}: ${r.disconnected} block(s) replaced (depth ${r.disconnected})` +
+      `${r.fork_height === undefined ? '' : `, fork at height ${r.fork_height}`}, new tip `, blockLink(r.tip), ` at ${r.height}`)));
   };
   const refreshSide = async () => {
     try {
@@ -220,10 +228,32 @@ async function txPage(view, id) {
 }
 
 async function accountPage(view, address) {
-  const a = await api.call('getaccount', [address]);
+  const [a, list] = await api.batch([['getaccount', [address]], ['listtransfers', [address, 100]]]);
+  if (a instanceof Error) throw a;
+  const transfers = el('div', { id: 'transfers' });
+  if (list instanceof Error) {
+    transfers.append(el('p', { class: 'error' }, `transfers unavailable: ${list.message}`));
+  } else {
+    const t = el('table', { class: 'txs' }, el('tr', {}, ...['tx', 'direction', 'counterparty', 'amount', 'fee', 'status', 'height'].map((h) => el('th', {}, h))));
+    for (const x of list.transfers) {
+      const other = x.direction === 'sent' ? x.to : x.from;
+      t.append(el('tr', { 'data-tx-id': x.id, 'data-direction': x.direction, 'data-status': x.status },
+        el('td', {}, txLink(x.id)), el('td', {}, x.direction === 'sent' ? 'sent to' : x.direction === 'received' ? 'received from' : 'to itself'),
+        el('td', {}, acctLink(other)), el('td', { class: 'amt' }, x.direction === 'sent' ? `−${x.amount}` : `+${x.amount}`),
+        el('td', {}, x.direction === 'received' ? '—' : x.fee), el('td', {}, el('span', { class: `tag ${x.status}` }, x.status)),
+        el('td', {}, x.height === null ? '—' : blockLink(x.block, String(x.height)))));
+    }
+    Object.assign(transfers.dataset, { count: list.transfers.length, complete: String(list.complete), scanned: list.scanned_blocks });
+    const scope = list.complete
+      ? `the whole chain (${list.scanned_blocks} blocks) and the mempool`
+      : `the latest ${list.scanned_blocks} block(s) (down to height ${list.lowest_height ?? '—'}) and the mempool`;
+    transfers.append(el('p', { class: 'muted' }, `${list.transfers.length} transfer(s), newest first, from ${scope}.`),
+      list.transfers.length ? t : el('p', { class: 'muted' }, 'no transfers'));
+  }
   view.replaceChildren(section('Account', el('div', { id: 'account', 'data-address': address, 'data-balance': a.balance }, kv([
     ['address', el('span', { class: 'mono' }, address)], ['balance', a.balance], ['nonce', a.nonce],
-    ['pending transactions', a.pending], ['pending cost', a.pending_cost], ['next nonce', a.next_nonce]]))));
+    ['pending transactions', a.pending], ['pending cost', a.pending_cost], ['next nonce', a.next_nonce]]))),
+  section('Transfers', transfers));
 }
 
 // Nodes for the network view: ?nodes=host:port,... or this node and its peers (found again every

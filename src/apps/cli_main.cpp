@@ -11,16 +11,19 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "apps/cli/keystore.h"
 #include "apps/cli/local_token.h"
 #include "apps/cli/testnet.h"
+#include "apps/load/event_stream.h"
 #include "apps/flags.h"
 #include "consensus/params.h"
 #include "consensus/pow.h"
@@ -521,6 +524,38 @@ struct Cli {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop = true; }
 
+// Reorg events from the node's /ws stream, queued for the polling loop. The depth watch prints
+// is the node's own number: counting the blocks watch itself printed (as watch once did) gives
+// less whenever the node's old branch started before watch did or between two polls.
+class ReorgFeed {
+ public:
+  ReorgFeed(const std::string& host, uint16_t port) {
+    auto s = apps::load::EventStream::open(host, port, "reorg", [this](const Json& ev, auto) {
+      if (ev.value("type", std::string()) != "reorg") return;
+      std::lock_guard lock(mu_);
+      if (events_.size() < 64) events_.push_back(ev);  // watch drains it every poll
+      cv_.notify_all();
+    });
+    if (s) stream_ = std::move(*s);
+  }
+  bool connected() const { return stream_ && stream_->connected(); }
+  // The events queued so far, waiting up to `wait` for a first one (the poll may see the new tip
+  // a moment before the node's event arrives).
+  std::vector<Json> take(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    if (connected()) cv_.wait_for(lock, wait, [this] { return !events_.empty(); });
+    std::vector<Json> out;
+    out.swap(events_);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Json> events_;
+  std::unique_ptr<apps::load::EventStream> stream_;  // last: stopped before the queue goes
+};
+
 int Cli::watch(uint64_t count) const {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -529,13 +564,14 @@ int Cli::watch(uint64_t count) const {
   auto c = client();
   auto info = c.call("getblockchaininfo");
   if (!info) return fail(info.error());
-  std::map<uint64_t, std::string> known;  // height -> id of the chain printed so far (recent part)
+  ReorgFeed feed(g.host, g.port);  // before the first poll: no reorg slips between the two
   uint64_t tip_h = (*info)["height"].get<uint64_t>();
   std::string tip = (*info)["tip"].get<std::string>();
-  known[tip_h] = tip;
   if (!g.json) std::printf("watching %s: height %llu tip %s\n", g.node.c_str(), static_cast<unsigned long long>(tip_h), tip.c_str());
   std::fflush(stdout);
+  feed.take(std::chrono::milliseconds(0));  // reorgs before watch started are not watch's
   uint64_t printed = 0;
+  constexpr int kMaxWalk = 1000;  // blocks walked back per poll, either branch
   while (!g_stop && (count == 0 || printed < count)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     auto now = c.call("getblockchaininfo");
@@ -545,40 +581,49 @@ int Cli::watch(uint64_t count) const {
     }
     std::string new_tip = (*now)["tip"].get<std::string>();
     if (new_tip == tip) continue;
-    // Walk back from the new tip until a block we printed (the fork point), at most 1000 blocks.
-    std::vector<Json> fresh;
-    std::string cur = new_tip;
-    bool linked = false;
-    for (int steps = 0; steps < 1000; ++steps) {
-      auto b = c.call("getblock", Json::array({cur}));
+    // The fork point: walk back from the old tip until a block of the node's active chain.
+    uint64_t fork_h = tip_h;
+    std::string cur = tip;
+    for (int steps = 0; steps < kMaxWalk; ++steps) {
+      auto b = c.call("getblock", Json::array({cur, 1}));
       if (!b) return fail(b.error());
-      uint64_t h = (*b)["height"].get<uint64_t>();
-      auto it = known.find(h);
-      if (it != known.end() && it->second == cur) {
-        linked = true;
-        break;
-      }
-      fresh.push_back(*b);
-      if (h == 0 || (!known.empty() && h < known.begin()->first)) break;
+      fork_h = (*b)["height"].get<uint64_t>();
+      if ((*b)["in_active_chain"].get<bool>() || fork_h == 0) break;
       cur = (*b)["prev_id"].get<std::string>();
     }
-    uint64_t fork_h = fresh.empty() ? tip_h : fresh.back()["height"].get<uint64_t>();
-    if (linked || !fresh.empty()) {
-      auto first_replaced = known.lower_bound(fork_h);
-      if (first_replaced != known.end()) {
-        size_t n = static_cast<size_t>(std::distance(first_replaced, known.end()));
-        if (g.json)
-          std::printf("%s\n", Json{{"reorg", {{"replaced", n}, {"from_height", fork_h}, {"old_tip", tip}}}}.dump().c_str());
-        else
-          std::printf("reorg: %zu block%s replaced from height %llu (old tip %s)\n", n, n == 1 ? "" : "s",
-                      static_cast<unsigned long long>(fork_h), tip.substr(0, 16).c_str());
-        known.erase(first_replaced, known.end());
-      }
+    if (fork_h < tip_h) {
+      uint64_t depth = tip_h - fork_h;
+      Json node_events = Json::array();
+      for (auto& ev : feed.take(std::chrono::milliseconds(2000))) node_events.push_back(std::move(ev));
+      // One node event for this change: its count is the depth. Several (reorgs between two
+      // polls): the deepest reached back to the fork watch sees, so print the largest.
+      for (const auto& ev : node_events) depth = std::max<uint64_t>(depth, ev.value("disconnected", uint64_t{0}));
+      if (g.json)
+        std::printf("%s\n", Json{{"reorg", {{"replaced", depth}, {"depth", depth}, {"fork_height", fork_h},
+                                            {"from_height", fork_h + 1}, {"old_tip", tip},
+                                            {"node_events", node_events}}}}.dump().c_str());
+      else
+        std::printf("reorg: %llu block%s replaced from height %llu (fork at height %llu, old tip %s)\n",
+                    static_cast<unsigned long long>(depth), depth == 1 ? "" : "s",
+                    static_cast<unsigned long long>(fork_h + 1), static_cast<unsigned long long>(fork_h),
+                    tip.substr(0, 16).c_str());
+    } else {
+      feed.take(std::chrono::milliseconds(0));
+    }
+    // The new blocks: from the new tip back to the fork point (or the old tip).
+    std::vector<Json> fresh;
+    cur = new_tip;
+    for (int steps = 0; steps < kMaxWalk; ++steps) {
+      auto b = c.call("getblock", Json::array({cur, 1}));
+      if (!b) return fail(b.error());
+      uint64_t h = (*b)["height"].get<uint64_t>();
+      if (h <= fork_h) break;
+      fresh.push_back(*b);
+      cur = (*b)["prev_id"].get<std::string>();
     }
     for (auto it = fresh.rbegin(); it != fresh.rend(); ++it) {
       const Json& b = *it;
       uint64_t h = b["height"].get<uint64_t>();
-      known[h] = b["id"].get<std::string>();
       if (g.json)
         std::printf("%s\n", Json{{"height", h}, {"id", b["id"]}, {"tx_count", b.value("tx_count", uint64_t{0})}}.dump().c_str());
       else
@@ -587,7 +632,6 @@ int Cli::watch(uint64_t count) const {
       ++printed;
     }
     std::fflush(stdout);
-    while (known.size() > 2000) known.erase(known.begin());
     tip = new_tip;
     tip_h = (*now)["height"].get<uint64_t>();
   }
@@ -708,7 +752,7 @@ int main(int argc, char** argv) {
   std::string gen_to;
   auto* generate = app.add_subcommand("generate", "mine N blocks now (dev network)");
   generate->add_option("N", gen_n, "blocks to mine (1..10000)")->required();
-  generate->add_option("--to", gen_to, "address or key name paid (default: dev account 0)");
+  generate->add_option("--to", gen_to, "address or key name paid (default: the node's miner address, else dev account 0)");
   uint64_t watch_count = 0;
   auto* watch = app.add_subcommand("watch", "follow new blocks until Ctrl-C");
   watch->add_option("--count", watch_count, "exit after this many new blocks");

@@ -135,7 +135,101 @@ Json mining_info(node::Node& n) {
               {"mining", miner != nullptr},
               {"miner_hashes", miner ? miner->hashes() : uint64_t{0}},
               {"miner_blocks", miner ? miner->blocks_found() : uint64_t{0}},
-              {"mempool_size", n.chain().mempool_size()}};
+              {"mempool_size", n.chain().mempool_size()},
+              // Who this node's blocks pay (the network view colours blocks by it); null when the
+              // node has no miner key (not mining on main).
+              {"miner", n.options().miner_key ? Json(addr(n, *n.options().miner_key)) : Json(nullptr)}};
+}
+
+// A node's label for people: the first line of HOME/label (`peerchain-cli testnet start` writes
+// node0, node1, ...). At most kLabelMax characters of [A-Za-z0-9._-]; anything else, or no file,
+// is null: the label is shown in web pages, so it is never passed through unchecked.
+constexpr size_t kLabelMax = 32;
+Json node_label(const node::Node& n) {
+  std::FILE* f = std::fopen((n.options().data_dir + "/label").c_str(), "rb");
+  if (!f) return nullptr;
+  char buf[kLabelMax + 2] = {};
+  size_t got = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string s(buf, got);
+  if (auto nl = s.find_first_of("\r\n"); nl != std::string::npos) s.resize(nl);
+  if (s.empty() || s.size() > kLabelMax) return nullptr;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-') return nullptr;
+  return s;
+}
+
+// listtransfers: the account's transfers, newest first — the mempool's (pending), then the
+// active chain's from the tip down, reading at most `scan` blocks (a bounded walk: there is no
+// address index). `complete` says whether the walk reached genesis.
+constexpr uint64_t kTransfersDefaultCount = 50;
+constexpr uint64_t kTransfersMaxCount = 500;
+constexpr uint64_t kTransfersDefaultScan = 1000;
+constexpr uint64_t kTransfersMaxScan = 10000;
+
+Json list_transfers(node::Node& n, const Json& p) {
+  auto a = param_string(p, 0, "address");
+  auto key = primitives::decode_address(n.params().address_prefix, a);
+  if (!key) throw RpcError{code::kInvalidParams, key.error().message};
+  uint64_t count = has_param(p, 1, "count") ? param_u64(p, 1, "count") : kTransfersDefaultCount;
+  uint64_t scan = has_param(p, 2, "scan_blocks") ? param_u64(p, 2, "scan_blocks") : kTransfersDefaultScan;
+  if (count == 0 || count > kTransfersMaxCount)
+    throw RpcError{code::kInvalidParams, "count must be 1.." + std::to_string(kTransfersMaxCount)};
+  if (scan == 0 || scan > kTransfersMaxScan)
+    throw RpcError{code::kInvalidParams, "scan_blocks must be 1.." + std::to_string(kTransfersMaxScan)};
+  Json out = Json::array();
+  auto entry = [&](const primitives::Transaction& tx) {
+    Json j = tx_json(n, tx);
+    j["direction"] = tx.sender == *key ? (tx.recipient == *key ? "self" : "sent") : "received";
+    return j;
+  };
+  auto ids = n.chain().mempool_ids();
+  auto pool = n.chain().mempool_transactions(ids);
+  for (const auto& tx : pool) {
+    if (out.size() >= count) break;
+    if (!tx || (tx->sender != *key && tx->recipient != *key)) continue;
+    Json j = entry(*tx);
+    j["status"] = "pending";
+    j["height"] = nullptr;
+    j["block"] = nullptr;
+    j["confirmations"] = 0;
+    out.push_back(std::move(j));
+  }
+  const auto tip = n.chain().tip();
+  uint64_t scanned = 0;
+  bool complete = false;
+  Json lowest = nullptr;
+  std::optional<primitives::BlockId> expected;  // prev_id of the block scanned before
+  for (uint32_t h = tip.height; scanned < scan && out.size() < count; --h) {
+    auto id = n.chain().block_id_at(h);
+    if (!id || (expected && *expected != *id)) break;  // the tip moved under the walk: stop at what is consistent
+    auto b = n.chain().block(*id);
+    if (!b) throw_if_storage_failed(n);
+    if (!b) break;
+    ++scanned;
+    lowest = h;
+    for (auto it = b->txs.rbegin(); it != b->txs.rend() && out.size() < count; ++it) {
+      if (it->sender != *key && it->recipient != *key) continue;
+      Json j = entry(*it);
+      j["status"] = "confirmed";
+      j["height"] = h;
+      j["block"] = id->hex();
+      j["confirmations"] = tip.height - h + 1;
+      out.push_back(std::move(j));
+    }
+    expected = b->header.prev_id;
+    if (h == 0) {
+      complete = true;
+      break;
+    }
+  }
+  return Json{{"address", a},
+              {"tip", tip.id.hex()},
+              {"height", tip.height},
+              {"scanned_blocks", scanned},
+              {"lowest_height", lowest},
+              {"complete", complete},
+              {"transfers", out}};
 }
 
 Json chain_info(node::Node& n) {
@@ -236,9 +330,11 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
                 {"port", n.port()},
                 {"connections", inbound + outbound},
                 {"connections_in", inbound},
-                {"connections_out", outbound}};
+                {"connections_out", outbound},
+                {"label", node_label(n)}};
   });
   d.add("getmininginfo", [&n](const Json&) { return mining_info(n); });
+  d.add("listtransfers", [&n](const Json& p) { return list_transfers(n, p); });
   d.add("getblockhash", [&n](const Json& p) {
     auto h = param_u64(p, 0, "height");
     auto id = h <= UINT32_MAX ? n.chain().block_id_at(static_cast<uint32_t>(h)) : std::nullopt;
@@ -426,7 +522,9 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     if (n.params().network != "dev") throw RpcError{code::kNotAllowed, "generate is only available on the dev network"};
     auto count = param_u64(p, 0, "count");
     if (count == 0 || count > 10'000) throw RpcError{code::kInvalidParams, "count must be 1..10000"};
-    primitives::AccountKey to = consensus::dev_account_key(0).pubkey();
+    // Default: whom this node's miner pays (each testnet node has its own key, so generated
+    // blocks show who made them), else dev account 0.
+    primitives::AccountKey to = n.options().miner_key.value_or(consensus::dev_account_key(0).pubkey());
     if (has_param(p, 1, "address")) {
       auto key = primitives::decode_address(n.params().address_prefix, param_string(p, 1, "address"));
       if (!key) throw RpcError{code::kInvalidParams, key.error().message};

@@ -1,14 +1,26 @@
 #!/usr/bin/env python3
 """peerchain-cli testnet: start 3 nodes, `status` shows all three on one tip after generate,
-`stop` leaves no process and removes the record."""
+`stop` leaves no process and removes the record. Each node has its own miner key (kept in
+nodeK/miner_key) and label (nodeK, reported by getnetworkinfo), and blocks each node generates
+carry its miner in getblocktree (issue 13: the web view colours blocks by who mined them)."""
 import json
 import os
 import random
 import signal
 import subprocess
 import time
+import urllib.request
 
 from framework import main, wait_for
+
+
+def rpc(port, method, params=None):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answer = json.load(r)
+    assert "error" not in answer or answer["error"] is None, answer
+    return answer["result"]
 
 
 def alive(pid):
@@ -80,6 +92,22 @@ def body(ctx):
             raise
         human = cli("testnet", "status", "--dir", tdir).stdout
         assert "3 of 3 up; one tip" in human, human
+
+        # Each node: its own miner key and label, in the record, the start output and its RPC.
+        miners = [rpc(base + k, "getmininginfo")["miner"] for k in range(3)]
+        assert all(miners) and len(set(miners)) == 3, f"the nodes share a miner key: {miners}"
+        assert [rpc(base + k, "getnetworkinfo")["label"] for k in range(3)] == ["node0", "node1", "node2"]
+        record = json.load(open(os.path.join(tdir, "testnet.json")))
+        assert [n["miner"] for n in record["nodes"]] == miners, record
+        for k in range(3):
+            assert miners[k] in out, out
+            assert os.stat(os.path.join(tdir, f"node{k}", "miner_key")).st_mode & 0o077 == 0
+        assert "?nodes=" in out and "#/network" in out, out
+        # Blocks carry who made them: node0's three, node1's two.
+        tree = rpc(base + 2, "getblocktree", [1, 100])["blocks"]
+        by_height = {b["height"]: b["miner"] for b in tree if b["in_active_chain"]}
+        assert [by_height[h] for h in (1, 2, 3)] == [miners[0]] * 3, by_height
+        assert [by_height[h] for h in (4, 5)] == [miners[1]] * 2, by_height
 
         # A stopped node (SIGSTOP: the kernel still accepts its connections) is "not answering",
         # within the calls' timeout instead of hanging the CLI; status exits 1.

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -135,12 +136,18 @@ def body(ctx):
 
     port = free_port()
     nodes = []
+    # Each node its own miner (dev accounts 10..12) and label, like `peerchain-cli testnet`.
+    miners = [bip340.address(bip340.pubkey(bip340.dev_secret(10 + i))) for i in range(len(ADDRS))]
     for i, addr in enumerate(ADDRS):
         peers = []
         for j, other in enumerate(ADDRS):
             if j != i:
                 peers += ["--peer", f"{other}:{port}"]
-        nodes.append(ctx.daemon(f"n{i}", port, ["--network", "dev", "--no-discover"] + peers, host=addr).start())
+        os.makedirs(os.path.join(ctx.tmp, f"n{i}"), exist_ok=True)
+        with open(os.path.join(ctx.tmp, f"n{i}", "label"), "w") as f:
+            f.write(f"node{i}\n")
+        nodes.append(ctx.daemon(f"n{i}", port, ["--network", "dev", "--no-discover", "--miner", miners[i]] + peers,
+                                host=addr).start())
     names = [f"{a}:{port}" for a in ADDRS]
     for n in nodes:
         wait_for(lambda n=n: len(n.rpc("getpeerinfo")) >= 2, 30, f"{n.name} to see 2 peers")
@@ -187,6 +194,12 @@ def body(ctx):
         browser.wait(f'#account[data-address="{addr4}"]', what="the account page")
         bal = nodes[0].rpc("getaccount", [addr4])["balance"]
         assert browser.eval("document.querySelector('#account').dataset.balance") == str(bal)
+        # --- the account page lists the account's transfers, received and sent
+        browser.wait(f'#transfers tr[data-tx-id="{txid}"][data-direction="received"][data-status="confirmed"]',
+                     what="the received transfer on the recipient's page")
+        browser.cmd("goto", url=home + "#/account/" + bip340.address(bip340.pubkey(s3)))
+        browser.wait(f'#transfers tr[data-tx-id="{txid}"][data-direction="sent"]', what="the sent transfer on the sender's page")
+        shot("02b-account-transfers.png")
         browser.cmd("search", q="not-a-thing")
         browser.wait_fn("!document.querySelector('#banner').hidden", what="a clear message for a bad search")
         browser.cmd("goto", url=home + "?nodes=bad_entry,x#/network")
@@ -198,6 +211,24 @@ def body(ctx):
         browser.wait('#network-view[data-reachable="3"][data-tips="1"][data-max-height="4"]', what="3 nodes on one tip")
         for name in names:
             browser.wait(f'#network-view g.flag[data-node-tip="{name}"][data-tip="{block4}"]', what=f"{name}'s flag on the tip")
+        # Legend: each node's colour, label and miner (from its getnetworkinfo/getmininginfo);
+        # blocks filled in the colour of the node that mined them.
+        colors = {}
+        for i, name in enumerate(names):
+            browser.wait(f'#network-legend li[data-node="{name}"][data-label="node{i}"][data-miner="{miners[i]}"]',
+                         what=f"node{i} in the legend")
+            colors[name] = browser.eval(f"document.querySelector('#network-legend li[data-node=\"{name}\"]').dataset.color")
+        assert len(set(colors.values())) == 3, colors
+        assert browser.eval("!!document.querySelector('#network-legend li[data-node=\"\"]')"), "no legend entry for other miners"
+        for bid, who in [(nodes[0].rpc("getblockhash", [h]), names[0]) for h in (1, 2, 3)] + [(block4, names[1])]:
+            browser.wait(f'#network-view g.block[data-id="{bid}"][data-mined-by="{who}"][data-fill="{colors[who]}"]',
+                         what=f"block {bid[:12]} coloured as mined by {who}")
+        fill = browser.eval(f"getComputedStyle(document.querySelector('g.block[data-id=\"{block4}\"] rect')).fill")
+        assert fill not in ("rgb(255, 255, 255)", "#fff", "none"), f"block 4 is not filled in its miner's colour: {fill}"
+        # Charts of block interval, difficulty, hash rate and mempool size, filling over time.
+        for chart in ("interval", "difficulty", "hashrate", "mempool"):
+            browser.wait_fn(f"Number((document.querySelector('#network-charts svg[data-chart=\"{chart}\"]') || {{dataset: {{}}}}).dataset.points) >= 2",
+                            what=f"the {chart} chart with points")
         shot("03-network-one-tip.png")
 
         # --- partition: n2 cut off; both sides mine; the view shows the fork
@@ -219,7 +250,18 @@ def body(ctx):
             assert len(lanes) == 2, f"the two branches share a lane: {lanes}"
             followers = browser.eval(f"document.querySelector('g.block[data-id=\"{lost[0]}\"]').dataset.followers")
             assert followers == names[2], followers
+            browser.wait('#network-view[data-fork-height="4"] g.forkmark[data-fork-height="4"]', what="the fork point marked")
             shot("04-network-fork.png")
+            # The chain grows past the window (24 heights): the fork point stays in view.
+            won += nodes[0].rpc("generate", [30])
+            wait_for(lambda: nodes[1].rpc("getblockchaininfo")["tip"] == won[-1], 90, "n1 to follow n0's 30 blocks")
+            browser.wait(f'#network-view[data-max-height="{4 + 4 + 30}"][data-fork-height="4"]', 60, what="the grown chain, fork still at 4")
+            browser.wait(f'#network-view g.block[data-id="{block4}"]', what="the fork block still drawn")
+            inside = browser.eval("""(() => { const t = document.querySelector('#network-view .tree');
+                const m = t.querySelector('g.forkmark line'); const r = m.getBoundingClientRect(), v = t.getBoundingClientRect();
+                return r.left >= v.left && r.right <= v.right; })()""")
+            assert inside, "the fork point scrolled out of the drawing's viewport"
+            shot("04b-network-fork-in-view.png")
         finally:
             remove_rules()
 
@@ -230,10 +272,20 @@ def body(ctx):
         browser.wait(f'#network-view[data-tips="1"][data-reachable="3"]', what="one tip after healing")
         for bid in lost:
             browser.wait(f'#network-view g.block.stale[data-id="{bid}"][data-stale="true"]', what=f"stale block {bid[:12]}")
-        browser.wait(f'#network-log li[data-kind="reorg"]', what="the reorg in the network log")
+        # The reorg log names the node, the depth and the fork height: the node's own numbers
+        # (its log line: disconnected N), not a recount.
+        with open(nodes[2].log_path, errors="replace") as f:
+            depth = int(re.findall(r"reorg: disconnected (\d+) connected", f.read())[-1])
+        assert depth == 2, depth
+        browser.wait(f'#network-log li[data-kind="reorg"][data-node="{names[2]}"][data-source="event"][data-depth="{depth}"][data-fork-height="4"]',
+                     what="n2's reorg in the network log with its depth and fork height")
         log = browser.eval("[...document.querySelectorAll('#network-log li[data-kind=reorg]')].map(e => e.textContent).join('\\n')")
-        assert names[2] in log, log
+        assert names[2] in log and "node2" in log and f"depth {depth}" in log and "fork at height 4" in log, log
         shot("05-network-reorg.png")
+        # A block paying an address no shown node mines to: the neutral colour.
+        other = nodes[0].rpc("generate", [1, bip340.address(bip340.pubkey(bip340.dev_secret(20)))])[0]
+        browser.wait(f'#network-view g.block[data-id="{other}"][data-mined-by=""][data-fill="#b8bec4"]', 60,
+                     what="a block of an unknown miner in the neutral colour")
 
         # --- the reorg on n2's own overview: its branch's blocks listed as stale
         browser.cmd("goto", url=f"http://{names[2]}/#/block/{lost[-1]}")

@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "apps/local_node.h"
+#include "consensus/params.h"
+#include "crypto/schnorr.h"
+#include "primitives/address.h"
 #include "rpc/http_client.h"
 
 namespace peerchain::apps::cli {
@@ -34,6 +37,7 @@ struct NodeRecord {
   uint16_t port = 0;
   std::string home;
   std::string log;
+  std::string miner;  // address its blocks pay (HOME/miner_key); empty in records of older versions
 };
 
 int fail(const std::string& why) {
@@ -84,7 +88,8 @@ std::optional<std::vector<NodeRecord>> load_state(const TestnetOptions& o, std::
   try {
     for (const auto& n : j["nodes"])
       out.push_back(NodeRecord{n.at("index").get<int>(), n.at("pid").get<pid_t>(), n.at("port").get<uint16_t>(),
-                               n.at("home").get<std::string>(), n.at("log").get<std::string>()});
+                               n.at("home").get<std::string>(), n.at("log").get<std::string>(),
+                               n.value("miner", std::string())});
   } catch (const Json::exception&) {
     why = state_path(o) + " is not a testnet record";
     return std::nullopt;
@@ -95,7 +100,7 @@ std::optional<std::vector<NodeRecord>> load_state(const TestnetOptions& o, std::
 bool save_state(const TestnetOptions& o, const std::vector<NodeRecord>& nodes) {
   Json arr = Json::array();
   for (const auto& n : nodes)
-    arr.push_back({{"index", n.index}, {"pid", n.pid}, {"port", n.port}, {"home", n.home}, {"log", n.log}});
+    arr.push_back({{"index", n.index}, {"pid", n.pid}, {"port", n.port}, {"home", n.home}, {"log", n.log}, {"miner", n.miner}});
   std::string tmp = state_path(o) + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -103,6 +108,43 @@ bool save_state(const TestnetOptions& o, const std::vector<NodeRecord>& nodes) {
     if (!out) return false;
   }
   return ::rename(tmp.c_str(), state_path(o).c_str()) == 0;
+}
+
+// The node's own miner key, kept in HOME/miner_key (hex secret, mode 0600) so a restarted testnet
+// pays the same accounts: every node's blocks then show who mined them (getblocktree's miner,
+// the web view's colours). Returns the miner address, or empty with `why` set.
+std::string miner_address_for(const std::string& home, std::string& why) {
+  const std::string path = home + "/miner_key";
+  std::optional<crypto::SecretKey> key;
+  if (std::ifstream in(path); in) {
+    std::string hex;
+    in >> hex;
+    auto bytes = util::FixedBytes<32>::from_hex(hex);
+    if (bytes) key = crypto::SecretKey::from_bytes(*bytes);
+    if (!key) {
+      why = path + " is not a 64-hex-character secret key (remove it to make a new one)";
+      return {};
+    }
+  } else {
+    key = crypto::SecretKey::generate();
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    std::string line = key->bytes().hex() + "\n";
+    bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      why = "cannot write " + path + ": " + std::strerror(errno);
+      return {};
+    }
+  }
+  auto params = consensus::params_for("dev");
+  return primitives::encode_address(params->address_prefix, key->pubkey());
+}
+
+// HOME/label: the name the node reports in getnetworkinfo (the web view's legend shows it).
+bool write_label(const std::string& home, const std::string& label) {
+  std::ofstream out(home + "/label", std::ios::trunc);
+  out << label << "\n";
+  return static_cast<bool>(out);
 }
 
 // SIGTERM every live node, wait up to `grace` for all to exit, SIGKILL what remains.
@@ -167,9 +209,19 @@ int testnet_start(const TestnetOptions& o) {
   std::vector<NodeRecord> nodes;
   for (int k = 0; k < o.nodes; ++k) {
     NodeRecord n{k, 0, static_cast<uint16_t>(o.base_port + k), o.dir + "/node" + std::to_string(k),
-                 o.dir + "/node" + std::to_string(k) + ".log"};
+                 o.dir + "/node" + std::to_string(k) + ".log", {}};
+    if (!make_dirs(n.home) || !write_label(n.home, "node" + std::to_string(k))) {
+      stop_children(nodes);
+      return fail("cannot write " + n.home + "/label: " + std::strerror(errno));
+    }
+    n.miner = miner_address_for(n.home, why);
+    if (n.miner.empty()) {
+      stop_children(nodes);
+      return fail(why);
+    }
     std::vector<std::string> args{o.peerchaind, "--home",  n.home,         "--network", "dev", "--listen",
-                                  "127.0.0.1",  "--port",  std::to_string(n.port), "--no-discover"};
+                                  "127.0.0.1",  "--port",  std::to_string(n.port), "--no-discover",
+                                  "--miner",    n.miner};
     for (int j = 0; j < o.nodes; ++j)
       if (j != k) {
         args.push_back("--peer");
@@ -228,15 +280,20 @@ int testnet_start(const TestnetOptions& o) {
   if (o.json) {
     Json arr = Json::array();
     for (const auto& n : nodes)
-      arr.push_back({{"node", n.index}, {"pid", n.pid}, {"port", n.port}, {"home", n.home}, {"log", n.log}});
+      arr.push_back({{"node", n.index}, {"label", "node" + std::to_string(n.index)}, {"pid", n.pid}, {"port", n.port},
+                     {"home", n.home}, {"log", n.log}, {"miner", n.miner}});
     std::printf("%s\n", arr.dump().c_str());
     return 0;
   }
   std::printf("testnet of %d dev node%s in %s%s\n", o.nodes, o.nodes == 1 ? "" : "s", o.dir.c_str(),
               o.mine ? " (mining)" : "");
-  std::printf("%-6s %-6s %-8s %s\n", "node", "port", "pid", "log");
-  for (const auto& n : nodes) std::printf("node%-2d %-6u %-8d %s\n", n.index, n.port, n.pid, n.log.c_str());
+  std::printf("%-6s %-6s %-8s %-64s %s\n", "node", "port", "pid", "miner", "log");
+  for (const auto& n : nodes)
+    std::printf("node%-2d %-6u %-8d %-64s %s\n", n.index, n.port, n.pid, n.miner.c_str(), n.log.c_str());
   std::printf("use: peerchain-cli --node 127.0.0.1:%u status\n", nodes.front().port);
+  std::string list;
+  for (const auto& n : nodes) list += (list.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n.port);
+  std::printf("web view of every node: http://127.0.0.1:%u/?nodes=%s#/network\n", nodes.front().port, list.c_str());
   return 0;
 }
 
@@ -246,7 +303,8 @@ int testnet_status(const TestnetOptions& o) {
   if (!nodes) return fail(why);
   Json arr = Json::array();
   for (const auto& n : *nodes) {
-    Json row{{"node", n.index}, {"port", n.port}, {"pid", n.pid}, {"up", false}};
+    Json row{{"node", n.index}, {"label", "node" + std::to_string(n.index)}, {"port", n.port}, {"pid", n.pid},
+             {"miner", n.miner},  {"up", false}};
     if (is_our_node(n.pid, n.home)) {
       rpc::RpcClient c("127.0.0.1", n.port, 3'000);
       if (auto info = c.call("getblockchaininfo")) {
