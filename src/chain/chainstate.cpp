@@ -505,10 +505,12 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
     journal.put(Column::kMempool, txid.span(), primitives::encode_transaction(tx));
   }
   for (const auto& id : dropped) journal.erase(Column::kMempool, id.span());
-  // Unsynced: what came back is still in its stored block, what went is only a stale record
-  // that replay would refuse anyway.
+  // Synced when transfers came back: the disconnect that took them out of the chain is synced,
+  // so a power cut after it must not lose them too (nothing re-reads a stale block on restart;
+  // the simulator found acknowledged transfers lost this way, ADR 0013). Only drops: unsynced,
+  // a stale record is refused by replay anyway.
   if (!journal.empty())
-    if (auto st = db_->write(journal, false); !st) note_fault(st.error(), false);
+    if (auto st = db_->write(journal, !readmitted.empty()); !st) note_fault(st.error(), false);
   if (!readmitted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
   tip_generation_.fetch_add(1, std::memory_order_acq_rel);
   tip_after = tip_info();

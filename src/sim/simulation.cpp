@@ -102,6 +102,7 @@ struct SimNode {
   AccountKey reward;
   std::vector<int> peers;
   std::optional<BlockId> last_tip;  // as last reported to its listener
+  std::set<TxId> acked;             // transfers this node acknowledged (forgotten only by a wipe)
 };
 
 struct Pending {
@@ -282,6 +283,7 @@ void Simulation::start_node(int i) {
       // The operator's answer to a damaged database: remove it and sync again from peers.
       emit(TraceEvent("operator").num("node", i).str("action", "wipe").str("why", created.error().to_string()));
       s.disk = std::make_shared<storage::MemoryDisk>();
+      s.acked.clear();
       created = node::Node::create(no, s.services);
     }
     if (!created && (created.error().code == storage::kErrIo || created.error().code == storage::kErrNoSpace)) {
@@ -308,6 +310,12 @@ void Simulation::start_node(int i) {
     return;
   }
   s.last_tip = s.node->chain().tip().id;
+  // Acknowledged means durable: whatever this node acknowledged before it went down (kill -9 or
+  // power cut) is, on its own disk, in its chain or back in its mempool.
+  for (const auto& id : s.acked)
+    if (!s.node->chain().transaction(id) && s.node->chain().storage_status().state == chain::StorageState::kOk)
+      return violation("node " + std::to_string(i) + " acknowledged transfer " + id.hex() +
+                           " and no longer has it after a restart from its own disk", i);
   emit(TraceEvent("node_start").num("node", i).num("height", s.node->chain().tip().height).str("tip", s.node->chain().tip().id.hex()));
   schedule_mining(i);
 }
@@ -346,6 +354,7 @@ void Simulation::on_fatal(int i, const std::string& why) {
       if (N(i).up) return;
       emit(TraceEvent("operator").num("node", i).str("action", "wipe"));
       N(i).disk = std::make_shared<storage::MemoryDisk>();
+      N(i).acked.clear();
       start_node(i);
     });
   });
@@ -421,7 +430,10 @@ void Simulation::mine_block(int i) {
 void Simulation::submit(Client& c, int node_index, const Pending& p, bool resend) {
   SimNode& s = N(node_index);
   util::LogScope scope(s.logger.get());
-  auto r = s.node->chain().submit_transaction(p.tx);
+  // What the API's sendtransaction does with the signed bytes a wallet sends: decode, submit.
+  auto decoded = primitives::decode_transaction(primitives::encode_transaction(p.tx));
+  if (!decoded) return violation("a wallet's transfer does not decode: " + decoded.error().to_string(), node_index);
+  auto r = s.node->chain().submit_transaction(*decoded);
   TraceEvent e(resend ? "tx_resent" : "tx_submitted");
   e.num("node", node_index).num("client", static_cast<int64_t>(&c - clients_.data())).str("txid", p.id.hex())
       .num("nonce", static_cast<int64_t>(p.tx.nonce));
@@ -436,6 +448,7 @@ void Simulation::submit(Client& c, int node_index, const Pending& p, bool resend
       acked_.emplace(p.id, node_index);
       ++report_.transfers_acked;
     }
+    s.acked.insert(p.id);
   } else {
     e.boolean("acked", false).str("why", r.error().to_string());
   }

@@ -8,6 +8,8 @@
                                   and that line, run again, fails the same way
   sim_checks.py BIN sweep         a seed sweep over every fault kind: every seed passes and at
                                   least --min-faults faults were injected in total
+  sim_checks.py BIN regress --list 6,8 -- ARGS   seeds that once found a bug in the node, kept
+                                  as regression tests: each must pass
 Exit 0 on success; the reason on stderr otherwise. Every process started is waited for.
 """
 import argparse
@@ -101,14 +103,24 @@ def sweep(bin_dir, args):
         fail("only %s faults injected, want at least %d" % (m.group(3), args.min_faults))
 
 
+def regress(bin_dir, args):
+    sim = os.path.join(bin_dir, "peerchain-sim")
+    for seed in args.list.split(","):
+        rc, out = run([sim, "--seed", seed] + args.extra, 600)
+        print(out.strip())
+        if rc != 0:
+            fail("regression seed %s fails again" % seed)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
-    ap.add_argument("mode", choices=["determinism", "planted", "sweep"])
+    ap.add_argument("mode", choices=["determinism", "planted", "sweep", "regress"])
     ap.add_argument("bug", nargs="?", type=int, default=0)
     ap.add_argument("--seeds", default="1..20")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--min-faults", type=int, default=10000)
+    ap.add_argument("--list", default="")
     argv = sys.argv[1:]
     extra = []
     if "--" in argv:  # what follows goes to peerchain-sim itself
@@ -116,7 +128,7 @@ def main():
         argv = argv[:argv.index("--")]
     args = ap.parse_args(argv)
     args.extra = extra
-    {"determinism": determinism, "planted": planted, "sweep": sweep}[args.mode](args.bin, args)
+    {"determinism": determinism, "planted": planted, "sweep": sweep, "regress": regress}[args.mode](args.bin, args)
 
 
 if __name__ == "__main__":
