@@ -219,6 +219,22 @@ util::Status ChainState::load() {
   std::set<AccountKey> touched;
   if (opts_.activate_on_open)
     if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  if (!disconnected.empty()) {
+    // A reorg while opening (a better stored branch than the stored tip): the disconnected
+    // blocks' transfers go back to the mempool journal, which replay_mempool_journal() re-admits
+    // (those still valid). Their records were erased when the blocks were connected; dropping
+    // them here lost acknowledged transfers (found by the simulator, ADR 0013).
+    storage::WriteBatch journal;
+    for (const auto& b : disconnected)
+      for (const auto& tx : b.txs) journal.put(Column::kMempool, tx.id().span(), primitives::encode_transaction(tx));
+    if (!journal.empty())
+      if (auto w = db_->write(journal, true); !w) {
+        note_fault(w.error(), false);
+        return w;
+      }
+    util::log().info("reorg while opening: {} blocks disconnected, their transactions back in the mempool journal",
+                     disconnected.size());
+  }
   util::log().info("chain loaded: network={} height={} tip={} blocks_indexed={}", params_.network,
                    tip_entry()->height(), tip_entry()->id.hex(), index_.size());
   return {};
@@ -964,6 +980,7 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
       return util::fail(std::string(local->state == StorageState::kCorrupt ? storage::kErrCorrupt : storage::kErrIo),
                         local->message);
     } else {
+      util::log().debug("mempool journal: {} not re-admitted: {}", txs[i].id().hex(), results[i].error().to_string());
       forget.erase(Column::kMempool, txs[i].id().span());  // confirmed meanwhile, or no longer valid
     }
   }
