@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--clients", o.clients, "wallets sending transfers (default 4)")->check(CLI::Range(0, 100));
   app.add_option("--tx-rate", o.tx_rate, "transfers per simulated second (default 2)")->check(CLI::Range(0.0, 10000.0));
   app.add_option("--invalid-share", o.invalid_share, "share of invalid transfers (default 0.05)")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--check-every", o.check_every_s, "seconds between invariant checks during the run; 0: only at the end (default 5)")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--record", o.record, "write the trace to FILE (JSON lines, docs/spec/sim-trace.md)");
   app.add_flag("--verbose", o.verbose, "node log lines to stderr");
   app.add_flag("--json", json, "one JSON report per seed instead of a line");

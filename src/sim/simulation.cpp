@@ -548,7 +548,7 @@ void Simulation::resend_loop() {
 void Simulation::check_loop() {
   for (int i = 0; i < n(); ++i)
     if (serving(i)) check_node(i, false);
-  loop_.after(5 * kSecond, Owner{}, [this] { check_loop(); });
+  loop_.after(static_cast<Micros>(o_.check_every_s * kSecond), Owner{}, [this] { check_loop(); });
 }
 
 void Simulation::balance_hash_power() {
@@ -910,7 +910,7 @@ SimReport Simulation::run() {
   }
   if (o_.tx_rate > 0) loop_.after(kSecond, Owner{}, [this] { client_loop(); });
   loop_.after(5 * kSecond, Owner{}, [this] { resend_loop(); });
-  if (o_.check_during) loop_.after(5 * kSecond, Owner{}, [this] { check_loop(); });
+  if (o_.check_every_s > 0) loop_.after(static_cast<Micros>(o_.check_every_s * kSecond), Owner{}, [this] { check_loop(); });
   if (o_.fault_interval_s > 0) loop_.after(2 * kSecond, Owner{}, [this] { nemesis_step(); });
 
   const Micros end = static_cast<Micros>(o_.duration_s * kSecond);
@@ -979,6 +979,8 @@ std::string options_to_args(const SimOptions& o) {
   s += " --hash-rate " + num(o.hash_rate) + " --latency " + num(o.latency_ms) + " --jitter " + num(o.jitter_ms);
   s += " --fault-interval " + num(o.fault_interval_s) + " --clients " + std::to_string(o.clients) + " --tx-rate " + num(o.tx_rate);
   if (o.peers) s += " --peers " + std::to_string(o.peers);
+  if (o.check_every_s != 5) s += " --check-every " + num(o.check_every_s);
+  if (o.invalid_share != 0.05) s += " --invalid-share " + num(o.invalid_share);
   if (!o.faults.empty()) {
     std::string f;
     for (const auto& k : o.faults) f += (f.empty() ? "" : ",") + k;

@@ -47,7 +47,7 @@ struct SimOptions {
   std::string record;                // trace file (JSON lines); empty: none
   bool verbose = false;              // node log lines to stderr
   int planted_bug = 0;               // test builds only: which planted bug is live (0: none)
-  bool check_during = true;          // invariants every few simulated seconds, not only at the end
+  double check_every_s = 5;          // invariants on every running node this often; 0: only at the end
 };
 
 struct SimReport {
