@@ -5,54 +5,16 @@ onto B's heavier chain: the node's reorg event (its /ws stream) and its log line
 were disconnected from the fork at genesis, and watch must print the same depth and fork
 (watch used to count only the blocks it had printed itself: 1 here). Each node on its own
 loopback address (127.0.0.101-102)."""
-import base64
-import json
-import os
 import queue
 import re
 import signal
-import socket
-import struct
 import subprocess
 import threading
 
-from framework import free_port, main, wait_for
+from framework import WsClient, free_port, main, wait_for
 
 A, B = "127.0.0.101", "127.0.0.102"
 
-
-class Ws:
-    """Minimal RFC 6455 client of a node's /ws (text frames only)."""
-
-    def __init__(self, host, port, target):
-        self.s = socket.create_connection((host, port), timeout=30)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.s.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        self.buf = b""
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise AssertionError("websocket closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def next(self):
-        b0, b1 = self._need(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack(">H", self._need(2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", self._need(8))[0]
-        payload = self._need(n)
-        return json.loads(payload) if b0 & 0x0F == 1 else self.next()
 
 
 def body(ctx):
@@ -62,7 +24,7 @@ def body(ctx):
     a.rpc("generate", [3])
     assert a.rpc("getblockchaininfo")["height"] == 3
 
-    events = Ws(A, port, "/ws?topics=reorg")
+    events = WsClient(A, port, "/ws?topics=reorg")
     watch = subprocess.Popen([ctx.path("peerchain-cli"), "--node", f"{A}:{port}", "watch"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = queue.Queue()

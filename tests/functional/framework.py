@@ -180,3 +180,43 @@ def main(body):
         sys.exit(1)
     ctx.cleanup()
     print(f"PASS {name} in {time.monotonic() - started:.1f}s")
+
+
+class WsClient:
+    """Minimal RFC 6455 client of a node's event stream (GET /ws...): reads text frames as JSON,
+    skips control frames. Standard library only."""
+
+    def __init__(self, host, port, target="/ws", timeout=30):
+        import base64
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall((f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.s.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.buf = b""
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise AssertionError("websocket closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def next(self):
+        """The next text frame's JSON (control frames are skipped)."""
+        import struct
+        while True:
+            b0, b1 = self._need(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._need(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._need(8))[0]
+            payload = self._need(n)
+            if b0 & 0x0F == 1:
+                return json.loads(payload)
