@@ -1,9 +1,10 @@
 // tests/browser/web_view.mjs — drives Debian's chromium (playwright-core, /usr/bin/chromium) for
-// tests/functional/web_view.py: one JSON command per stdin line, one JSON answer per stdout line.
+// tests/functional/web_view.py and web_replay.py: one JSON command per stdin line, one JSON answer per stdout line.
 // The scenario and its assertions live in the Python test; this file only operates the browser.
 //
 // Commands: {"cmd":"goto","url"} {"cmd":"wait","selector","timeout_ms"} {"cmd":"wait_fn","expr","timeout_ms"}
 //           {"cmd":"eval","expr"} {"cmd":"search","q"} {"cmd":"screenshot","path"} {"cmd":"errors"} {"cmd":"close"}
+//           {"cmd":"upload","selector","path"} (a file input) {"cmd":"click","selector"} {"cmd":"press","key"}
 // Answers:  {"ok":true,"value":...} or {"ok":false,"error":"..."}.
 // Usage: node web_view.mjs [--executable /usr/bin/chromium]
 import { createInterface } from 'node:readline';
@@ -52,6 +53,15 @@ async function run(c) {
     case 'screenshot':
       await page.screenshot({ path: c.path, fullPage: true });
       return c.path;
+    case 'upload':
+      await page.setInputFiles(c.selector, c.path);
+      return null;
+    case 'click':
+      await page.click(c.selector);
+      return null;
+    case 'press':
+      await page.keyboard.press(c.key);
+      return null;
     case 'errors':
       return errors;
     case 'close':
