@@ -392,7 +392,7 @@
       for (const s of SPEEDS) speed.append(el('option', { value: String(s) }, `${s}x`));
       speed.value = '1';
       speed.addEventListener('change', () => { this.speed = Number(speed.value); });
-      this.slider = el('input', { id: 'replay-slider', type: 'range', min: '0', max: String(r.end), step: '1000', value: '0', 'aria-label': 'time' });
+      this.slider = el('input', { id: 'replay-slider', type: 'range', min: '0', max: String(r.end), step: '1', value: '0', 'aria-label': 'time' });
       this.slider.addEventListener('input', () => {
         this.pause();
         this.seekTime(Number(this.slider.value));
