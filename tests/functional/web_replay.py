@@ -216,6 +216,17 @@ def body(ctx):
         want = f"{{{','.join(map(str, side))}}} | {{{','.join(map(str, other))}}}"
         assert want in text, (text, want)
 
+        # Every link fault: the links it cuts drawn cut, and only those.
+        for f in (e for e in events if e["ev"] == "fault"):
+            upto = sum(1 for e in events if e["t"] <= f["t"])
+            browser.eval(f"(() => {{ const s = document.querySelector('#replay-slider'); s.value = '{f['t']}'; "
+                         "s.dispatchEvent(new Event('input')); })()")
+            cut = browser.eval("[...document.querySelectorAll('#replay-net [data-cut=\"both\"]')].map((l) => l.dataset.link).sort()")
+            want = m.cut_pairs(m.at(upto)[1], m.nodes)
+            assert want and set(cut) == want, (f, cut, want)
+            if f["kind"] == "partition":
+                shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "replay-partition.png")))
+
         # Play runs the clock forwards.
         t0 = int(browser.eval("document.querySelector('#replay').dataset.t"))
         browser.cmd("click", selector="#replay-play")
