@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 
-from framework import main
+from framework import free_port, main
 from web_view import CHROMIUM, Browser, npm_ci
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,9 +23,9 @@ STEP_KINDS = {"node_start", "node_start_failed", "node_fatal", "operator", "bloc
               "fault", "fault_end", "heal", "violation", "end"}
 
 
-def record(ctx, seed):
-    path = os.path.join(ctx.tmp, f"run-{seed}.jsonl")
-    subprocess.run([ctx.path("peerchain-sim"), "--seed", str(seed), "--faults", "partition,isolate",
+def record(ctx, seed, faults="partition,isolate"):
+    path = os.path.join(ctx.tmp, f"run-{seed}-{faults.replace(',', '-')}.jsonl")
+    subprocess.run([ctx.path("peerchain-sim"), "--seed", str(seed), "--faults", faults,
                     "--fault-interval", "10", "--duration", "60", "--record", path],
                    check=True, timeout=300, stdout=subprocess.DEVNULL)
     with open(path) as f:
@@ -246,8 +246,47 @@ def body(ctx):
             assert browser.eval("document.querySelector('#replay').dataset.faults") == "0"
             shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "replay-4-heal.png")))
 
+        # Crashes, power cuts and pauses: the node greyed while down, up again after node_start.
+        path2, events2 = record(ctx, 7, "crash,powercut,pause")
+        browser.cmd("upload", selector="#replay-file", path=path2)
+        browser.wait_fn(f"document.querySelector('#replay').dataset.end === '{events2[-1]['t']}'", 20, "the second trace loaded")
+        seen = set()
+        for f in (e for e in events2 if e["ev"] == "fault" and e["kind"] not in seen):
+            seen.add(f["kind"])
+            browser.eval(f"(() => {{ const s = document.querySelector('#replay-slider'); s.value = '{f['t']}'; "
+                         "s.dispatchEvent(new Event('input')); })()")
+            state = browser.eval(f"document.querySelector('#replay-net g[data-node=\"{f['node']}\"]').dataset.state")
+            text = browser.eval("document.querySelector('#replay-log').textContent")
+            want = {"crash": ("crashed", "crashed (kill -9)"), "powercut": ("crashed", "crashed (power cut"),
+                    "pause": ("paused", "paused (SIGSTOP)")}[f["kind"]]
+            assert state == want[0], (f, state)
+            assert f"node {f['node']} {want[1]}" in text, (f, text)
+            shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, f"replay-{f['kind']}.png")))
+            back = next((e for e in events2 if e["index"] > f["index"] and (
+                (e["ev"] == "node_start" and e["node"] == f["node"]) or
+                (e["ev"] in ("fault_end", "heal") and f["kind"] == "pause" and e.get("fault", f["fault"]) == f["fault"]))), None)
+            if back:
+                browser.eval(f"(() => {{ const s = document.querySelector('#replay-slider'); s.value = '{back['t']}'; "
+                             "s.dispatchEvent(new Event('input')); })()")
+                state = browser.eval(f"document.querySelector('#replay-net g[data-node=\"{f['node']}\"]').dataset.state")
+                assert state == "up" or any(e["ev"] == "fault" and e.get("node") == f["node"] and e["t"] == back["t"] for e in events2), (f, back, state)
+        assert seen, "the crash,powercut,pause run had no fault"
+
         errors = browser.cmd("errors")
         assert not errors, f"the page logged errors: {errors}"
+
+        # Served by a node, under its Content-Security-Policy: the same page loads and plays.
+        port = free_port()
+        node = ctx.daemon("web", port, ["--network", "dev", "--no-discover"]).start()
+        browser.cmd("goto", url=f"http://127.0.0.1:{port}/replay.html")
+        browser.cmd("upload", selector="#replay-file", path=path)
+        browser.wait_fn("document.querySelector('#replay').dataset.loaded === 'true'", 20, "the trace loaded from a node's page")
+        for _ in range(5):
+            browser.cmd("click", selector="#replay-next")
+        assert browser.eval("document.querySelector('#replay-tree g.block') !== null")
+        errors = browser.cmd("errors")
+        assert not errors, f"the page served by a node logged errors (CSP?): {errors}"
+        assert node.stop() == 0
     finally:
         try:
             browser.close()
