@@ -168,6 +168,7 @@
       this.upto = 0;  // events applied: events[0 .. upto-1]
       this.nodes = run.nodes.map(() => ({ tip: null, height: 0, known: new Set(), down: false, paused: new Set(), started: false }));
       this.faults = new Map();  // id -> fault event, while it lasts
+      this.applied = 0;         // step events applied: what the tree and the words depend on
     }
 
     learn(n, id) {
@@ -223,7 +224,9 @@
       const ev = this.run.events;
       for (; this.upto < upto; ++this.upto) {
         const e = ev[this.upto];
-        if (STEP_KINDS.has(e.ev)) this.apply(e);
+        if (!STEP_KINDS.has(e.ev)) continue;
+        this.apply(e);
+        ++this.applied;
       }
       return this;
     }
@@ -503,18 +506,27 @@
       this.clock.textContent = `${secs(this.time)} / ${secs(r.end)}  (event ${this.upto} of ${r.events.length})`;
       this.cursor.setAttribute('x1', this.tlX(this.time));
       this.cursor.setAttribute('x2', this.tlX(this.time));
-      // The tree: all heights from just below the lowest fork of the tips, else the last WINDOW.
+      this.drawNet(st);
+      Object.assign(this.box.dataset, { t: this.time, upto: this.upto });
+      // Between two step events only the messages move: the rest stays as drawn (cheap playback).
+      if (this.drawnApplied === st.applied) return;
+      this.drawnApplied = st.applied;
+      // The tree: the last WINDOW heights, and further down to just below the lowest fork of the
+      // tips, or of a recent reorg's stale branch (so the blocks it replaced stay in view).
       const snaps = st.snaps();
       const whole = T.buildModel(snaps, Infinity, 0);
       const fork = whole.fork && whole.fork.height !== null ? whole.fork.height : null;
-      const model = T.buildModel(snaps, WINDOW, fork === null ? Infinity : Math.max(0, fork - 1));
+      let floor = fork === null ? Infinity : fork - 1;
+      for (const b of whole.blocks.values()) {
+        if (b.stale && b.height > whole.maxHeight - 2 * WINDOW) floor = Math.min(floor, b.height - 2);
+      }
+      const model = T.buildModel(snaps, WINDOW, Math.max(0, floor));
       const tree = T.renderTree(model, snaps, { blockHref: null });
       this.treeBox.replaceChildren(tree);
       T.paintTree(tree);
       let left = this.treeBox.scrollWidth;
       if (fork !== null) left = Math.min(left, Math.max(0, 40 + (fork - model.minHeight) * T.COL_W - 2 * T.COL_W));
       this.treeBox.scrollLeft = left;
-      this.drawNet(st);
       // The latest step event at or before the instant, and the ones before it.
       const steps = r.steps;
       const recent = [];
@@ -529,7 +541,7 @@
       this.logBox.replaceChildren(...recent.map((e) => el('li', { 'data-kind': e.ev, 'data-index': e.index, class: e.ev === 'tip' && e.reorg_depth ? 'reorg' : '' },
         `${secs(e.t)}  ${explain(r, e)}`)));
       Object.assign(this.box.dataset, {
-        t: this.time, upto: this.upto, tips: model.tips.size, forkHeight: fork === null ? '' : fork, lanes: model.lanes,
+        tips: model.tips.size, forkHeight: fork === null ? '' : fork, lanes: model.lanes,
         stale: model.stale, down: st.nodes.filter((n) => n.down).length, paused: st.nodes.filter((n) => n.paused.size).length,
         faults: st.faults.size,
       });
