@@ -43,6 +43,20 @@
     b.hidden = !text;
   }
 
+  // The live view's palette, then hues spread by the golden angle: one colour per node. Hex, since
+  // tree.js tints a block's fill by appending an alpha byte.
+  function colorOf(k) {
+    if (k < T.COLORS.length) return T.COLORS[k];
+    const h = ((k - T.COLORS.length) * 137.508 + 20) % 360;
+    const l = k % 2 ? 0.38 : 0.55;
+    const a = 0.65 * Math.min(l, 1 - l);
+    const f = (n) => {
+      const q = (n + h / 30) % 12;
+      return Math.round(255 * (l - a * Math.max(-1, Math.min(q - 3, 9 - q, 1)))).toString(16).padStart(2, '0');
+    };
+    return `#${f(0)}${f(8)}${f(4)}`;
+  }
+
   // --- the trace -------------------------------------------------------------------------------
   // Parses the JSON lines; unknown kinds and fields are kept and ignored (the spec says so). Throws
   // with the line number on what cannot be a trace.
@@ -96,7 +110,7 @@
       if (!Number.isInteger(n) || n < 0 || n >= MAX_NODES) throw new Error(`node ${n} out of range (0..${MAX_NODES - 1})`);
       while (nodes.length <= n) {
         const k = nodes.length;
-        nodes.push({ index: k, name: `node ${k}`, color: T.COLORS[k % T.COLORS.length], miner: null, label: '' });
+        nodes.push({ index: k, name: `node ${k}`, color: colorOf(k), miner: null, label: '' });
       }
       return nodes[n];
     };
@@ -518,7 +532,7 @@
       const fork = whole.fork && whole.fork.height !== null ? whole.fork.height : null;
       let floor = fork === null ? Infinity : fork - 1;
       for (const b of whole.blocks.values()) {
-        if (b.stale && b.height > whole.maxHeight - 2 * WINDOW) floor = Math.min(floor, b.height - 2);
+        if (b.stale && b.height > whole.maxHeight - WINDOW) floor = Math.min(floor, b.height - 2);
       }
       const model = T.buildModel(snaps, WINDOW, Math.max(0, floor));
       const tree = T.renderTree(model, snaps, { blockHref: null });
