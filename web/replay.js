@@ -10,7 +10,7 @@
   'use strict';
   const T = globalThis.peerchainTree;
   const MAX_BYTES = 512 * 1024 * 1024;  // a trace larger than this is refused (docs/design/limits.md)
-  const MAX_NODES = 64;                 // the sim's own limit is lower; beyond this the drawing is useless
+  const MAX_NODES = 500;                // peerchain-sim --nodes at most
   const MAX_IN_FLIGHT = 300;            // messages drawn at once
   const LOST_AFTER = 5e6;               // µs: a message not delivered by then was lost
   const LOST_SHOWN = 0.3e6;             // µs a lost message stays drawn
@@ -127,8 +127,12 @@
           stub(e.tip, e.height);
           tips[e.node] = [e.tip, e.height];
           break;
+        case 'node_fatal':
+          node(e.node);
+          break;
         case 'block_found':
           node(e.node);
+          if (typeof e.id !== 'string' || typeof e.parent !== 'string') throw new Error(`event ${e.index}: a block_found needs "id" and "parent"`);
           blocks.set(e.id, { id: e.id, prev: e.parent, height: e.height, miner: nodes[e.node].miner || '', tx_count: e.txs ?? null, finder: e.node, t: e.t });
           break;
         case 'tip':
@@ -192,6 +196,7 @@
 
     apply(e) {
       const s = this.nodes[e.node];
+      if (!s && e.ev !== 'fault' && e.ev !== 'fault_end' && e.ev !== 'heal') return;  // a node prepare() never saw
       switch (e.ev) {
         case 'node_start':
           s.tip = e.tip;

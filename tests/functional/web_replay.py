@@ -246,6 +246,22 @@ def body(ctx):
             assert browser.eval("document.querySelector('#replay').dataset.faults") == "0"
             shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "replay-4-heal.png")))
 
+        # Dropped on the page: a file that is not a trace is refused and the loaded run stays;
+        # a trace with a garbled line and a truncated end loads, the bad lines counted.
+        def drop(name, text):
+            browser.eval(f"(() => {{ const dt = new DataTransfer(); dt.items.add(new File([{json.dumps(text)}], {json.dumps(name)})); "
+                         "document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })); })()")
+        drop("dropped.txt", "hello\n")
+        browser.wait_fn("document.querySelector('#banner').textContent.includes('dropped.txt')", 10, "an error for a dropped non-trace")
+        assert browser.eval("document.querySelector('#replay').dataset.end") == str(events[-1]["t"])
+        with open(path) as f:
+            raw = f.read().split("\n")
+        cut = "\n".join(raw[:200] + ["{garbled"] + raw[200:400] + [raw[400][:17]])
+        drop("cut.jsonl", cut)
+        browser.wait_fn("document.querySelector('#replay > p').textContent.startsWith('cut.jsonl')", 10, "the dropped trace loaded")
+        info = browser.eval("document.querySelector('#replay > p').textContent")
+        assert "2 unreadable line(s) skipped" in info and "399 events" in info, info
+
         # Crashes, power cuts and pauses: the node greyed while down, up again after node_start.
         path2, events2 = record(ctx, 7, "crash,powercut,pause")
         browser.cmd("upload", selector="#replay-file", path=path2)
