@@ -1,5 +1,5 @@
 // web/replay.js — the replay page (replay.html): a simulated run's trace (docs/spec/sim-trace.md)
-// played back. A timeline marks every block found, reorg, fault and heal; scrub, play/pause at
+// played back. A timeline marks every block found, reorg, fault, heal and transfer; scrub, play/pause at
 // 0.1x-100x, or step from one event to the next (messages and transfers are not steps: there are
 // thousands). At each instant: every node's chain as one tree (tree.js, the live view's drawing),
 // the network with crashed/paused nodes greyed, cut links drawn cut and block/header/tx messages
@@ -299,9 +299,10 @@
       case 'tip': {
         const depth = e.reorg_depth || 0;
         if (!depth) return `${who(e.node)} moved to tip ${e.height} (${short(e.id)})`;
-        const from = e.prevHeight === undefined ? '?' : e.prevHeight - depth + 1;
+        const fork = e.prevHeight === undefined ? null : e.prevHeight - depth;
         return `${who(e.node)} switched from branch ${short(e.prevTip)} (tip ${e.prevHeight ?? '?'}) to branch ${short(e.id)} (tip ${e.height}): ` +
-          `${depth} block${depth === 1 ? '' : 's'} replaced from height ${from} (reorg depth ${depth})`;
+          `${depth} block${depth === 1 ? '' : 's'} replaced from height ${fork === null ? '?' : fork + 1} (reorg depth ${depth})` +
+          (fork === null ? '' : `, ${e.height - fork} connected after the fork at height ${fork}`);
       }
       case 'fault': {
         const side = sideOf(e);
@@ -497,6 +498,13 @@
           mark.style.stroke = r.nodes[e.node].color;
         } else if (e.ev === 'tip' && e.reorg_depth) {
           mark = svg('path', { d: `M${x(e.t)},34 l-4,8 h8 z`, class: 'tl-reorg', 'data-t': e.t, 'data-depth': e.reorg_depth });
+        } else if (e.ev === 'tx_submitted' || e.ev === 'tx_resent' || e.ev === 'tx_invalid') {
+          // Transfers along the bottom: acknowledged ones green, refused ones red.
+          mark = svg('rect', { x: x(e.t) - 0.5, y: 46, width: 1, height: 6, class: `tl-tx ${e.acked ? 'acked' : 'refused'}`, 'data-t': e.t });
+          mark.append(svg('title', {}, `${secs(e.t)}: ${e.ev === 'tx_invalid' ? 'an invalid transfer' : 'a transfer'} ` +
+            `${e.ev === 'tx_resent' ? 'sent again ' : ''}to node ${e.node}: ${e.acked ? 'acknowledged' : `refused (${e.why || '?'})`}`));
+          root.append(mark);
+          continue;
         } else if (e.ev === 'heal') {
           mark = svg('line', { x1: x(e.t), x2: x(e.t), y1: 0, y2: H, class: 'tl-heal', 'data-t': e.t });
         } else if (e.ev === 'fault' && !LINK_FAULTS.has(e.kind) || e.ev === 'violation' || e.ev === 'node_fatal') {

@@ -139,6 +139,8 @@ def body(ctx):
         reorgs = sum(1 for e in events if e["ev"] == "tip" and e.get("reorg_depth"))
         assert browser.eval("document.querySelectorAll('#replay-timeline .tl-block').length") == found
         assert browser.eval("document.querySelectorAll('#replay-timeline .tl-reorg').length") == reorgs
+        txs = sum(1 for e in events if e["ev"] in ("tx_submitted", "tx_resent", "tx_invalid"))
+        assert txs and browser.eval("document.querySelectorAll('#replay-timeline .tl-tx').length") == txs
         legend = browser.eval("Object.fromEntries([...document.querySelectorAll('#replay-legend li[data-node]')]"
                               ".filter((li) => li.dataset.node).map((li) => [li.dataset.node, li.dataset.color]))")
         assert len(legend) == len(m.nodes), legend
@@ -183,12 +185,15 @@ def body(ctx):
         text = browser.eval("document.querySelector('#replay-explain').textContent")
         shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "replay-2-reorg.png")))
         print(f"web_replay: {text}", flush=True)
-        got = re.search(r"node (\d+) switched from branch \w+ \(tip (\d+)\) to branch \w+ \(tip (\d+)\): (\d+) blocks? replaced from height (\d+)", text)
+        got = re.search(r"node (\d+) switched from branch \w+ \(tip (\d+)\) to branch \w+ \(tip (\d+)\): (\d+) blocks? replaced "
+                        r"from height (\d+) \(reorg depth (\d+)\), (\d+) connected after the fork at height (\d+)", text)
         assert got, f"no reorg explained: {text!r}"
         assert int(got.group(1)) == reorg["node"], text
         assert int(got.group(2)) == prev_height and int(got.group(3)) == reorg["height"], (text, prev_height)
         assert int(got.group(4)) == depth, f"explained depth {got.group(4)}, the trace says {depth}"
         assert int(got.group(5)) == prev_height - depth + 1, text
+        assert int(got.group(6)) == depth and int(got.group(8)) == prev_height - depth, text
+        assert int(got.group(7)) == reorg["height"] - (prev_height - depth), text
 
         # Step on until every node agrees (Python says when): one tip.
         steps = [e["index"] for e in events if e["ev"] in STEP_KINDS and e["index"] > reorg["index"]]
