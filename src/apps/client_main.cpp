@@ -6,11 +6,16 @@
 // Keys are derived locally (dev accounts are public test keys); nothing secret leaves here.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "consensus/params.h"
+#include "crypto/schnorr.h"
 #include "primitives/address.h"
 #include "rpc/http_client.h"
 #include "util/version.h"
@@ -42,11 +47,85 @@ int fail(const util::Error& e) {
   return 1;
 }
 
+// Signs a run of one sender's transfers (consecutive nonces) in order, in chunks, on every core,
+// at most kAhead chunks ahead of the sender: the node admits one chunk while the next is signed,
+// and memory stays flat for any COUNT.
+class SigningPipeline {
+ public:
+  SigningPipeline(const consensus::Params& p, const crypto::SecretKey& key, const primitives::AccountKey& to,
+                  uint64_t amount, uint64_t nonce, uint64_t count, uint64_t chunk)
+      : signer_(key), chain_id_(p.chain_id), to_(to), amount_(amount), nonce_(nonce), count_(count),
+        chunk_(chunk), producer_([this] { run(); }) {}
+  ~SigningPipeline() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    producer_.join();
+  }
+
+  // The next chunk's hex encodings, in nonce order; empty once the run is signed.
+  std::vector<std::string> next() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !ready_.empty() || done_; });
+    if (ready_.empty()) return {};
+    auto out = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    return out;
+  }
+
+ private:
+  static constexpr size_t kAhead = 2;
+
+  void run() {
+    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    for (uint64_t first = 0; first < count_; first += chunk_) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return ready_.size() < kAhead || stop_; });
+        if (stop_) break;
+      }
+      const uint64_t n = std::min(chunk_, count_ - first);
+      std::vector<std::string> hexes(n);
+      auto sign_range = [&](uint64_t lo, uint64_t hi) {
+        for (uint64_t i = lo; i < hi; ++i) {
+          auto tx = primitives::make_transfer(chain_id_, signer_, to_, amount_, 1, nonce_ + first + i);
+          hexes[i] = util::to_hex(primitives::encode_transaction(tx));
+        }
+      };
+      std::vector<std::thread> pool;
+      const uint64_t per = (n + threads - 1) / threads;
+      for (uint64_t lo = per; lo < n; lo += per) pool.emplace_back(sign_range, lo, std::min(n, lo + per));
+      sign_range(0, std::min(n, per));
+      for (auto& t : pool) t.join();
+      std::lock_guard lock(mu_);
+      ready_.push_back(std::move(hexes));
+      cv_.notify_all();
+    }
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  const crypto::Signer signer_;
+  const uint32_t chain_id_;
+  const primitives::AccountKey to_;
+  const uint64_t amount_, nonce_, count_, chunk_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<std::string>> ready_;
+  bool done_ = false, stop_ = false;
+  std::thread producer_;  // last: starts once everything above is built
+};
+
 // Sends COUNT transfers of consecutive nonces in batches small enough for the node's body cap
 // (5,000 signed transfers are ~1.6 MB of hex; the cap is 8 MiB), so any COUNT works as it did in
-// the seed. A batch the node cannot take yet (mempool full, too many pending for this sender) is
-// resent from its first refused transfer once blocks have made room; any other rejection is
-// printed and ends the run with exit 1.
+// the seed. Signing runs on every core, a batch ahead of the node (SigningPipeline). A batch the
+// node cannot take yet (mempool full, too many pending for this sender) is resent from its first
+// refused transfer once blocks have made room; any other rejection is printed and ends the run
+// with exit 1.
 int send(rpc::RpcClient& c, const consensus::Params& p, uint32_t id, uint64_t count, uint64_t amount) {
   constexpr uint64_t kBatch = 5'000;
   constexpr auto kRetryEvery = std::chrono::milliseconds(500);
@@ -56,15 +135,15 @@ int send(rpc::RpcClient& c, const consensus::Params& p, uint32_t id, uint64_t co
   auto acc = c.call("getaccount", rpc::Json::array({primitives::encode_address(p.address_prefix, key.pubkey())}));
   if (!acc) return fail(acc.error());
   const uint64_t nonce = (*acc)["next_nonce"].get<uint64_t>();
+  SigningPipeline signing(p, key, to, amount, nonce, count, kBatch);
   auto last_progress = std::chrono::steady_clock::now();
+  std::vector<std::string> pending;  // signed, not yet accepted, in nonce order
   for (uint64_t sent = 0; sent < count;) {
-    const uint64_t n = std::min(kBatch, count - sent);
+    if (pending.empty()) pending = signing.next();
     rpc::Json hexes = rpc::Json::array();
-    for (uint64_t i = 0; i < n; ++i) {
-      auto tx = primitives::make_transfer(p.chain_id, key, to, amount, 1, nonce + sent + i);
-      hexes.push_back(util::to_hex(primitives::encode_transaction(tx)));
-    }
-    auto r = c.call("sendtransactions", rpc::Json::array({hexes}));
+    for (const auto& h : pending) hexes.push_back(h);  // kept: a refused suffix is resent
+    const uint64_t n = pending.size();
+    auto r = c.call("sendtransactions", rpc::Json::array({std::move(hexes)}));
     if (!r) return fail(r.error());
     uint64_t accepted = 0;
     for (const auto& item : *r) {
@@ -74,12 +153,14 @@ int send(rpc::RpcClient& c, const consensus::Params& p, uint32_t id, uint64_t co
     }
     sent += accepted;
     if (accepted == n) {
+      pending.clear();
       last_progress = std::chrono::steady_clock::now();
       continue;
     }
     const auto& first_refused = (*r)[accepted]["error"];
     const std::string reason = first_refused.value("reason", std::string());
     if (reason == "mempool-full" || reason == "too-many-pending") {
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(accepted));
       if (accepted) last_progress = std::chrono::steady_clock::now();
       if (std::chrono::steady_clock::now() - last_progress > kGiveUpAfter)
         return fail(util::Error{"stalled", "the node took no transfer for 10 minutes: " +

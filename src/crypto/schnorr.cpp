@@ -133,6 +133,28 @@ SchnorrSig SecretKey::sign(const Hash256& msg, const util::FixedBytes<32>& aux) 
   return sig;
 }
 
+static_assert(sizeof(secp256k1_keypair) == 96, "Signer keeps a secp256k1_keypair in 96 bytes");
+
+Signer::Signer(const SecretKey& key) {
+  auto* kp = reinterpret_cast<secp256k1_keypair*>(keypair_);
+  if (!secp256k1_keypair_create(ctx(), kp, key.bytes().data.data()))
+    die("secp256k1_keypair_create on a validated key");
+  secp256k1_xonly_pubkey xonly;
+  if (!secp256k1_keypair_xonly_pub(ctx(), &xonly, nullptr, kp)) die("secp256k1_keypair_xonly_pub");
+  if (!secp256k1_xonly_pubkey_serialize(ctx(), pubkey_.data.data(), &xonly))
+    die("secp256k1_xonly_pubkey_serialize");
+}
+
+Signer::~Signer() { OPENSSL_cleanse(keypair_, sizeof keypair_); }
+
+SchnorrSig Signer::sign(const Hash256& msg, const util::FixedBytes<32>& aux) const {
+  SchnorrSig sig;
+  if (!secp256k1_schnorrsig_sign32(ctx(), sig.data.data(), msg.data.data(),
+                                   reinterpret_cast<const secp256k1_keypair*>(keypair_), aux.data.data()))
+    die("secp256k1_schnorrsig_sign32");
+  return sig;
+}
+
 namespace {
 std::atomic<uint64_t> g_verifications{0};
 }  // namespace

@@ -100,6 +100,10 @@ void check_vector(const Vector& v) {
       auto aux = util::FixedBytes<32>::from_hex(v.aux_rand);
       ASSERT_TRUE(aux);
       EXPECT_EQ(sk->sign(crypto::Hash256::from_span(*msg), *aux), *sig);
+      // The expanded-once signer gives the vector's bytes too, and the vector's public key.
+      crypto::Signer signer(*sk);
+      EXPECT_EQ(signer.pubkey(), *pubkey);
+      EXPECT_EQ(signer.sign(crypto::Hash256::from_span(*msg), *aux), *sig);
     }
   }
   EXPECT_EQ(crypto::schnorr_verify(*pubkey, *msg, *sig), expected);

@@ -34,6 +34,7 @@ TxId Transaction::id() const {
 }
 
 void Transaction::sign(const crypto::SecretKey& key) { signature = key.sign(signing_hash()); }
+void Transaction::sign(const crypto::Signer& signer) { signature = signer.sign(signing_hash()); }
 
 void write_transaction(util::Writer& w, const Transaction& tx) {
   write_unsigned(w, tx);
@@ -72,6 +73,19 @@ util::Result<Transaction> decode_transaction(util::ByteSpan in) {
 
 Transaction make_transfer(uint32_t chain_id, const crypto::SecretKey& from, const AccountKey& to,
                           Amount amount, Amount fee, uint64_t nonce) {
+  Transaction tx;
+  tx.chain_id = chain_id;
+  tx.sender = from.pubkey();
+  tx.recipient = to;
+  tx.amount = amount;
+  tx.fee = fee;
+  tx.nonce = nonce;
+  tx.sign(from);
+  return tx;
+}
+
+Transaction make_transfer(uint32_t chain_id, const crypto::Signer& from, const AccountKey& to, Amount amount,
+                          Amount fee, uint64_t nonce) {
   Transaction tx;
   tx.chain_id = chain_id;
   tx.sender = from.pubkey();

@@ -37,6 +37,8 @@ struct Transaction {
   TxId id() const;
   // Signs in place with `key`. REQUIRES: key.pubkey() == sender.
   void sign(const crypto::SecretKey& key);
+  // The same with a key expanded once (many transfers of one sender). REQUIRES: signer.pubkey() == sender.
+  void sign(const crypto::Signer& signer);
 
   bool operator==(const Transaction&) const = default;
 };
@@ -50,5 +52,7 @@ util::Result<Transaction> decode_transaction(util::ByteSpan in);
 // Convenience: a signed transfer.
 Transaction make_transfer(uint32_t chain_id, const crypto::SecretKey& from, const AccountKey& to,
                           Amount amount, Amount fee, uint64_t nonce);
+Transaction make_transfer(uint32_t chain_id, const crypto::Signer& from, const AccountKey& to, Amount amount,
+                          Amount fee, uint64_t nonce);
 
 }  // namespace peerchain::primitives
