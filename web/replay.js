@@ -132,6 +132,12 @@
         case 'node_fatal':
           node(e.node);
           break;
+        case 'link':  // two nodes connected (a recording of a real network: it has no messages)
+          if (!Number.isInteger(e.a) || !Number.isInteger(e.b)) break;
+          node(e.a);
+          node(e.b);
+          links.add(e.a < e.b ? `${e.a}-${e.b}` : `${e.b}-${e.a}`);
+          break;
         case 'block_found':
           node(e.node);
           if (typeof e.id !== 'string' || typeof e.parent !== 'string') throw new Error(`event ${e.index}: a block_found needs "id" and "parent"`);
