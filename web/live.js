@@ -89,16 +89,49 @@
       window.peerchainLive = view;  // for the browser test and the curious
       $('#replay-net').addEventListener('click', onNetClick);
     }
-    view.update(run, state ? state.t : 0);
-    const c = $('#live-clock');
-    c.textContent = `${L.secs(view.time)} simulated · ${state.running ? `${state.speed}x` : 'paused'}${state.behind ? ' (this machine cannot keep up: slower)' : ''}`;
-    c.dataset.t = String(state.t);
+    const first = !view.updated;
+    view.updated = true;
+    view.update(run);
+    latest = Math.max(state.t, run.end);
+    if (first) show(latest);
     $('#live-run').textContent = state.running ? 'Pause' : 'Run';
-    if ($('#live-speed').value !== String(state.speed)) $('#live-speed').value = String(state.speed);
-    markSelection();
-    drawFaults(run);
-    drawWatch(run);
+    const sp = $('#live-speed');
+    if (![...sp.options].some((o) => o.value === String(state.speed))) {
+      const o = document.createElement('option');
+      o.value = String(state.speed);
+      o.textContent = `${state.speed}x`;
+      sp.append(o);
+    }
+    if (sp.value !== String(state.speed)) sp.value = String(state.speed);
   }
+
+  // The instant drawn moves smoothly at the run's pace towards the newest one the server
+  // reported (one poll behind at most), so messages are seen moving along the links.
+  let latest = 0;
+  let shown = 0;
+  function show(t) {
+    shown = t;
+    view.seekTime(t);
+    const c = $('#live-clock');
+    c.textContent = `${L.secs(t)} simulated · ${state.running ? `${state.speed}x` : 'paused'}${state.behind ? ' (this machine cannot keep up: slower)' : ''}`;
+    c.dataset.t = String(t);
+    markSelection();
+    drawFaults();
+    drawWatch(view.run);
+  }
+  let lastFrame = performance.now();
+  function frame(now) {
+    if (view && state) {
+      const pace = 1000 * (state.running ? state.speed : 0);
+      let t = Math.min(latest, shown + (now - lastFrame) * pace);
+      const lag = Math.max(2 * POLL_MS * pace, 1e5);
+      if (latest - t > lag) t = latest - lag / 2;  // fell behind (a hidden tab): catch up
+      if (t !== shown) show(t);
+    }
+    lastFrame = now;
+    requestAnimationFrame(frame);
+  }
+  requestAnimationFrame(frame);
 
   // --- selection and actions -------------------------------------------------------------------
   function onNetClick(ev) {
@@ -161,20 +194,26 @@
     $('#live-latency').textContent = latency ? 'Latency back to normal' : 'Add 1000 ms latency';
   }
 
-  // A transfer's confirmations on every node: the depth of the block holding it on the node's
-  // active chain (0: not in it — in its mempool, or not heard of).
-  function confirmations(run, txid) {
-    return view.state.nodes.map((s) => {
-      let depth = 0;
-      for (let b = run.blocks.get(s.tip); b; b = run.blocks.get(b.prev)) {
-        ++depth;
-        if (b.txids && b.txids.includes(txid)) return depth;
-        if (depth > 5000) break;
+  // A transfer's confirmations on a node: the depth of the block holding it on the branch of the
+  // node's tip (0: not in it — in its mempool, or not heard of). A block's ancestry never changes,
+  // so the answer per tip is kept.
+  function confirmationsAt(run, tip) {
+    if (watched.cache.has(tip)) return watched.cache.get(tip);
+    let depth = 0;
+    let found = 0;
+    for (let b = run.blocks.get(tip); b && depth < 5000; b = run.blocks.get(b.prev)) {
+      ++depth;
+      if (b.txids && b.txids.includes(watched.txid)) {
+        found = depth;
+        break;
       }
-      return 0;
-    });
+    }
+    watched.cache.set(tip, found);
+    return found;
   }
 
+  // Every tip change since the transfer was sent, in order up to the instant shown: a drop is a
+  // fact of the trace, whatever the frame rate.
   function drawWatch(run) {
     const box = $('#live-watch');
     if (!watched) {
@@ -182,22 +221,39 @@
       return;
     }
     box.hidden = false;
-    const conf = confirmations(run, watched.txid);
-    const rows = conf.map((c, n) => {
+    const ev = run.events;
+    for (; watched.next < ev.length && ev[watched.next].t <= view.time; ++watched.next) {
+      const e = ev[watched.next];
+      if (e.ev !== 'tip' && e.ev !== 'node_start') continue;
+      const n = e.node;
+      const c = confirmationsAt(run, e.ev === 'tip' ? e.id : e.tip);
+      watched.now[n] = c;
       watched.best[n] = Math.max(watched.best[n] || 0, c);
-      const dropped = c < watched.best[n];
-      if (dropped) watched.dropped[n] = Math.max(watched.dropped[n] || 0, watched.best[n]);
-      return `<tr data-node="${n}" data-conf="${c}" data-best="${watched.best[n]}"><td>node ${n}</td><td>${c}</td>` +
+      if (c < watched.best[n]) watched.dropped[n] = Math.max(watched.dropped[n] || 0, watched.best[n]);
+    }
+    const rows = view.state.nodes.map((_, n) => {
+      const c = watched.now[n] || 0;
+      return `<tr data-node="${n}" data-conf="${c}" data-best="${watched.best[n] || 0}"><td>node ${n}</td><td>${c}</td>` +
         `<td class="${watched.dropped[n] ? 'dropped' : ''}">${watched.dropped[n] ? `had ${watched.dropped[n]}: a reorg took them` : ''}</td></tr>`;
     });
-    box.innerHTML = `<p>Transfer <span class="mono">${watched.txid.slice(0, 12)}…</span> (wallet ${watched.from} → ${watched.to}, sent through node ${watched.node}): confirmations</p>` +
+    const html = `<p>Transfer <span class="mono">${watched.txid.slice(0, 12)}…</span> (wallet ${watched.from} → ${watched.to}, sent through node ${watched.node}): confirmations</p>` +
       `<table><tr><th>node</th><th>now</th><th></th></tr>${rows.join('')}</table>`;
+    if (html !== watched.html) {
+      box.innerHTML = html;
+      watched.html = html;
+    }
     box.dataset.txid = watched.txid;
   }
 
   async function transfer(node, from = 0, to = 1) {
     const r = await send({ cmd: 'transfer', node, from, to, amount: 1 + Math.floor(Math.random() * 1000) });
-    if (r.txid) watched = { txid: r.txid, node, from, to, best: {}, dropped: {} };
+    if (r.txid) {
+      // Its tip changes are read from the instant it was sent (the trace's events at r.t on).
+      const ev = view.run.events;
+      let k = ev.length;
+      while (k > 0 && ev[k - 1].t >= r.t) --k;
+      watched = { txid: r.txid, node, from, to, best: {}, dropped: {}, now: {}, cache: new Map(), next: k };
+    }
     return r;
   }
 
@@ -241,6 +297,8 @@
       step(`A transfer is paid through node ${n - 1}: the honest side confirms it in its blocks (watch the confirmations).`);
       await transfer(n - 1, 1, 2);
       await simWait(25 * S);
+      // The honest side's confirmations first (its 20% finds a block every 5 s or so).
+      for (let k = 0; k < 12 && watched && (watched.now[n - 1] || 0) < 2; ++k) await simWait(5 * S);
       step('Node 0 rejoins with the longer branch: every node switches to it, the honest blocks are replaced, and the transfer\'s confirmations drop to 0 — it is back in the mempool, to be mined again.');
       await send({ cmd: 'end', fault: p.fault });
       await simWait(10 * S);

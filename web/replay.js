@@ -493,8 +493,9 @@
       if (!this.live) document.addEventListener('keydown', this.onKey);
     }
 
-    // Live: the run grew (events are only ever appended); show its newest instant `t`.
-    update(run, t) {
+    // Live: the run grew (events are only ever appended). The caller then seeks to the instant
+    // it shows (live.js moves it smoothly towards the newest one).
+    update(run) {
       const grew = run.nodes.length !== this.run.nodes.length;
       this.run = run;
       if (grew) {
@@ -513,9 +514,6 @@
         `${run.events.length} events, ${run.blocks.size} blocks`;
       this.box.dataset.end = String(run.end);
       this.box.dataset.nodes = String(run.nodes.length);
-      this.time = Math.max(run.end, t || 0);
-      this.upto = run.events.length;
-      this.draw();
     }
 
     destroy() {
@@ -651,22 +649,46 @@
       const cx = W / 2;
       const rad = W / 2 - 40;
       const pos = r.nodes.map((_, i) => [cx + rad * Math.sin((2 * Math.PI * i) / n), cx - rad * Math.cos((2 * Math.PI * i) / n)]);
-      const root = svg('svg', { viewBox: `0 0 ${W} ${W}`, width: W, height: W, role: 'img', 'aria-label': 'the network' });
-      const links = svg('g', { class: 'links' });
-      for (const [a, b] of r.links) {
-        const ab = st.cut(a, b);
-        const ba = st.cut(b, a);
-        const [x1, y1] = pos[a];
-        const [x2, y2] = pos[b];
-        if (ab === ba) {
-          links.append(svg('line', { x1, y1, x2, y2, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? 'both' : '' }));
-        } else {
-          // One way cut: the half at the cut sender's end drawn cut.
-          const mx = (x1 + x2) / 2;
-          const my = (y1 + y2) / 2;
-          links.append(svg('line', { x1, y1, x2: mx, y2: my, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? `${a}>${b}` : `${b}>${a}` }),
-            svg('line', { x1: mx, y1: my, x2, y2, class: ba ? 'link cut' : 'link' }));
-        }
+      const cuts = r.links.map(([a, b]) => [st.cut(a, b), st.cut(b, a)]);
+      const states = r.nodes.map((_, i) => {
+        const s = st.nodes[i];
+        return [s.down ? 'crashed' : s.paused.size ? 'paused' : 'up', s.tip || '', s.height];
+      });
+      // Links and nodes are redrawn only when they change; messages move every frame (the live
+      // page clicks on nodes and links, which must stay the same elements while they move).
+      const sig = JSON.stringify([r.links.length, cuts, states]);
+      if (sig !== this.netSig || !this.netRoot || !this.netRoot.isConnected) {
+        this.netSig = sig;
+        const root = svg('svg', { viewBox: `0 0 ${W} ${W}`, width: W, height: W, role: 'img', 'aria-label': 'the network' });
+        const links = svg('g', { class: 'links' });
+        r.links.forEach(([a, b], k) => {
+          const [ab, ba] = cuts[k];
+          const [x1, y1] = pos[a];
+          const [x2, y2] = pos[b];
+          if (ab === ba) {
+            links.append(svg('line', { x1, y1, x2, y2, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? 'both' : '' }));
+          } else {
+            // One way cut: the half at the cut sender's end drawn cut.
+            const mx = (x1 + x2) / 2;
+            const my = (y1 + y2) / 2;
+            links.append(svg('line', { x1, y1, x2: mx, y2: my, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? `${a}>${b}` : `${b}>${a}` }),
+              svg('line', { x1: mx, y1: my, x2, y2, class: ba ? 'link cut' : 'link' }));
+          }
+        });
+        const nodes = svg('g', { class: 'nodes' });
+        r.nodes.forEach((nd, i) => {
+          const [state, tip, height] = states[i];
+          const c = svg('circle', { cx: pos[i][0], cy: pos[i][1], r: 16, class: `netnode ${state}` });
+          if (state === 'up') c.style.fill = nd.color;
+          nodes.append(svg('g', { 'data-node': i, 'data-state': state, 'data-tip': tip, 'data-height': height }, c,
+            svg('text', { x: pos[i][0], y: pos[i][1] + 4, class: 'netlabel' }, String(i)),
+            svg('text', { x: pos[i][0], y: pos[i][1] + 30, class: 'netsub' }, state === 'up' ? `h ${height}` : `${state} (h ${height})`)));
+        });
+        this.netMsgs = svg('g', { class: 'msgs' });
+        root.append(links, this.netMsgs, nodes);
+        this.netRoot = root;
+        this.netInFlight = el('p', { class: 'muted', id: 'replay-inflight' });
+        this.netBox.replaceChildren(el('h2', {}, 'Network'), root, this.netInFlight);
       }
       const msgs = svg('g', { class: 'msgs' });
       let shown = 0;
@@ -682,20 +704,10 @@
         const [x2, y2] = pos[f.to];
         msgs.append(svg('circle', { cx: x1 + (x2 - x1) * k, cy: y1 + (y2 - y1) * k, r: f.type === 'block' ? 4 : 2.5, class: `msg ${f.type}${f.lost ? ' lost' : ''}` }));
       }
-      const nodes = svg('g', { class: 'nodes' });
-      r.nodes.forEach((nd, i) => {
-        const s = st.nodes[i];
-        const state = s.down ? 'crashed' : s.paused.size ? 'paused' : 'up';
-        const c = svg('circle', { cx: pos[i][0], cy: pos[i][1], r: 16, class: `netnode ${state}` });
-        if (state === 'up') c.style.fill = nd.color;
-        nodes.append(svg('g', { 'data-node': i, 'data-state': state, 'data-tip': s.tip || '', 'data-height': s.height }, c,
-          svg('text', { x: pos[i][0], y: pos[i][1] + 4, class: 'netlabel' }, String(i)),
-          svg('text', { x: pos[i][0], y: pos[i][1] + 30, class: 'netsub' }, state === 'up' ? `h ${s.height}` : `${state} (h ${s.height})`)));
-      });
-      root.append(links, msgs, nodes);
-      this.netBox.replaceChildren(el('h2', {}, 'Network'), root,
-        el('p', { class: 'muted', id: 'replay-inflight', 'data-in-flight': inFlight, 'data-shown': shown },
-          `${inFlight} block/header/tx message(s) in flight${inFlight > shown ? ` (${shown} drawn)` : ''}`));
+      this.netMsgs.replaceWith(msgs);
+      this.netMsgs = msgs;
+      Object.assign(this.netInFlight.dataset, { inFlight, shown });
+      this.netInFlight.textContent = `${inFlight} block/header/tx message(s) in flight${inFlight > shown ? ` (${shown} drawn)` : ''}`;
     }
   }
 

@@ -132,7 +132,14 @@ def body(ctx):
         browser.cmd("click", selector='[data-scenario="attack"]')
         browser.wait_fn("document.querySelector('#live-watch').dataset.txid !== undefined", 20, "the transfer watched")
         browser.wait_fn("document.querySelector('#live-scenario').textContent.includes('rejoins')", 60, "node 0 rejoining")
-        browser.wait_fn("document.querySelector('#live-watch td.dropped') !== null", 60, "confirmations dropping")
+        try:
+            browser.wait_fn("document.querySelector('#live-watch td.dropped') !== null", 60, "confirmations dropping")
+        except AssertionError:
+            print("watch:", browser.eval("document.querySelector('#live-watch').textContent"))
+            print("scenario:", browser.eval("document.querySelector('#live-scenario').textContent"))
+            _, lines = record_lines(base)
+            print("\n".join(json.dumps(e) for e in lines if e.get("ev") in ("command", "fault", "fault_end") or e.get("reorg_depth")))
+            raise
         shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "live-3-attack.png")))
         browser.wait_fn("document.querySelector('#live-scenario').textContent.includes('done')", 60, "the scenario done")
         text = browser.eval("document.querySelector('#live-watch').textContent")
@@ -143,6 +150,24 @@ def body(ctx):
         assert reorgs, "no honest node reorganised after node 0 rejoined"
         assert all("mempool_back" in e for e in reorgs), reorgs[0]
         print(f"web_live: {len(reorgs)} reorgs of honest nodes, deepest {max(e['reorg_depth'] for e in reorgs)}", flush=True)
+
+        # A partition makes a fork; healed, the losing side reorganises.
+        browser.cmd("click", selector='[data-scenario="fork"]')
+        browser.wait_fn("document.querySelector('#live-scenario').textContent.includes('Partition makes a fork: done')", 90,
+                        "the fork scenario done")
+        _, lines = record_lines(base)
+        part = [e for e in lines[1:] if e["ev"] == "fault" and e["kind"] == "partition" and e.get("side") == "0,1"][-1]
+        healed = next(e for e in lines[1:] if e["ev"] == "fault_end" and e["fault"] == part["fault"])
+        reorgs = [e for e in lines[1:] if e["ev"] == "tip" and e.get("reorg_depth") and e["t"] >= healed["t"]]
+        assert reorgs, "healing the partition reorganised no node"
+        print(f"web_live: fork: {len(reorgs)} reorgs after the heal, deepest {max(e['reorg_depth'] for e in reorgs)}", flush=True)
+        # A crashed node catches up: node 4 back on the others' tip.
+        browser.cmd("click", selector='[data-scenario="catchup"]')
+        browser.wait_fn("document.querySelector('#replay-net g[data-node=\"4\"]').dataset.state === 'crashed'", 30, "node 4 crashed")
+        shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "live-4-catchup-crashed.png")))
+        browser.wait_fn("document.querySelector('#live-scenario').textContent.includes('catches up: done')", 90, "the catch-up done")
+        browser.wait_fn("(() => { const h = [...document.querySelectorAll('#replay-net g[data-node]')].map((g) => g.dataset.tip); "
+                        "return h[4] && h.every((t) => t === h[0]); })()", 60, "node 4 on the others' tip")
 
         errors = browser.cmd("errors")
         assert not errors, f"the live page logged errors: {errors}"
@@ -182,7 +207,7 @@ def body(ctx):
                      "s.dispatchEvent(new Event('input')); })()")
         cut = browser.eval("[...document.querySelectorAll('#replay-net [data-cut=\"both\"]')].map((l) => l.dataset.link)")
         assert cut == ["0-1"], cut
-        shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "live-4-replayed.png")))
+        shots.append(browser.cmd("screenshot", path=os.path.join(out_dir, "live-5-replayed.png")))
         errors = browser.cmd("errors")[seen_errors:]
         assert not errors, f"the replay page logged errors: {errors}"
     finally:
