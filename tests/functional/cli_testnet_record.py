@@ -97,6 +97,12 @@ def body(ctx):
         wait_for(lambda: rpc(base + 1, "getblockchaininfo")["height"] == 4, 30, "node1 following node0")
         fork_tips = tips()
         assert fork_tips[0] == fork_tips[1] != fork_tips[2], fork_tips
+
+        def recorded_tips():
+            with open(trace) as f:
+                return {(e["node"], e["id"]) for e in map(json.loads, f) if e.get("ev") == "tip"}
+        # The recorder polls: let it see the fork before it heals.
+        wait_for(lambda: {(k, fork_tips[k]) for k in range(3)} <= recorded_tips(), 30, "the recorder to see the fork")
         for k in (0, 1):
             rpc(base + k, "addpeer", [f"127.0.0.1:{base + 2}"])
         wait_for(lambda: len(set(tips())) == 1 and rpc(base, "getblockchaininfo")["height"] == 5, 60, "one tip, node2's")
