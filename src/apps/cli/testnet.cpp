@@ -17,11 +17,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "apps/load/event_stream.h"
 #include "apps/local_node.h"
 #include "consensus/params.h"
 #include "crypto/schnorr.h"
@@ -388,6 +390,26 @@ struct Watched {
   std::string tip;
   uint64_t height = 0;
   int64_t down_fault = 0;  // the crash fault while it does not answer
+  // The node's own reorg events (its /ws stream): the depth it reports, even for a reorg that
+  // happened between two polls.
+  std::unique_ptr<load::EventStream> stream;
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<Json>> reorgs = std::make_shared<std::vector<Json>>();
+  void listen() {
+    if (stream && stream->connected()) return;
+    stream.reset();
+    auto m = mu;
+    auto q = reorgs;
+    auto s = load::EventStream::open("127.0.0.1", port, "reorg", [m, q](const Json& ev, auto) {
+      std::lock_guard lock(*m);
+      if (q->size() < 1024) q->push_back(ev);
+    });
+    if (s) stream = std::move(*s);
+  }
+  std::vector<Json> take_reorgs() {
+    std::lock_guard lock(*mu);
+    return std::exchange(*reorgs, {});
+  }
 };
 
 struct Known {
@@ -468,6 +490,9 @@ int testnet_record(const TestnetOptions& o, const RecordOptions& r) {
       }
       const std::string tip = info->value("tip", std::string());
       const uint64_t height = info->value("height", uint64_t{0});
+      // Opened once the node answers (a paused node would hold the handshake).
+      x.listen();
+      const auto node_reorgs = x.take_reorgs();
       if (!x.up) {
         if (x.down_fault) emit({{"ev", "fault_end"}, {"fault", x.down_fault}, {"kind", "crash"}});
         x.down_fault = 0;
@@ -506,11 +531,14 @@ int testnet_record(const TestnetOptions& o, const RecordOptions& r) {
         emit({{"ev", "block_found"}, {"node", m != by_miner.end() ? m->second : x.index}, {"id", id}, {"height", h},
               {"parent", prev}, {"txs", b.contains("tx_count") && b["tx_count"].is_number() ? b["tx_count"].get<int64_t>() : 0}});
       }
-      // Reorg depth: from the previous tip down to the last block it shares with the new one.
+      // Reorg depth: from the previous tip down to the last block it shares with the new one, or
+      // the node's own number when it reported a deeper reorg since the last poll (one that
+      // happened between two polls, from a tip this recorder never saw).
       std::set<std::string> line;
       for (std::string c = tip; !c.empty() && known.count(c); c = known[c].prev) line.insert(c);
       uint64_t depth = 0;
       for (std::string c = x.tip; !c.empty() && known.count(c) && !line.count(c); c = known[c].prev) ++depth;
+      for (const auto& ev : node_reorgs) depth = std::max<uint64_t>(depth, ev.value("disconnected", uint64_t{0}));
       nlohmann::ordered_json ev{{"ev", "tip"}, {"node", x.index}, {"height", height}, {"id", tip}};
       if (depth) {
         ev["reorg_depth"] = depth;
