@@ -350,6 +350,9 @@ int serve_simulation(const sim::SimOptions& o, const ServeOptions& s) {
     return 2;
   }
   sh.port = acceptor.local_endpoint().port();
+  if (!ep.address().is_loopback())
+    std::fprintf(stderr, "peerchain-sim: warning: --serve %s is not a loopback address: anyone who reaches it can drive "
+                 "the simulation (commands need no token)\n", s.address.c_str());
   http.start();
   std::function<void()> accept_next = [&] {
     acceptor.async_accept([&](boost::system::error_code e, boost::asio::ip::tcp::socket sock) {

@@ -31,7 +31,8 @@ int testnet_stop(const TestnetOptions& o);
 // every `interval_ms` and writes what it sees in the simulation's trace format
 // (docs/spec/sim-trace.md) until SIGINT/SIGTERM or `duration_s` (0: no limit): each block once
 // (block_found, by the node whose miner key it pays), each node's tip changes with the reorg depth
-// from the fork to its previous tip, a node not answering as a crash and its return as a start,
+// from the fork to its previous tip (or the node's own, from its /ws reorg events, when it
+// reorganised deeper between two polls), a node not answering as a crash and its return as a start,
 // a pair of nodes no longer connected as a cut link. The replay page opens the file.
 struct RecordOptions {
   std::string file;
