@@ -346,7 +346,7 @@
     o.textContent = `${s}x`;
     speed.append(o);
   }
-  speed.addEventListener('change', () => send({ cmd: 'clock', speed: Number(speed.value), running: state ? state.running : true }));
+  speed.addEventListener('change', () => send({ cmd: 'clock', speed: Number(speed.value) }));
   $('#live-run').addEventListener('click', () => send({ cmd: 'clock', running: !(state && state.running) }));
   $('#live-crash').addEventListener('click', nodeCmd('crash'));
   $('#live-powercut').addEventListener('click', nodeCmd('crash', { powercut: true }));

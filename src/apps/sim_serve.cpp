@@ -167,7 +167,7 @@ rpc::HttpResponse post_command(Shared& sh, const rpc::HttpRequest& r, const std:
     if (q->c.cmd == "clock") {
       // The pace is the viewer's, not the run's: applied here, not recorded.
       if (q->c.share > 0) sh.speed = q->c.share;
-      sh.running = q->c.node != 0;
+      if (q->c.node >= 0) sh.running = q->c.node != 0;
       sh.clock_changed = true;
       sh.wake.notify_all();
       return json_response(200, json{{"ok", true}, {"speed", sh.speed}, {"running", sh.running}});
@@ -297,7 +297,7 @@ util::Result<LiveCommand> parse_command(std::string_view text) {
     }
     auto run = j.find("running");
     if (run != j.end() && !run->is_boolean()) return util::fail("invalid", "running: true or false");
-    c.node = run == j.end() || run->get<bool>() ? 1 : 0;
+    c.node = run == j.end() ? -1 : run->get<bool>() ? 1 : 0;  // -1: as it is
   }
   return c;
 }

@@ -126,6 +126,23 @@ def body(ctx):
         browser.cmd("click", selector="#live-heal-link")
         browser.wait_fn("document.querySelectorAll('#replay-net [data-cut=\"both\"]').length === 0", 20, "no link cut")
 
+        # Pause and resume a node; latency on every link and off again; the clock paused and run.
+        browser.cmd("click", selector='#replay-net g[data-node="3"]')
+        browser.cmd("click", selector="#live-pause")
+        browser.wait_fn("document.querySelector('#replay-net g[data-node=\"3\"]').dataset.state === 'paused'", 20, "node 3 paused")
+        browser.cmd("click", selector="#live-resume")
+        browser.wait_fn("document.querySelector('#replay-net g[data-node=\"3\"]').dataset.state === 'up'", 20, "node 3 resumed")
+        browser.cmd("click", selector="#live-latency")
+        browser.wait_fn("[...document.querySelectorAll('#live-faults button')].some((b) => b.textContent.includes('every link slowed to 1000 ms'))",
+                        20, "the latency fault listed")
+        browser.cmd("click", selector="#live-latency")
+        browser.wait_fn("document.querySelectorAll('#live-faults button').length === 0", 20, "no fault left")
+        browser.cmd("click", selector="#live-run")
+        wait_for(lambda: json.loads(http(base + "/live/state")[1])["running"] is False, 10, "the clock paused")
+        browser.wait_fn("document.querySelector('#live-run').textContent === 'Run'", 10, "the button offering Run")
+        browser.cmd("click", selector="#live-run")
+        wait_for(lambda: json.loads(http(base + "/live/state")[1])["running"] is True, 10, "the clock running")
+
         # The 51% attack, faster: the watched transfer's confirmations drop on the honest side.
         browser.eval("(() => { const s = document.querySelector('#live-speed'); s.value = '10'; s.dispatchEvent(new Event('change')); })()")
         browser.wait_fn("document.querySelector('#live-clock').textContent.includes('10x')", 10, "speed 10x")
