@@ -18,8 +18,8 @@
   const SPEEDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100];
   const MSG_TYPES = { 18: 'tx', 19: 'block', 21: 'headers' };
   const STEP_KINDS = new Set(['node_start', 'node_start_failed', 'node_fatal', 'operator', 'block_found', 'tip',
-    'fault', 'fault_end', 'heal', 'violation', 'end']);
-  const LINK_FAULTS = new Set(['partition', 'isolate', 'bridge', 'oneway']);
+    'fault', 'fault_end', 'heal', 'violation', 'end', 'command']);
+  const LINK_FAULTS = new Set(['partition', 'isolate', 'bridge', 'oneway', 'cut']);
   const $ = (s) => document.querySelector(s);
 
   function el(tag, attrs = {}, ...children) {
@@ -98,7 +98,9 @@
   }
 
   // Everything that does not depend on the instant: nodes, blocks, message flights, marks.
-  function prepare(trace) {
+  // `live`: the run goes on (peerchain-sim --serve): a message not delivered yet is in flight,
+  // expected after `latencyUs`, rather than lost.
+  function prepare(trace, live = null) {
     const { events } = trace;
     const nodes = [];
     const blocks = new Map();
@@ -130,10 +132,17 @@
         case 'node_fatal':
           node(e.node);
           break;
+        case 'link':  // two nodes connected (a recording of a real network: it has no messages)
+          if (!Number.isInteger(e.a) || !Number.isInteger(e.b)) break;
+          node(e.a);
+          node(e.b);
+          links.add(e.a < e.b ? `${e.a}-${e.b}` : `${e.b}-${e.a}`);
+          break;
         case 'block_found':
           node(e.node);
           if (typeof e.id !== 'string' || typeof e.parent !== 'string') throw new Error(`event ${e.index}: a block_found needs "id" and "parent"`);
-          blocks.set(e.id, { id: e.id, prev: e.parent, height: e.height, miner: nodes[e.node].miner || '', tx_count: e.txs ?? null, finder: e.node, t: e.t });
+          blocks.set(e.id, { id: e.id, prev: e.parent, height: e.height, miner: nodes[e.node].miner || '', tx_count: e.txs ?? null, finder: e.node, t: e.t,
+            txids: Array.isArray(e.txids) ? e.txids : null });
           break;
         case 'tip':
           node(e.node);
@@ -172,6 +181,10 @@
     // Never delivered (a cut link, a crash): drawn for a moment, then gone.
     for (const f of flights) {
       if (f.t1 !== Infinity) continue;
+      if (live && end - f.t0 < LOST_AFTER) {
+        f.t1 = Math.max(end + 1, f.t0 + live.latencyUs);
+        continue;
+      }
       f.t1 = Math.min(end, f.t0 + LOST_SHOWN);
       f.lost = true;
     }
@@ -258,6 +271,10 @@
           if (f.from === a && f.to === b) return true;
           continue;
         }
+        if (f.kind === 'cut') {
+          if ((f.a === a && f.b === b) || (f.a === b && f.b === a)) return true;
+          continue;
+        }
         const side = new Set(String(f.side ?? '').split(',').filter(Boolean).map(Number));
         if (f.kind === 'bridge' && (a === f.bridge || b === f.bridge)) continue;
         if (side.has(a) !== side.has(b)) return true;
@@ -281,6 +298,22 @@
   }
 
   // --- plain words -----------------------------------------------------------------------------
+  function commandWords(c) {
+    switch (c.cmd) {
+      case 'crash': return `crash node ${c.node}${c.powercut ? ' (power cut)' : ''}`;
+      case 'restart': case 'pause': case 'resume': return `${c.cmd} node ${c.node}`;
+      case 'cut': return `cut link ${c.a}-${c.b}`;
+      case 'heal_link': return `heal link ${c.a}-${c.b}`;
+      case 'partition': return `partition {${(c.side || []).join(',')}} from the rest`;
+      case 'latency': return c.latency_ms ? `every link ${c.latency_ms} ms` : 'links back to normal latency';
+      case 'hashpower': return c.share ? `node ${c.node} gets ${Math.round(c.share * 100)}% of the hash power` : 'hash power balanced';
+      case 'transfer': return `wallet ${c.from} pays wallet ${c.to} ${c.amount} through node ${c.node}`;
+      case 'end': return `end fault ${c.fault}`;
+      case 'heal': return 'heal everything';
+      default: return String(c.cmd);
+    }
+  }
+
   function explain(run, e) {
     const who = (n) => `node ${n}`;
     const rest = (side) => run.nodes.map((n) => n.index).filter((i) => !side.includes(i));
@@ -302,22 +335,25 @@
         const fork = e.prevHeight === undefined ? null : e.prevHeight - depth;
         return `${who(e.node)} switched from branch ${short(e.prevTip)} (tip ${e.prevHeight ?? '?'}) to branch ${short(e.id)} (tip ${e.height}): ` +
           `${depth} block${depth === 1 ? '' : 's'} replaced from height ${fork === null ? '?' : fork + 1} (reorg depth ${depth})` +
-          (fork === null ? '' : `, ${e.height - fork} connected after the fork at height ${fork}`);
+          (fork === null ? '' : `, ${e.height - fork} connected after the fork at height ${fork}`) +
+          (e.mempool_back === undefined ? '' : `, ${e.mempool_back} transfer${e.mempool_back === 1 ? '' : 's'} back in its mempool`);
       }
       case 'fault': {
         const side = sideOf(e);
+        const by = e.by === 'viewer' ? 'the viewer: ' : '';
         switch (e.kind) {
-          case 'partition': return `partition: ${nodeSet(side)} | ${nodeSet(rest(side))}`;
+          case 'cut': return `${by}link ${e.a}-${e.b} cut (both ways)`;
+          case 'partition': return `${by}partition: ${nodeSet(side)} | ${nodeSet(rest(side))}`;
           case 'isolate': return `${who(side[0])} isolated: ${nodeSet(side)} | ${nodeSet(rest(side))}`;
           case 'bridge': return `bridge: ${nodeSet(side)} | ${nodeSet(rest(side).filter((i) => i !== e.bridge))}, joined only through ${who(e.bridge)}`;
           case 'oneway': return `one-way cut: ${who(e.from)} → ${who(e.to)} dropped (the other way still works)`;
-          case 'crash': return `${who(e.node)} crashed (kill -9)`;
-          case 'powercut': return `${who(e.node)} crashed (power cut: unsynced writes lost)`;
-          case 'pause': return `${who(e.node)} paused (SIGSTOP)`;
-          case 'latency': return `every link slowed to ${e.latency_ms} ms`;
+          case 'crash': return `${by}${who(e.node)} crashed (kill -9)`;
+          case 'powercut': return `${by}${who(e.node)} crashed (power cut: unsynced writes lost)`;
+          case 'pause': return `${by}${who(e.node)} paused (SIGSTOP)`;
+          case 'latency': return `${by}every link slowed to ${e.latency_ms} ms`;
           case 'bandwidth': return `${who(e.node)}'s links throttled to ${e.bytes_per_s} B/s`;
           case 'skew': case 'skew-far': return `${who(e.node)}'s clock off by ${e.skew_ms} ms`;
-          case 'hashpower': return `${who(e.node)} gets ${e.share ?? 'most'} of the hash power`;
+          case 'hashpower': return `${by}${who(e.node)} gets ${e.share ?? 'most'} of the hash power`;
           case 'reset': case 'clog': return `${e.kind} between ${who(e.a ?? e.from)} and ${who(e.b ?? e.to)}`;
           default: return `fault ${e.kind}${e.node !== undefined ? ` on ${who(e.node)}` : ''}`;
         }
@@ -328,6 +364,8 @@
         return 'healed: every fault ended, links restored, nodes restarted and resumed';
       case 'violation':
         return `invariant broken on ${who(e.node)}: ${e.what}`;
+      case 'command':
+        return `the viewer asked: ${commandWords(e)}${e.ok ? '' : ` (refused: ${e.why || '?'})`}`;
       case 'end':
         return `run ended ${e.ok ? 'ok' : 'with a violation'} after ${e.faults} fault(s)`;
       default:
@@ -337,10 +375,13 @@
 
   // --- the page --------------------------------------------------------------------------------
   class Replay {
-    constructor(box, run, name) {
+    // `live`: a run that goes on (web/live.js): no playback controls, the view follows its newest
+    // instant, update() brings new events.
+    constructor(box, run, name, live = false) {
       this.box = box;
       this.run = run;
       this.name = name;
+      this.live = live;
       this.state = new State(run);
       this.time = 0;
       this.playing = false;
@@ -363,7 +404,7 @@
     }
 
     seekTime(time) {
-      this.time = Math.max(0, Math.min(this.run.end, time));
+      this.time = Math.max(0, this.live ? time : Math.min(this.run.end, time));
       this.upto = this.countAt(this.time);
       this.draw();
     }
@@ -434,6 +475,9 @@
       const info = el('p', { class: 'muted' }, `${this.name}: seed ${h.seed}, ${r.nodes.length} nodes, ${secs(r.end)} simulated, ` +
         `${r.events.length} events, ${r.blocks.size} blocks` + (r.bad ? `; ${r.bad} unreadable line(s) skipped (${r.firstBad})` : ''));
       const args = el('p', { class: 'muted mono' }, `peerchain-sim ${h.args || ''}`);
+      this.info = info;
+      if (this.live) controls.style.display = 'none';
+      if (this.live) this.slider.hidden = true;
       this.box.replaceChildren(info, args, controls, this.timeline, this.slider, this.explainBox, this.legendBox,
         el('div', { class: 'replay-grid' }, this.netBox, el('div', { class: 'replay-right' }, this.treeBox, el('h2', {}, 'What happened'), this.logBox)));
       this.box.dataset.loaded = 'true';
@@ -446,7 +490,30 @@
         else if (e.key === 'ArrowLeft') this.step(-1);
         else if (e.key === ' ') { e.preventDefault(); this.playing ? this.pause() : this.play(); }
       };
-      document.addEventListener('keydown', this.onKey);
+      if (!this.live) document.addEventListener('keydown', this.onKey);
+    }
+
+    // Live: the run grew (events are only ever appended). The caller then seeks to the instant
+    // it shows (live.js moves it smoothly towards the newest one).
+    update(run) {
+      const grew = run.nodes.length !== this.run.nodes.length;
+      this.run = run;
+      if (grew) {
+        this.state = new State(run);
+        this.drawnApplied = undefined;
+        this.legendBox.replaceChildren();
+        this.drawLegend();
+      } else {
+        this.state.run = run;
+      }
+      const tl = this.drawTimeline();
+      this.timeline.replaceWith(tl);
+      this.timeline = tl;
+      this.slider.max = String(run.end);
+      this.info.textContent = `${this.name}: seed ${run.header.seed}, ${run.nodes.length} nodes, ${secs(run.end)} simulated, ` +
+        `${run.events.length} events, ${run.blocks.size} blocks`;
+      this.box.dataset.end = String(run.end);
+      this.box.dataset.nodes = String(run.nodes.length);
     }
 
     destroy() {
@@ -518,6 +585,7 @@
       this.cursor = svg('line', { x1: 0, x2: 0, y1: 0, y2: H, class: 'tl-cursor' });
       root.append(this.cursor);
       root.addEventListener('click', (ev) => {
+        if (this.live) return;  // the live view follows the run
         const box = root.getBoundingClientRect();
         this.pause();
         this.seekTime(((ev.clientX - box.left) / box.width) * r.end);
@@ -581,22 +649,46 @@
       const cx = W / 2;
       const rad = W / 2 - 40;
       const pos = r.nodes.map((_, i) => [cx + rad * Math.sin((2 * Math.PI * i) / n), cx - rad * Math.cos((2 * Math.PI * i) / n)]);
-      const root = svg('svg', { viewBox: `0 0 ${W} ${W}`, width: W, height: W, role: 'img', 'aria-label': 'the network' });
-      const links = svg('g', { class: 'links' });
-      for (const [a, b] of r.links) {
-        const ab = st.cut(a, b);
-        const ba = st.cut(b, a);
-        const [x1, y1] = pos[a];
-        const [x2, y2] = pos[b];
-        if (ab === ba) {
-          links.append(svg('line', { x1, y1, x2, y2, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? 'both' : '' }));
-        } else {
-          // One way cut: the half at the cut sender's end drawn cut.
-          const mx = (x1 + x2) / 2;
-          const my = (y1 + y2) / 2;
-          links.append(svg('line', { x1, y1, x2: mx, y2: my, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? `${a}>${b}` : `${b}>${a}` }),
-            svg('line', { x1: mx, y1: my, x2, y2, class: ba ? 'link cut' : 'link' }));
-        }
+      const cuts = r.links.map(([a, b]) => [st.cut(a, b), st.cut(b, a)]);
+      const states = r.nodes.map((_, i) => {
+        const s = st.nodes[i];
+        return [s.down ? 'crashed' : s.paused.size ? 'paused' : 'up', s.tip || '', s.height];
+      });
+      // Links and nodes are redrawn only when they change; messages move every frame (the live
+      // page clicks on nodes and links, which must stay the same elements while they move).
+      const sig = JSON.stringify([r.links.length, cuts, states]);
+      if (sig !== this.netSig || !this.netRoot || !this.netRoot.isConnected) {
+        this.netSig = sig;
+        const root = svg('svg', { viewBox: `0 0 ${W} ${W}`, width: W, height: W, role: 'img', 'aria-label': 'the network' });
+        const links = svg('g', { class: 'links' });
+        r.links.forEach(([a, b], k) => {
+          const [ab, ba] = cuts[k];
+          const [x1, y1] = pos[a];
+          const [x2, y2] = pos[b];
+          if (ab === ba) {
+            links.append(svg('line', { x1, y1, x2, y2, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? 'both' : '' }));
+          } else {
+            // One way cut: the half at the cut sender's end drawn cut.
+            const mx = (x1 + x2) / 2;
+            const my = (y1 + y2) / 2;
+            links.append(svg('line', { x1, y1, x2: mx, y2: my, class: ab ? 'link cut' : 'link', 'data-link': `${a}-${b}`, 'data-cut': ab ? `${a}>${b}` : `${b}>${a}` }),
+              svg('line', { x1: mx, y1: my, x2, y2, class: ba ? 'link cut' : 'link' }));
+          }
+        });
+        const nodes = svg('g', { class: 'nodes' });
+        r.nodes.forEach((nd, i) => {
+          const [state, tip, height] = states[i];
+          const c = svg('circle', { cx: pos[i][0], cy: pos[i][1], r: 16, class: `netnode ${state}` });
+          if (state === 'up') c.style.fill = nd.color;
+          nodes.append(svg('g', { 'data-node': i, 'data-state': state, 'data-tip': tip, 'data-height': height }, c,
+            svg('text', { x: pos[i][0], y: pos[i][1] + 4, class: 'netlabel' }, String(i)),
+            svg('text', { x: pos[i][0], y: pos[i][1] + 30, class: 'netsub' }, state === 'up' ? `h ${height}` : `${state} (h ${height})`)));
+        });
+        this.netMsgs = svg('g', { class: 'msgs' });
+        root.append(links, this.netMsgs, nodes);
+        this.netRoot = root;
+        this.netInFlight = el('p', { class: 'muted', id: 'replay-inflight' });
+        this.netBox.replaceChildren(el('h2', {}, 'Network'), root, this.netInFlight);
       }
       const msgs = svg('g', { class: 'msgs' });
       let shown = 0;
@@ -612,24 +704,18 @@
         const [x2, y2] = pos[f.to];
         msgs.append(svg('circle', { cx: x1 + (x2 - x1) * k, cy: y1 + (y2 - y1) * k, r: f.type === 'block' ? 4 : 2.5, class: `msg ${f.type}${f.lost ? ' lost' : ''}` }));
       }
-      const nodes = svg('g', { class: 'nodes' });
-      r.nodes.forEach((nd, i) => {
-        const s = st.nodes[i];
-        const state = s.down ? 'crashed' : s.paused.size ? 'paused' : 'up';
-        const c = svg('circle', { cx: pos[i][0], cy: pos[i][1], r: 16, class: `netnode ${state}` });
-        if (state === 'up') c.style.fill = nd.color;
-        nodes.append(svg('g', { 'data-node': i, 'data-state': state, 'data-tip': s.tip || '', 'data-height': s.height }, c,
-          svg('text', { x: pos[i][0], y: pos[i][1] + 4, class: 'netlabel' }, String(i)),
-          svg('text', { x: pos[i][0], y: pos[i][1] + 30, class: 'netsub' }, state === 'up' ? `h ${s.height}` : `${state} (h ${s.height})`)));
-      });
-      root.append(links, msgs, nodes);
-      this.netBox.replaceChildren(el('h2', {}, 'Network'), root,
-        el('p', { class: 'muted', id: 'replay-inflight', 'data-in-flight': inFlight, 'data-shown': shown },
-          `${inFlight} block/header/tx message(s) in flight${inFlight > shown ? ` (${shown} drawn)` : ''}`));
+      this.netMsgs.replaceWith(msgs);
+      this.netMsgs = msgs;
+      Object.assign(this.netInFlight.dataset, { inFlight, shown });
+      this.netInFlight.textContent = `${inFlight} block/header/tx message(s) in flight${inFlight > shown ? ` (${shown} drawn)` : ''}`;
     }
   }
 
   // --- loading ---------------------------------------------------------------------------------
+  // The live page (live.js) drives the same drawing.
+  globalThis.peerchainReplayLib = { parse, prepare, State, Replay, explain, colorOf, secs };
+  if (document.body.dataset.page !== 'replay') return;
+
   let current = null;
   async function load(file) {
     banner('');

@@ -780,7 +780,14 @@ int main(int argc, char** argv) {
   tn_start->add_option("--nodes", tn.nodes, "number of nodes (1..16)")->required()->check(CLI::Range(1, 16));
   auto* tn_status = testnet->add_subcommand("status", "each node's height, tip and peers");
   auto* tn_stop = testnet->add_subcommand("stop", "stop the nodes and forget the testnet");
-  for (auto* s : {tn_start, tn_status, tn_stop})
+  cli::RecordOptions rec;
+  auto* tn_record = testnet->add_subcommand("record", "record the running testnet into FILE (the simulation's trace format: "
+                                            "open it in the web view's replay page) until Ctrl-C");
+  tn_record->add_option("FILE", rec.file, "the trace to write (JSON lines)")->required();
+  tn_record->add_option("--duration", rec.duration_s, "stop after this many seconds (default: at Ctrl-C)")->check(CLI::Range(0.0, 1e7));
+  tn_record->add_option("--interval", rec.interval_ms, "milliseconds between polls of every node (default 250)")
+      ->check(CLI::Range(50, 60'000));
+  for (auto* s : {tn_start, tn_status, tn_stop, tn_record})
     s->add_option("--dir", tn.dir, "testnet directory (default: $HOME/.peerchain/testnet)");
   tn_start->add_option("--base-port", tn.base_port, "node K listens on BASE+K")->capture_default_str();
   tn_start->add_flag("--mine", tn.mine, "every node mines");
@@ -873,6 +880,7 @@ int main(int argc, char** argv) {
     if (*tn_start) return cli::testnet_start(tn);
     if (*tn_status) return cli::testnet_status(tn);
     if (*tn_stop) return cli::testnet_stop(tn);
+    if (*tn_record) return cli::testnet_record(tn, rec);
   }
   return usage("unknown command");
 }

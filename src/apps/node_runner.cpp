@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 
@@ -84,13 +85,17 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   ho.threads = 16;  // waitfortransaction blocks a thread; at most state.max_waiters of them
   rpc::HttpServer http(ho, [&](const rpc::HttpRequest& r) { return rpc::route(r, pub, admin, node, state, &http); });
   http.start();
+  // The tip before each change: a reorg's fork height is it less the blocks disconnected.
+  std::atomic<uint32_t> last_height{node.chain().tip().height};
   node.add_listener({[&](const chain::TipInfo& tip, uint32_t disconnected) {
                        state.blocks_connected.fetch_add(1);
+                       const uint32_t before = last_height.exchange(tip.height);
                        util::log().debug("new tip {} height {}{}", tip.id.hex(), tip.height,
                                          disconnected ? fmt::format(" ({} blocks disconnected)", disconnected) : "");
                        if (disconnected) {
                          state.reorgs.fetch_add(1);
                          http.publish("reorg", rpc::Json{{"type", "reorg"}, {"disconnected", disconnected},
+                                                {"fork_height", before >= disconnected ? before - disconnected : 0},
                                                 {"height", tip.height}, {"tip", tip.id.hex()}}.dump());
                        }
                        http.publish("block", rpc::Json{{"type", "block"}, {"height", tip.height}, {"id", tip.id.hex()},

@@ -4,6 +4,9 @@
 //   peerchain-sim --seed 7                     one run; exit 1 on a violation, with its repro line
 //   peerchain-sim --seeds 1..40 --jobs 2       a sweep: seeds on all cores, a line per seed, a total
 //   peerchain-sim --seed 7 --record run.jsonl  the trace of every event (docs/spec/sim-trace.md)
+//   peerchain-sim --serve 127.0.0.1:8080       a live network paced to the wall clock, driven from
+//                                              the web page (web/live.html, apps/sim_serve.h)
+//   peerchain-sim ARGS --commands live.jsonl   a recorded live session run again from its commands
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,9 @@
 #include <vector>
 
 #include "apps/flags.h"
+#ifndef PEERCHAIN_PLANTED_BUGS
+#include "apps/sim_serve.h"
+#endif
 #include "sim/simulation.h"
 #include "util/version.h"
 
@@ -81,6 +87,18 @@ int main(int argc, char** argv) {
   app.add_option("--plant", o.planted_bug, "make planted bug N live (chain/planted.h)")->check(CLI::Range(0, 3));
   app.add_flag("--expect-fail", expect_fail, "succeed when some seed finds a violation (the planted-bug checks)");
 #endif
+#ifndef PEERCHAIN_PLANTED_BUGS
+  // Live mode (the planted-bug build has none: it only hunts its bugs).
+  std::string serve, commands;
+  double speed = 1;
+  auto* serve_opt = app.add_option("--serve", serve, "serve the live page and its API on ADDRESS:PORT (or PORT: 127.0.0.1) "
+                                   "and run until stopped, paced to the wall clock; no faults unless --fault-interval");
+  app.add_option("--speed", speed, "--serve: simulated seconds per wall second at the start, 0.1..100 (default 1)")
+      ->check(CLI::Range(0.1, 100.0));
+  app.add_option("--commands", commands, "run the commands of a recorded live session (FILE) again at their times, "
+                 "with the options of its header's args");
+  auto* fault_interval_opt = app.get_option("--fault-interval");
+#endif
   peerchain::apps::strict_numbers(app);
   CLI11_PARSE(app, argc, argv);
   if (!faults.empty()) {
@@ -98,6 +116,27 @@ int main(int argc, char** argv) {
       start = comma + 1;
     }
   }
+#ifndef PEERCHAIN_PLANTED_BUGS
+  if (!serve.empty() || !commands.empty()) {
+    if (!seeds.empty()) {
+      std::fprintf(stderr, "error: --serve and --commands run one network; use them with --seed\n");
+      return 2;
+    }
+    if (!serve.empty() && !commands.empty()) {
+      std::fprintf(stderr, "error: --serve or --commands, not both\n");
+      return 2;
+    }
+    if (!commands.empty()) return peerchain::apps::rerun_commands(o, commands, json);
+    auto addr = peerchain::apps::parse_serve_address(serve);
+    if (!addr) {
+      std::fprintf(stderr, "error: %s\n", addr.error().message.c_str());
+      return 2;
+    }
+    addr->speed = speed;
+    if (serve_opt->count() && fault_interval_opt->count() == 0) o.fault_interval_s = 0;  // the viewer is the nemesis
+    return peerchain::apps::serve_simulation(o, *addr);
+  }
+#endif
   if (seeds.empty()) {
     auto r = peerchain::sim::run_simulation(o);
     if (json)

@@ -15,6 +15,7 @@
 #include "consensus/params.h"
 #include "consensus/pow.h"
 #include "node/node.h"
+#include "sim/live.h"
 #include "storage/memory_database.h"
 #include "util/log.h"
 
@@ -143,6 +144,31 @@ class Simulation {
 
   SimReport run();
 
+  // --- live runs (sim/live.h) ---
+  void set_tap(std::function<void(const std::string&)> tap) { trace_.tap = std::move(tap); }
+  util::Status begin();
+  bool advance(Micros t) {
+    if (!failed_ && t > loop_.now()) loop_.run_until(t);
+    return !failed_;
+  }
+  LiveResult command(const LiveCommand& c);
+  SimReport end_live();
+  Micros now() const { return loop_.now(); }
+  bool failed() const { return failed_; }
+  const std::string& violation_text() const { return report_.violation; }
+  int node_count() const { return n(); }
+  int client_count() const { return static_cast<int>(clients_.size()); }
+  void flush_trace() { trace_.flush(); }
+  // The nodes go before the loop and the network they use (members die in reverse order).
+  void teardown() {
+    for (auto& s : nodes_) {
+      util::LogScope scope(s.logger.get());
+      if (s.transport) s.transport->set_departure(Departure::kKill);
+      s.node.reset();
+      s.transport = nullptr;
+    }
+  }
+
  private:
   Owner owner(int i) const { return Owner{i, nodes_[static_cast<size_t>(i)].incarnation}; }
   SimNode& N(int i) { return nodes_[static_cast<size_t>(i)]; }
@@ -156,7 +182,7 @@ class Simulation {
   void stop_node(int i, Departure how);
   void on_fatal(int i, const std::string& why);
   void on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected);
-  void check_reorg(int i, const BlockId& old_tip);
+  uint32_t check_reorg(int i, const BlockId& old_tip);
   void schedule_mining(int i);
   void mine_block(int i);
   void client_step();
@@ -174,6 +200,14 @@ class Simulation {
   void final_checks();
   void balance_hash_power();
   void emit(TraceEvent e) { trace_.emit(loop_.now(), e); }
+  // A live command's checks (empty: it can be applied) and its effects.
+  std::string refuse(const LiveCommand& c);
+  LiveResult perform(const LiveCommand& c);
+  std::optional<uint64_t> fault_of(const std::function<bool(uint64_t id, const ActiveFault& f)>& match);
+  void end_fault(uint64_t id);
+  std::map<uint64_t, std::vector<std::pair<int, int>>> link_cuts_;  // live cut/partition fault -> the directed links it cuts
+  std::map<uint64_t, int> node_faults_;                              // live crash/pause fault -> its node
+  int64_t commands_ = 0;
 
   const SimOptions o_;
   std::mt19937_64 rng_;
@@ -363,27 +397,36 @@ void Simulation::on_fatal(int i, const std::string& why) {
 // Nothing valid is lost in a reorg: every transfer of the blocks it disconnected is in the new
 // chain or back in the mempool (the workload makes no conflicting transfers and never runs an
 // account dry, so each of them stays valid).
-void Simulation::check_reorg(int i, const BlockId& old_tip) {
+// Returns how many of those transfers are back in the mempool (not in the new branch).
+uint32_t Simulation::check_reorg(int i, const BlockId& old_tip) {
   auto& chain = N(i).node->chain();
-  if (chain.storage_status().state != chain::StorageState::kOk) return;
+  if (chain.storage_status().state != chain::StorageState::kOk) return 0;
   BlockId cur = old_tip;
+  uint32_t back = 0;
   for (int guard = 0; guard < 100'000 && !chain.in_active_chain(cur); ++guard) {
     auto b = chain.block(cur);
-    if (!b) return;  // unreadable: storage faults are the storage checks' business
-    for (const auto& tx : b->txs)
-      if (!chain.transaction(tx.id()))
-        return violation("node " + std::to_string(i) + "'s reorg away from " + old_tip.hex() + " lost transfer " +
-                             tx.id().hex() + " (in disconnected block " + cur.hex() + ")", i);
+    if (!b) return back;  // unreadable: storage faults are the storage checks' business
+    for (const auto& tx : b->txs) {
+      auto info = chain.transaction(tx.id());
+      if (!info) {
+        violation("node " + std::to_string(i) + "'s reorg away from " + old_tip.hex() + " lost transfer " +
+                      tx.id().hex() + " (in disconnected block " + cur.hex() + ")", i);
+        return back;
+      }
+      if (!info->block) ++back;
+    }
     cur = b->header.prev_id;
   }
+  return back;
 }
 
 void Simulation::on_tip(int i, const chain::TipInfo& tip, uint32_t disconnected) {
-  if (disconnected && N(i).last_tip) check_reorg(i, *N(i).last_tip);
+  uint32_t back = 0;
+  if (disconnected && N(i).last_tip) back = check_reorg(i, *N(i).last_tip);
   N(i).last_tip = tip.id;
   TraceEvent e("tip");
   e.num("node", i).num("height", tip.height).str("id", tip.id.hex());
-  if (disconnected) e.num("reorg_depth", disconnected);
+  if (disconnected) e.num("reorg_depth", disconnected).num("mempool_back", back);
   emit(e);
   if (disconnected) {
     ++report_.reorgs;
@@ -420,8 +463,13 @@ void Simulation::mine_block(int i) {
   const BlockId id = tmpl.block.id();
   ++report_.blocks_found;
   found_[id] = {loop_.now(), {}};
+  // The block's transfers by id: a viewer follows a transfer's confirmations through forks.
+  std::string txids = "[";
+  for (const auto& tx : tmpl.block.txs) txids += (txids.size() > 1 ? ",\"" : "\"") + tx.id().hex() + "\"";
+  txids += "]";
   emit(TraceEvent("block_found").num("node", i).str("id", id.hex()).num("height", tmpl.block.header.height)
-           .str("parent", tmpl.block.header.prev_id.hex()).num("txs", static_cast<int64_t>(tmpl.block.txs.size())));
+           .str("parent", tmpl.block.header.prev_id.hex()).num("txs", static_cast<int64_t>(tmpl.block.txs.size()))
+           .raw("txids", txids));
   auto r = chain.process_block(tmpl.block);
   if (!r) util::log().warn("simulated miner: own block {} refused: {}", id.hex(), r.error().to_string());
   schedule_mining(i);
@@ -890,15 +938,16 @@ bool Simulation::converged(std::string* why) {
   return !tips_differ;
 }
 
-SimReport Simulation::run() {
-  const auto real_start = std::chrono::steady_clock::now();
+// The run up to its first event: the trace's header, the nodes started, the workload, the checks
+// and the nemesis scheduled.
+util::Status Simulation::begin() {
 #ifdef PEERCHAIN_PLANTED_BUGS
   chain::planted::live = o_.planted_bug;
 #endif
   if (auto st = trace_.open(o_.record); !st) {
     report_.ok = false;
     report_.violation = st.error().to_string();
-    return report_;
+    return st;
   }
   setup();
   trace_.header("{\"format\":\"peerchain-sim-trace\",\"version\":1,\"seed\":" + std::to_string(o_.seed) +
@@ -912,6 +961,12 @@ SimReport Simulation::run() {
   loop_.after(5 * kSecond, Owner{}, [this] { resend_loop(); });
   if (o_.check_every_s > 0) loop_.after(static_cast<Micros>(o_.check_every_s * kSecond), Owner{}, [this] { check_loop(); });
   if (o_.fault_interval_s > 0) loop_.after(2 * kSecond, Owner{}, [this] { nemesis_step(); });
+  return {};
+}
+
+SimReport Simulation::run() {
+  const auto real_start = std::chrono::steady_clock::now();
+  if (!begin()) return report_;
 
   const Micros end = static_cast<Micros>(o_.duration_s * kSecond);
   loop_.run_until(end);
@@ -956,13 +1011,253 @@ SimReport Simulation::run() {
   report_.simulated_s = static_cast<double>(loop_.now()) / kSecond;
   emit(TraceEvent("end").boolean("ok", report_.ok).num("faults", static_cast<int64_t>(report_.faults)));
   report_.trace_hash = trace_.finish_hash();
-  // The nodes go before the loop and the network they use.
-  for (auto& s : nodes_) {
-    util::LogScope scope(s.logger.get());
-    if (s.transport) s.transport->set_departure(Departure::kKill);
-    s.node.reset();
-  }
+  teardown();
   report_.real_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - real_start).count();
+  return report_;
+}
+
+
+// --- live runs (sim/live.h) ----------------------------------------------------------------------
+
+std::optional<uint64_t> Simulation::fault_of(const std::function<bool(uint64_t id, const ActiveFault& f)>& match) {
+  for (const auto& [id, f] : active_)
+    if (match(id, f)) return id;
+  return std::nullopt;
+}
+
+// Ends a lasting fault the way its timer would (fault_end, then its undoing).
+void Simulation::end_fault(uint64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  auto end_fn = std::move(it->second.end);
+  std::string kind = it->second.kind;
+  active_.erase(it);
+  node_faults_.erase(id);
+  emit(TraceEvent("fault_end").num("fault", static_cast<int64_t>(id)).str("kind", kind));
+  end_fn();
+  if (link_cuts_.erase(id)) {
+    // Two live faults may cut the same link: what the others cut stays cut.
+    for (const auto& [other, cuts] : link_cuts_)
+      for (auto [x, y] : cuts) network_->set_cut(x, y, true);
+  }
+}
+
+std::string Simulation::refuse(const LiveCommand& c) {
+  auto node_ok = [&](int x) { return x >= 0 && x < n(); };
+  auto name = [](int x) { return "node " + std::to_string(x); };
+  const std::string& k = c.cmd;
+  if (k == "crash" || k == "restart" || k == "pause" || k == "resume" || k == "hashpower" || k == "transfer") {
+    if (!node_ok(c.node)) return "no node " + std::to_string(c.node) + " (nodes 0.." + std::to_string(n() - 1) + ")";
+  }
+  if (k == "crash") return N(c.node).up ? "" : name(c.node) + " is not running";
+  if (k == "restart") return N(c.node).up ? name(c.node) + " is running" : "";
+  if (k == "pause") return serving(c.node) ? "" : name(c.node) + " is not running or already paused";
+  if (k == "resume") return N(c.node).up && N(c.node).paused ? "" : name(c.node) + " is not paused";
+  if (k == "cut" || k == "heal_link") {
+    if (!node_ok(c.a) || !node_ok(c.b) || c.a == c.b) return "a link needs two different nodes of 0.." + std::to_string(n() - 1);
+    const bool cut = network_->cut(c.a, c.b) || network_->cut(c.b, c.a);
+    if (k == "cut") return cut ? "the link " + std::to_string(c.a) + "-" + std::to_string(c.b) + " is already cut" : "";
+    for (const auto& [id, cuts] : link_cuts_)
+      for (auto [x, y] : cuts)
+        if ((x == c.a && y == c.b) || (x == c.b && y == c.a)) return "";
+    return "the link " + std::to_string(c.a) + "-" + std::to_string(c.b) + " is not cut by the viewer";
+  }
+  if (k == "partition") {
+    std::set<int> side(c.side.begin(), c.side.end());
+    if (side.empty() || static_cast<int>(side.size()) >= n()) return "a partition's side needs at least one node and not all";
+    for (int x : side)
+      if (!node_ok(x)) return "no node " + std::to_string(x);
+    return "";
+  }
+  if (k == "latency") return c.latency_ms >= 0 && c.latency_ms <= 10'000 ? "" : "latency is 0..10000 ms";
+  if (k == "hashpower") return c.share >= 0 && c.share <= 1 ? "" : "a share of the hash power is 0..1";
+  if (k == "transfer") {
+    const int wallets = static_cast<int>(clients_.size());
+    if (c.from < 0 || c.from >= wallets || c.to < 0 || c.to >= wallets || c.from == c.to)
+      return "a transfer is between two different wallets of 0.." + std::to_string(wallets - 1);
+    if (c.amount < 1 || c.amount > kMaxTransferAmount) return "an amount is 1.." + std::to_string(kMaxTransferAmount);
+    if (!serving(c.node) || N(c.node).node->chain().storage_status().state != chain::StorageState::kOk)
+      return name(c.node) + " is not serving";
+    return "";
+  }
+  if (k == "end") return active_.count(static_cast<uint64_t>(c.fault)) ? "" : "no fault " + std::to_string(c.fault) + " is active";
+  if (k == "heal") return "";
+  return "unknown command '" + k + "'";
+}
+
+LiveResult Simulation::command(const LiveCommand& c) {
+  LiveResult r;
+  r.command = ++commands_;
+  if (failed_) {
+    r.why = "the run stopped: " + report_.violation;
+    return r;
+  }
+  r.why = refuse(c);
+  r.ok = r.why.empty();
+  // The command as recorded: enough to apply it again at the same instant (a re-run, --commands).
+  TraceEvent ev("command");
+  ev.num("id", r.command).str("cmd", c.cmd);
+  const std::string& k = c.cmd;
+  if (k == "crash" || k == "restart" || k == "pause" || k == "resume" || k == "hashpower" || k == "transfer") ev.num("node", c.node);
+  if (k == "crash") ev.boolean("powercut", c.powercut);
+  if (k == "cut" || k == "heal_link") ev.num("a", c.a).num("b", c.b);
+  if (k == "partition") {
+    std::string side = "[";
+    for (int x : c.side) side += (side.size() > 1 ? "," : "") + std::to_string(x);
+    ev.raw("side", side + "]");
+  }
+  if (k == "latency") ev.num("latency_ms", static_cast<int64_t>(c.latency_ms));
+  if (k == "hashpower") ev.real("share", c.share);
+  if (k == "transfer") ev.num("from", c.from).num("to", c.to).num("amount", c.amount);
+  if (k == "end") ev.num("fault", c.fault);
+  ev.boolean("ok", r.ok);
+  if (!r.ok) ev.str("why", r.why);
+  emit(ev);
+  if (!r.ok) return r;
+  LiveResult done = perform(c);
+  done.command = r.command;
+  trace_.flush();
+  return done;
+}
+
+LiveResult Simulation::perform(const LiveCommand& c) {
+  LiveResult r;
+  r.ok = true;
+  const std::string& k = c.cmd;
+  const int x = c.node;
+  auto start_fault = [&](const std::string& kind) {
+    const uint64_t id = ++next_fault_;
+    ++report_.faults;
+    ++report_.faults_by_kind[kind];
+    r.fault = static_cast<int64_t>(id);
+    TraceEvent ev("fault");
+    ev.num("fault", static_cast<int64_t>(id)).str("kind", kind).str("by", "viewer");
+    return std::pair<uint64_t, TraceEvent>(id, ev);
+  };
+  if (k == "crash") {
+    const std::string kind = c.powercut ? "powercut" : "crash";
+    auto [id, ev] = start_fault(kind);
+    emit(ev.num("node", x));
+    stop_node(x, c.powercut ? Departure::kPowerCut : Departure::kKill);
+    active_[id] = {kind, [this, x] {
+                     if (!N(x).up) start_node(x);
+                   }};
+    node_faults_[id] = x;
+  } else if (k == "restart") {
+    auto id = fault_of([&](uint64_t i, const ActiveFault& f) {
+      auto nf = node_faults_.find(i);
+      return nf != node_faults_.end() && nf->second == x && (f.kind == "crash" || f.kind == "powercut");
+    });
+    if (id)
+      end_fault(*id);
+    else
+      start_node(x);  // down by the nemesis or after a fatal error: the operator starts it
+  } else if (k == "pause") {
+    auto [id, ev] = start_fault("pause");
+    emit(ev.num("node", x));
+    N(x).paused = true;
+    loop_.cancel(N(x).mine_event);
+    active_[id] = {"pause", [this, x] {
+                     if (!N(x).up || !N(x).paused) return;
+                     N(x).paused = false;
+                     loop_.release(x);
+                     schedule_mining(x);
+                   }};
+    node_faults_[id] = x;
+  } else if (k == "resume") {
+    auto id = fault_of([&](uint64_t i, const ActiveFault& f) {
+      auto nf = node_faults_.find(i);
+      return nf != node_faults_.end() && nf->second == x && f.kind == "pause";
+    });
+    if (id) {
+      end_fault(*id);
+    } else {
+      N(x).paused = false;
+      loop_.release(x);
+      schedule_mining(x);
+    }
+  } else if (k == "cut" || k == "partition") {
+    std::vector<std::pair<int, int>> cuts;
+    auto [id, ev] = start_fault(k);
+    if (k == "cut") {
+      cuts = {{c.a, c.b}, {c.b, c.a}};
+      ev.num("a", c.a).num("b", c.b);
+    } else {
+      std::set<int> side(c.side.begin(), c.side.end());
+      for (int p : side)
+        for (int q = 0; q < n(); ++q)
+          if (!side.count(q)) {
+            cuts.push_back({p, q});
+            cuts.push_back({q, p});
+          }
+      std::string text;
+      for (int p : side) text += (text.empty() ? "" : ",") + std::to_string(p);
+      ev.str("side", text);
+    }
+    emit(ev);
+    for (auto [p, q] : cuts) network_->set_cut(p, q, true);
+    active_[id] = {k, [this, cuts] {
+                     for (auto [p, q] : cuts) network_->set_cut(p, q, false);
+                   }};
+    link_cuts_[id] = cuts;
+  } else if (k == "heal_link") {
+    auto id = fault_of([&](uint64_t i, const ActiveFault&) {
+      auto lc = link_cuts_.find(i);
+      if (lc == link_cuts_.end()) return false;
+      for (auto [p, q] : lc->second)
+        if (p == c.a && q == c.b) return true;
+      return false;
+    });
+    if (id) end_fault(*id);
+  } else if (k == "latency") {
+    if (auto id = fault_of([](uint64_t, const ActiveFault& f) { return f.kind == "latency"; })) end_fault(*id);
+    if (c.latency_ms > 0) {
+      LinkConditions lc = default_link_;
+      lc.latency = static_cast<Micros>(c.latency_ms) * kMs;
+      auto [id, ev] = start_fault("latency");
+      emit(ev.num("latency_ms", lc.latency / kMs));
+      network_->set_all_links(lc);
+      active_[id] = {"latency", [this] { network_->set_all_links(default_link_); }};
+    }
+  } else if (k == "hashpower") {
+    if (auto id = fault_of([](uint64_t, const ActiveFault& f) { return f.kind == "hashpower"; })) end_fault(*id);
+    if (c.share > 0) {
+      auto [id, ev] = start_fault("hashpower");
+      emit(ev.num("node", x).real("share", c.share));
+      const double total = o_.hash_rate * n();
+      for (int i = 0; i < n(); ++i) N(i).hash_rate = i == x ? total * c.share : total * (1 - c.share) / std::max(1, n() - 1);
+      for (int i = 0; i < n(); ++i)
+        if (N(i).up) loop_.after(0, owner(i), [this, i] { schedule_mining(i); });
+      active_[id] = {"hashpower", [this] { balance_hash_power(); }};
+    }
+  } else if (k == "transfer") {
+    Client& from = clients_[static_cast<size_t>(c.from)];
+    Pending p;
+    p.tx = primitives::make_transfer(params_.chain_id, from.key, clients_[static_cast<size_t>(c.to)].pub,
+                                     static_cast<primitives::Amount>(c.amount), 1, from.next_nonce);
+    p.id = p.tx.id();
+    const uint64_t before = from.next_nonce;
+    submit(from, x, p, false);
+    r.txid = p.id.hex();
+    if (from.next_nonce == before) r.why = "node " + std::to_string(x) + " refused the transfer";
+  } else if (k == "end") {
+    end_fault(static_cast<uint64_t>(c.fault));
+  } else if (k == "heal") {
+    const bool nemesis = nemesis_on_;
+    heal_everything();
+    nemesis_on_ = nemesis;  // the nemesis' next step is still scheduled: it goes on
+    link_cuts_.clear();
+    node_faults_.clear();
+  }
+  return r;
+}
+
+SimReport Simulation::end_live() {
+  report_.events = loop_.events_run();
+  report_.simulated_s = static_cast<double>(loop_.now()) / kSecond;
+  emit(TraceEvent("end").boolean("ok", report_.ok).num("faults", static_cast<int64_t>(report_.faults)));
+  report_.trace_hash = trace_.finish_hash();
+  teardown();
   return report_;
 }
 
@@ -1012,6 +1307,35 @@ std::string SimReport::to_json() const {
 SimReport run_simulation(const SimOptions& opts) {
   Simulation s(opts);
   return s.run();
+}
+
+// The simulation lives in this file's anonymous namespace; the live driver reaches it through here.
+struct LiveSimulation::Impl {
+  explicit Impl(const SimOptions& o) : sim(o) {}
+  ~Impl() {
+    if (!finished) sim.teardown();
+  }
+  Simulation sim;
+  bool finished = false;
+};
+
+LiveSimulation::LiveSimulation(const SimOptions& opts, std::function<void(const std::string& line)> tap)
+    : impl_(std::make_unique<Impl>(opts)) {
+  impl_->sim.set_tap(std::move(tap));
+}
+LiveSimulation::~LiveSimulation() = default;
+util::Status LiveSimulation::start() { return impl_->sim.begin(); }
+Micros LiveSimulation::now() const { return impl_->sim.now(); }
+bool LiveSimulation::run_until(Micros t) { return impl_->sim.advance(t); }
+bool LiveSimulation::failed() const { return impl_->sim.failed(); }
+const std::string& LiveSimulation::violation() const { return impl_->sim.violation_text(); }
+int LiveSimulation::nodes() const { return impl_->sim.node_count(); }
+int LiveSimulation::clients() const { return impl_->sim.client_count(); }
+LiveResult LiveSimulation::command(const LiveCommand& c) { return impl_->sim.command(c); }
+void LiveSimulation::flush() { impl_->sim.flush_trace(); }
+SimReport LiveSimulation::finish() {
+  impl_->finished = true;
+  return impl_->sim.end_live();
 }
 
 }  // namespace peerchain::sim

@@ -86,6 +86,11 @@ void Trace::line(const std::string& s) {
   }
   recent_.push_back(s);
   if (recent_.size() > kRecent) recent_.pop_front();
+  if (tap) tap(s);
+}
+
+void Trace::flush() {
+  if (file_) std::fflush(file_);
 }
 
 std::string Trace::finish_hash() {

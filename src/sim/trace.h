@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,10 @@ class Trace {
   // The last lines, for a violation's report.
   const std::deque<std::string>& recent() const { return recent_; }
   static constexpr size_t kRecent = 40;
+  // Sees every line as it is written (a live run streams them to its viewers; sim/live.h).
+  std::function<void(const std::string& line)> tap;
+  // Writes what is buffered to the file (a live run's recording is read while it goes on).
+  void flush();
 
  private:
   void line(const std::string& s);

@@ -55,6 +55,7 @@ def body(ctx):
         # The node may switch as soon as B's branch outweighs its own (at height 4), then extend.
         assert ev["type"] == "reorg" and ev["height"] in (4, 5), ev
         assert ev["disconnected"] == 3, f"the node's event: {ev}"
+        assert ev.get("fork_height") == 0, f"the node's event names the fork at genesis: {ev}"
         with open(a.log_path, errors="replace") as f:
             assert re.search(r"reorg: disconnected 3 connected \d+ new tip " + ev["tip"], f.read()), a.tail()
 

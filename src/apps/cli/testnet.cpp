@@ -9,15 +9,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "apps/load/event_stream.h"
 #include "apps/local_node.h"
 #include "consensus/params.h"
 #include "crypto/schnorr.h"
@@ -360,6 +366,239 @@ int testnet_stop(const TestnetOptions& o) {
   stop_nodes(*nodes, std::chrono::seconds(20), !o.json);
   ::unlink(state_path(o).c_str());
   if (o.json) std::printf("{\"stopped\":%zu}\n", nodes->size());
+  return 0;
+}
+
+}  // namespace peerchain::apps::cli
+
+// --- testnet record ----------------------------------------------------------------------------
+
+namespace peerchain::apps::cli {
+
+namespace {
+
+std::atomic<int> g_record_signal{0};
+extern "C" void on_record_signal(int sig) { g_record_signal.store(sig); }
+
+struct Watched {
+  int index = 0;
+  uint16_t port = 0;
+  std::string miner;
+  std::unique_ptr<rpc::RpcClient> rpc;
+  bool seen = false;  // answered at least once
+  bool up = false;
+  std::string tip;
+  uint64_t height = 0;
+  int64_t down_fault = 0;  // the crash fault while it does not answer
+  // The node's own reorg events (its /ws stream): the depth it reports, even for a reorg that
+  // happened between two polls.
+  std::unique_ptr<load::EventStream> stream;
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<Json>> reorgs = std::make_shared<std::vector<Json>>();
+  void listen() {
+    if (stream && stream->connected()) return;
+    stream.reset();
+    auto m = mu;
+    auto q = reorgs;
+    auto s = load::EventStream::open("127.0.0.1", port, "reorg", [m, q](const Json& ev, auto) {
+      std::lock_guard lock(*m);
+      if (q->size() < 1024) q->push_back(ev);
+    });
+    if (s) stream = std::move(*s);
+  }
+  std::vector<Json> take_reorgs() {
+    std::lock_guard lock(*mu);
+    return std::exchange(*reorgs, {});
+  }
+};
+
+struct Known {
+  std::string prev;
+  uint64_t height = 0;
+};
+
+}  // namespace
+
+int testnet_record(const TestnetOptions& o, const RecordOptions& r) {
+  std::string why;
+  auto nodes = load_state(o, why);
+  if (!nodes) return fail(why);
+  std::FILE* out = std::fopen(r.file.c_str(), "w");
+  if (!out) return fail("cannot write " + r.file + ": " + std::strerror(errno));
+  const auto start = Clock::now();
+  int64_t last_t = 0;
+  auto now_us = [&] {
+    last_t = std::max<int64_t>(last_t, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    return last_t;
+  };
+  // Keys in the order written ("t", "ev", then the fields), as the simulator writes its lines.
+  auto emit = [&](nlohmann::ordered_json e) {
+    nlohmann::ordered_json line{{"t", now_us()}};
+    for (auto& [k, v] : e.items()) line[k] = v;
+    std::fprintf(out, "%s\n", line.dump().c_str());
+  };
+  std::fprintf(out, "%s\n", nlohmann::ordered_json{{"format", "peerchain-sim-trace"}, {"version", 1}, {"seed", 0}, {"nodes", nodes->size()},
+                                 {"block_interval_ms", 0}, {"args", ""}, {"source", "peerchain-cli testnet record " + o.dir}}
+                                .dump()
+                                .c_str());
+  std::vector<Watched> w;
+  std::map<std::string, int> by_miner;
+  std::map<uint16_t, int> by_port;
+  for (const auto& n : *nodes) {
+    Watched x;
+    x.index = n.index;
+    x.port = n.port;
+    x.miner = n.miner;
+    x.rpc = std::make_unique<rpc::RpcClient>("127.0.0.1", n.port, 2'000);
+    if (!n.miner.empty()) by_miner[n.miner] = n.index;
+    by_port[n.port] = n.index;
+    emit({{"ev", "node"}, {"node", n.index}, {"host", "127.0.0.1:" + std::to_string(n.port)}, {"miner", n.miner}});
+    w.push_back(std::move(x));
+  }
+  std::map<std::string, Known> known;                 // every block written
+  std::set<std::pair<int, int>> connected;            // pairs seen connected
+  std::map<std::pair<int, int>, int64_t> cut_faults;  // pairs seen connected, now not: their fault
+  int64_t next_fault = 0;
+  uint64_t blocks = 0, reorgs = 0;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_record_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  if (!o.json) {
+    std::printf("recording %zu nodes of %s to %s (Ctrl-C to stop)\n", w.size(), o.dir.c_str(), r.file.c_str());
+    std::fflush(stdout);
+  }
+  auto last_peers = Clock::now() - std::chrono::hours(1);
+  while (!g_record_signal.load()) {
+    if (r.duration_s > 0 && Clock::now() - start >= std::chrono::duration<double>(r.duration_s)) break;
+    const auto round_start = Clock::now();
+    for (auto& x : w) {
+      auto info = x.rpc->call("getblockchaininfo");
+      if (!info) {
+        if (x.up || !x.seen) {
+          if (x.seen) {
+            x.down_fault = ++next_fault;
+            emit({{"ev", "fault"}, {"fault", x.down_fault}, {"kind", "crash"}, {"node", x.index}, {"by", "observer"},
+                  {"why", info.error().to_string()}});
+          }
+          x.up = false;
+        }
+        x.rpc = std::make_unique<rpc::RpcClient>("127.0.0.1", x.port, 2'000);
+        continue;
+      }
+      const std::string tip = info->value("tip", std::string());
+      const uint64_t height = info->value("height", uint64_t{0});
+      // Opened once the node answers (a paused node would hold the handshake).
+      x.listen();
+      const auto node_reorgs = x.take_reorgs();
+      if (!x.up) {
+        if (x.down_fault) emit({{"ev", "fault_end"}, {"fault", x.down_fault}, {"kind", "crash"}});
+        x.down_fault = 0;
+        if (!known.count(tip)) known[tip] = Known{"", height};  // where it starts (genesis, or where it was)
+        emit({{"ev", "node_start"}, {"node", x.index}, {"height", height}, {"tip", tip}});
+        x.up = x.seen = true;
+        x.tip = tip;
+        x.height = height;
+      }
+      if (tip == x.tip) continue;
+      // The blocks it has that were not written yet, in height order: parents before children.
+      const uint64_t low = std::min(height, x.height);
+      uint64_t from = low > 100 ? low - 100 : 0;
+      std::vector<Json> fresh;
+      for (int pages = 0; pages < 50; ++pages) {
+        auto tree = x.rpc->call("getblocktree", Json::array({from, 2000}));
+        if (!tree) break;
+        uint64_t top = from;
+        for (const auto& b : (*tree)["blocks"]) {
+          const std::string id = b.value("id", std::string());
+          top = std::max(top, b.value("height", uint64_t{0}));
+          if (!known.count(id) && b.value("status", std::string()) != "headers-only") fresh.push_back(b);
+        }
+        if (!(*tree).value("truncated", false) || top <= from) break;
+        from = top;
+      }
+      std::sort(fresh.begin(), fresh.end(), [](const Json& a, const Json& b) { return a["height"] < b["height"]; });
+      for (const auto& b : fresh) {
+        const std::string id = b["id"].get<std::string>();
+        if (known.count(id)) continue;
+        const std::string prev = b.value("prev", std::string());
+        const uint64_t h = b.value("height", uint64_t{0});
+        known[id] = Known{prev, h};
+        auto m = by_miner.find(b.value("miner", std::string()));
+        ++blocks;
+        emit({{"ev", "block_found"}, {"node", m != by_miner.end() ? m->second : x.index}, {"id", id}, {"height", h},
+              {"parent", prev}, {"txs", b.contains("tx_count") && b["tx_count"].is_number() ? b["tx_count"].get<int64_t>() : 0}});
+      }
+      // Reorg depth: from the previous tip down to the last block it shares with the new one, or
+      // the node's own number when it reported a deeper reorg since the last poll (one that
+      // happened between two polls, from a tip this recorder never saw).
+      std::set<std::string> line;
+      for (std::string c = tip; !c.empty() && known.count(c); c = known[c].prev) line.insert(c);
+      uint64_t depth = 0;
+      for (std::string c = x.tip; !c.empty() && known.count(c) && !line.count(c); c = known[c].prev) ++depth;
+      for (const auto& ev : node_reorgs) depth = std::max<uint64_t>(depth, ev.value("disconnected", uint64_t{0}));
+      nlohmann::ordered_json ev{{"ev", "tip"}, {"node", x.index}, {"height", height}, {"id", tip}};
+      if (depth) {
+        ev["reorg_depth"] = depth;
+        ++reorgs;
+      }
+      emit(ev);
+      x.tip = tip;
+      x.height = height;
+    }
+    // Who is connected to whom, every second: a pair that was connected and is not any more is
+    // drawn cut until it connects again.
+    if (Clock::now() - last_peers >= std::chrono::seconds(1)) {
+      last_peers = Clock::now();
+      std::set<std::pair<int, int>> now_connected;
+      bool all_answered = true;
+      for (auto& x : w) {
+        if (!x.up) {
+          all_answered = false;
+          continue;
+        }
+        auto peers = x.rpc->call("getpeerinfo");
+        if (!peers || !peers->is_array()) {
+          all_answered = false;
+          continue;
+        }
+        for (const auto& p : *peers) {
+          std::string a = p.value("api_address", std::string());
+          auto colon = a.rfind(':');
+          if (colon == std::string::npos) continue;
+          auto it = by_port.find(static_cast<uint16_t>(std::strtoul(a.c_str() + colon + 1, nullptr, 10)));
+          if (it == by_port.end() || it->second == x.index) continue;
+          now_connected.insert({std::min(x.index, it->second), std::max(x.index, it->second)});
+        }
+      }
+      for (const auto& pr : now_connected) {
+        if (connected.insert(pr).second) emit({{"ev", "link"}, {"a", pr.first}, {"b", pr.second}});
+        if (auto f = cut_faults.find(pr); f != cut_faults.end()) {
+          emit({{"ev", "fault_end"}, {"fault", f->second}, {"kind", "cut"}});
+          cut_faults.erase(f);
+        }
+      }
+      // A down node's links are its crash's business; judge only when every node answered.
+      if (all_answered)
+        for (const auto& pr : connected)
+          if (!now_connected.count(pr) && !cut_faults.count(pr)) {
+            cut_faults[pr] = ++next_fault;
+            emit({{"ev", "fault"}, {"fault", cut_faults[pr]}, {"kind", "cut"}, {"a", pr.first}, {"b", pr.second}, {"by", "observer"}});
+          }
+    }
+    std::fflush(out);
+    const auto next_round = round_start + std::chrono::milliseconds(r.interval_ms);
+    while (!g_record_signal.load() && Clock::now() < next_round) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  emit({{"ev", "end"}, {"ok", true}, {"faults", next_fault}});
+  std::fclose(out);
+  if (o.json)
+    std::printf("%s\n", Json{{"file", r.file}, {"blocks", blocks}, {"reorgs", reorgs}, {"faults", next_fault}}.dump().c_str());
+  else
+    std::printf("recorded %llu blocks, %llu reorgs, %lld faults to %s\n", static_cast<unsigned long long>(blocks),
+                static_cast<unsigned long long>(reorgs), static_cast<long long>(next_fault), r.file.c_str());
   return 0;
 }
 

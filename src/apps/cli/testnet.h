@@ -27,4 +27,18 @@ int testnet_start(const TestnetOptions& o);
 int testnet_status(const TestnetOptions& o);
 int testnet_stop(const TestnetOptions& o);
 
+// `record FILE`: polls every node of the testnet (getblockchaininfo, getblocktree, getpeerinfo)
+// every `interval_ms` and writes what it sees in the simulation's trace format
+// (docs/spec/sim-trace.md) until SIGINT/SIGTERM or `duration_s` (0: no limit): each block once
+// (block_found, by the node whose miner key it pays), each node's tip changes with the reorg depth
+// from the fork to its previous tip (or the node's own, from its /ws reorg events, when it
+// reorganised deeper between two polls), a node not answering as a crash and its return as a start,
+// a pair of nodes no longer connected as a cut link. The replay page opens the file.
+struct RecordOptions {
+  std::string file;
+  double duration_s = 0;
+  int interval_ms = 250;
+};
+int testnet_record(const TestnetOptions& o, const RecordOptions& r);
+
 }  // namespace peerchain::apps::cli
