@@ -742,11 +742,24 @@ void NetManager::Impl::on_closed(Connection& c, const std::string& reason) {
       }
     }
   }
+  // Refusals of identity an operator must see (a private network, a pin, the encryption switch)
+  // and links tampered with on the way are logged at warn; the rest (dial errors, duplicates,
+  // ordinary goodbyes) stay quieter.
+  const bool security = reason.find("not-allowed") != std::string::npos ||
+                        reason.find("wrong-node-id") != std::string::npos ||
+                        reason.find("encryption-mismatch") != std::string::npos ||
+                        reason.find("bad-record") != std::string::npos || reason.find("bad-auth") != std::string::npos;
   if (e.established) {
-    util::log().info("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
+    if (security)
+      util::log().warn("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
+    else
+      util::log().info("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
     if (events_.on_disconnected) events_.on_disconnected(c.id(), reason);
   } else if (e.is_peer) {
-    util::log().debug("net: connection {} {} failed: {}", e.inbound ? "from" : "to", e.address, reason);
+    if (security)
+      util::log().warn("net: connection {} {} refused: {}", e.inbound ? "from" : "to", e.address, reason);
+    else
+      util::log().debug("net: connection {} {} failed: {}", e.inbound ? "from" : "to", e.address, reason);
     if (events_.on_connection_failed) events_.on_connection_failed(e.address, e.inbound, reason);
   }
 }
