@@ -500,7 +500,9 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     return;
   }
   auto host_port = [](const Json& p) {
-    auto hp = util::parse_host_port(param_string(p, 0, "address"));
+    std::string addr = param_string(p, 0, "address");
+    if (auto at = addr.find('@'); at != std::string::npos) addr = addr.substr(at + 1);  // NODEID@HOST:PORT
+    auto hp = util::parse_host_port(addr);
     if (!hp) throw RpcError{code::kInvalidParams, "address must be HOST:PORT with a port 1..65535"};
     return *hp;
   };
