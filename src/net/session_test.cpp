@@ -659,3 +659,57 @@ TEST(PeerSessionSecure, PlaintextFramesBeforeTheKeyExchangeAreRefused) {
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ((*frames[1])[4], msg::kDisconnect);
 }
+
+namespace {
+// A hand-made responder in front of an initiator session: its key exchange, then an auth signed
+// by `id` over `transcript_role` (0 initiator, 1 responder: the right one). Returns the session.
+std::unique_ptr<PeerSession> against_hand_made_responder(Host& h, uint64_t& nonce, bool signer_is_initiator,
+                                                         bool right_keys = true) {
+  auto cfg = make_config();
+  cfg->identity = identity(1);
+  auto a = std::make_unique<PeerSession>(cfg, h, false, [&nonce] { return nonce++; });
+  a->start(0);
+  auto w = a->take_writes();
+  EXPECT_EQ(w.size(), 1u);
+  a->on_written(w[0]->size());
+  auto a_kx = decode_key_exchange(ByteSpan(*w[0]).subspan(kFrameHeaderSize));
+  EXPECT_TRUE(a_kx);
+  KeySeed seed;
+  for (auto& x : seed.data) x = 9;
+  auto eph = EphemeralKey::from_seed(seed);
+  a->on_bytes(encode_frame(kMagic, msg::kKeyExchange, encode_key_exchange({kSecureVersion, true, eph.public_key})), 0);
+  auto keys = derive_session_keys(false, eph, a_kx->ephemeral);
+  RecordSealer sealer(keys->tx);
+  auto id = identity(2);
+  auto other = EphemeralKey::from_seed(identity(7)->seed());
+  auto transcript = auth_transcript(kMagic, signer_is_initiator, a_kx->ephemeral,
+                                    right_keys ? eph.public_key : other.public_key);
+  Bytes wire;
+  EXPECT_TRUE(sealer.seal(encode_frame(kMagic, msg::kAuth, encode_auth({id->id(), id->sign(transcript)})), wire));
+  a->on_bytes(wire, 0);
+  return a;
+}
+}  // namespace
+
+TEST(PeerSessionSecure, AuthIsCheckedAgainstThisConnectionsKeysAndRole) {
+  {  // the right transcript: accepted, and our hello follows
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, false);
+    EXPECT_EQ(a->state(), State::kHandshake) << a->close_reason();
+    EXPECT_EQ(h.authenticated, std::optional<NodeId>(identity(2)->id()));
+  }
+  {  // a reflected signature (the initiator's role)
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, true);
+    EXPECT_EQ(a->close_reason().rfind("bad-auth: the signature does not match", 0), 0u) << a->close_reason();
+    EXPECT_FALSE(h.authenticated);
+  }
+  {  // a signature over other ephemeral keys (relayed by a man in the middle)
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, false, false);
+    EXPECT_EQ(a->close_reason().rfind("bad-auth: the signature does not match", 0), 0u) << a->close_reason();
+  }
+}
