@@ -154,7 +154,10 @@ def allow_list(ctx, port):
         fh.write(f"# the private network\n{id_e}\n")
     d = ctx.daemon("d", port, ["--network", "dev", "--no-discover", "--allow-list", allowed], host=D).start()
     assert d.rpc("getnetworkinfo")["node_id"] == id_d
-    e = ctx.daemon("e", port, ["--network", "dev", "--no-discover", "--peer", f"{D}:{port}"], host=E).start()
+    # e pins d from its config file, and lists d as its own allow-list there.
+    with open(os.path.join(ctx.tmp, "e", "peerchain.toml"), "w") as fh:
+        fh.write(f'peers = ["{id_d}@{D}:{port}"]\nallow_nodes = ["{id_d}"]\n')
+    e = ctx.daemon("e", port, ["--network", "dev", "--no-discover"], host=E).start()
     f = ctx.daemon("f", port, ["--network", "dev", "--no-discover", "--peer", f"{D}:{port}"], host=F).start()
     wait_for(lambda: peer_ids(d) == {id_e}, 30, "the listed node to connect")
     # f dials d: refused, and told why.
