@@ -36,6 +36,7 @@ std::shared_ptr<const SessionConfig> config() {
     c->idle_timeout_ms = 5000;
     c->ping_interval_ms = 2000;
     c->linger_ms = 100;
+    c->encrypt = false;  // the plaintext protocol: the encrypted link has its own target (secure_link)
     return c;
   }();
   return cfg;

@@ -4,13 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <toml++/toml.h>
 
 #include "consensus/params.h"
+#include "crypto/random.h"
 #include "crypto/schnorr.h"
 #include "primitives/address.h"
 
@@ -39,7 +42,8 @@ util::Result<FileConfig> load_config(const std::string& path, bool must_exist) {
                                         std::string(e.description()));
   }
   static const std::set<std::string> known{"network", "listen", "port", "peers", "mine", "miner", "hash_rate",
-                                           "ban_seconds", "log_level", "api_token", "discover", "log_file"};
+                                           "ban_seconds", "log_level", "api_token", "discover", "log_file",
+                                           "allow_nodes", "allow_list", "p2p_encryption"};
   for (const auto& [k, v] : t)
     if (!known.count(std::string(k.str())))
       return util::fail("bad-config", path + ": unknown setting '" + std::string(k.str()) + "'");
@@ -59,6 +63,20 @@ util::Result<FileConfig> load_config(const std::string& path, bool must_exist) {
   if (!str("log_level", c.log_level)) return bad("log_level", "a string");
   if (!str("api_token", c.api_token)) return bad("api_token", "a string");
   if (!str("log_file", c.log_file)) return bad("log_file", "a string (a path)");
+  if (!str("allow_list", c.allow_list)) return bad("allow_list", "a string (a path)");
+  if (!str("p2p_encryption", c.p2p_encryption) || (c.p2p_encryption && *c.p2p_encryption != "on" &&
+                                                   *c.p2p_encryption != "off"))
+    return bad("p2p_encryption", "\"on\" or \"off\" (off is for tests only)");
+  if (t.contains("allow_nodes")) {
+    auto* arr = t["allow_nodes"].as_array();
+    if (!arr) return bad("allow_nodes", "an array of node ids (64 hex digits)");
+    c.allow_nodes.emplace();
+    for (const auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v || !net::parse_node_id(*v)) return bad("allow_nodes", "an array of node ids (64 hex digits)");
+      c.allow_nodes->push_back(*v);
+    }
+  }
   // Integers are written in decimal: TOML's 0x/0o/0b forms are refused like on the command line.
   auto decimal = [&](const char* key) {
     const auto* n = t[key].as_integer();
@@ -92,7 +110,7 @@ util::Result<FileConfig> load_config(const std::string& path, bool must_exist) {
     if (!arr) return bad("peers", "an array of \"HOST:PORT\" strings");
     for (const auto& e : *arr) {
       auto v = e.value<std::string>();
-      if (!v) return bad("peers", "an array of \"HOST:PORT\" strings");
+      if (!v) return bad("peers", "an array of \"HOST:PORT\" or \"NODEID@HOST:PORT\" strings");
       c.peers.push_back(*v);
     }
   }
@@ -116,6 +134,7 @@ util::Result<std::string> init_home(const std::string& home, const std::string& 
   bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
   ::close(fd);
   if (!ok) return util::fail("io", "cannot write " + keyfile);
+  if (auto id = load_or_create_node_identity(home); !id) return util::unexpected(id.error());
   std::string address = primitives::encode_address(params->address_prefix, key.pubkey());
   std::ofstream out(cfg);
   out << "# peerchaind configuration. Command-line flags override these settings.\n"
@@ -126,7 +145,11 @@ util::Result<std::string> init_home(const std::string& home, const std::string& 
       << "\n# Port (default for " << network << ": " << params->default_port << ").\n"
       << "port = " << params->default_port << "\n"
       << "\n# Peers to keep connected to, redialled forever: [\"10.0.0.2:" << params->default_port << "\"]\n"
+      << "# \"NODEID@10.0.0.2:" << params->default_port << "\" also pins the peer's identity (its node id: `peerchaind nodeid`).\n"
       << "peers = []\n"
+      << "\n# A private network: only these node ids may connect, either way (unset: anyone).\n"
+      << "# allow_nodes = [\"<64 hex digits>\"]\n"
+      << "# allow_list = \"" << home << "/allowed_nodes\"   # one node id per line\n"
       << "\n# Also dial addresses learned from peers (address gossip).\n"
       << "discover = true\n"
       << "\n# Mine blocks, paying this address (its secret key is in node_key, mode 0600).\n"
@@ -145,6 +168,52 @@ util::Result<std::string> init_home(const std::string& home, const std::string& 
       << "# api_token = \"...\"\n";
   if (!out) return util::fail("io", "cannot write " + cfg);
   return address;
+}
+
+util::Result<net::NodeIdentity> load_or_create_node_identity(const std::string& home) {
+  std::string path = home + "/node_id_key";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::filesystem::create_directories(home, ec);  // first start of a node without init
+    if (ec) return util::fail("io", "cannot create " + home + ": " + ec.message());
+    net::KeySeed seed;
+    crypto::random_bytes(seed.data);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return util::fail("io", "cannot create " + path + ": " + std::strerror(errno));
+    std::string hex = seed.hex() + "\n";
+    bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return util::fail("io", "cannot write " + path);
+    return net::NodeIdentity::from_seed(seed);
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return util::fail("bad-key", "cannot read " + path);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  auto seed = net::KeySeed::from_hex(line);
+  if (!seed) return util::fail("bad-key", path + " must hold 64 hex digits (a 32-byte seed); it is kept as it is");
+  return net::NodeIdentity::from_seed(*seed);
+}
+
+util::Result<std::vector<net::NodeId>> load_allow_list(const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return util::fail("bad-allow-list", path + ": " + ec.message());
+  if (size > (1u << 20)) return util::fail("bad-allow-list", path + " is larger than 1 MiB");
+  std::ifstream in(path);
+  if (!in) return util::fail("bad-allow-list", "cannot read " + path);
+  std::vector<net::NodeId> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    auto b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    auto id = net::parse_node_id(line.substr(b, e - b + 1));
+    if (!id) return util::fail("bad-allow-list", path + ":" + std::to_string(n) + ": " + id.error().message);
+    if (out.size() == 10'000) return util::fail("bad-allow-list", path + " lists more than 10000 node ids");
+    out.push_back(*id);
+  }
+  return out;
 }
 
 }  // namespace peerchain::apps

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "net/secure.h"
 #include "util/result.h"
 
 namespace peerchain::apps {
@@ -22,7 +23,12 @@ struct FileConfig {
   std::optional<int64_t> port, ban_seconds;
   std::optional<double> hash_rate;
   std::optional<bool> mine, discover;
-  std::vector<std::string> peers;
+  std::vector<std::string> peers;  // "HOST:PORT" or "NODEID@HOST:PORT"
+  // A private network: node ids allowed to connect (either way), listed here and/or in the file
+  // allow_list names (one id per line, '#' comments). Neither set: anyone may connect.
+  std::optional<std::vector<std::string>> allow_nodes;
+  std::optional<std::string> allow_list;
+  std::optional<std::string> p2p_encryption;  // "on" (default) or "off" (test-only)
 };
 
 // Reads the config at `path` (default HOME/peerchain.toml). A missing file is an empty config
@@ -34,5 +40,14 @@ util::Result<FileConfig> load_config(const std::string& path, bool must_exist = 
 // Writes HOME/peerchain.toml (commented) and HOME/node_key (a fresh secret key, mode 0600,
 // whose address is the default miner). Refuses to overwrite an existing config or key.
 util::Result<std::string> init_home(const std::string& home, const std::string& network);
+
+// The node's identity key for encrypted peer links: HOME/node_id_key (the hex of a 32-byte
+// Ed25519 seed, mode 0600), made when missing (by init or on first start). A malformed file
+// is an error naming it, never replaced.
+util::Result<net::NodeIdentity> load_or_create_node_identity(const std::string& home);
+
+// An allow-list file: one node id per line; blank lines and '#' comments ignored; at most
+// 10,000 ids and 1 MiB. Errors name the file and line.
+util::Result<std::vector<net::NodeId>> load_allow_list(const std::string& path);
 
 }  // namespace peerchain::apps

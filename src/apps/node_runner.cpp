@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "apps/config.h"
 #include "crypto/random.h"
 #include "rpc/node_api.h"
 #include "util/host_port.h"
@@ -16,9 +17,17 @@
 namespace peerchain::apps {
 
 std::optional<node::PeerAddress> parse_peer(const std::string& s) {
-  auto hp = util::parse_host_port(s);
+  std::optional<net::NodeId> id;
+  std::string rest = s;
+  if (auto at = s.find('@'); at != std::string::npos) {
+    auto parsed = net::parse_node_id(s.substr(0, at));
+    if (!parsed) return std::nullopt;
+    id = *parsed;
+    rest = s.substr(at + 1);
+  }
+  auto hp = util::parse_host_port(rest);
   if (!hp) return std::nullopt;
-  return node::PeerAddress{hp->host, hp->port};
+  return node::PeerAddress{hp->host, hp->port, id};
 }
 
 namespace {
@@ -54,6 +63,14 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (!opts.identity) {
+    auto id = load_or_create_node_identity(opts.data_dir);
+    if (!id) {
+      std::fprintf(stderr, "error: %s\n", id.error().to_string().c_str());
+      return 1;
+    }
+    opts.identity = std::make_shared<const net::NodeIdentity>(*id);
+  }
   static util::SystemClock clock;
   clock.set_offset_ms(clock_offset_ms);
   // The real world: wall clock, timer and worker threads, TCP, RocksDB (node/services.h).
@@ -113,6 +130,11 @@ int run_node(node::NodeOptions opts, ApiOptions api, int64_t clock_offset_ms) {
   std::printf("peerchaind: network %s, listening on %s:%u, data in %s, height %u, mining %s\n",
               node.params().network.c_str(), opts.listen_host.c_str(), node.port(), opts.data_dir.c_str(),
               node.chain().tip().height, opts.mine ? "on" : "off");
+  if (auto id = node.node_id())
+    std::printf("peerchaind: node id %s%s\n", id->hex().c_str(),
+                opts.allow_list ? (" (private network: " + std::to_string(opts.allow_list->size()) + " nodes allowed)").c_str() : "");
+  else
+    std::printf("peerchaind: peer encryption OFF (test-only)\n");
   std::fflush(stdout);
   int sig = 0;
   for (;;) {

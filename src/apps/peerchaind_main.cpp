@@ -1,8 +1,10 @@
 // peerchaind — the peerchain node.
 //   peerchaind init --home DIR [--network dev|main]   write a commented config and a node key
+//   peerchaind nodeid --home DIR                      print the node id (made if missing)
 //   peerchaind [--home DIR] [flags]                   run; flags override DIR/peerchain.toml
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "apps/config.h"
@@ -29,11 +31,23 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "config file to read instead of HOME/peerchain.toml (must exist)");
   auto* init = app.add_subcommand("init", "write a commented config and a node key into --home");
   init->fallthrough();  // `init --home DIR`: the options are the main command's
+  auto* nodeid = app.add_subcommand("nodeid", "print this node's id (HOME/node_id_key's public key; made if missing)");
+  nodeid->fallthrough();
   app.add_option("--network", network, "main or dev")->capture_default_str();
   app.add_option("--listen", o.listen_host, "address to listen on (IP literal)")->capture_default_str();
   app.add_option("--port", port, "port for peers and clients, 1..65535 (omit it for the network's default)")
       ->check(CLI::Range(1, 65535));
-  app.add_option("--peer", peers, "HOST:PORT of a peer to keep connected to (repeatable)");
+  app.add_option("--peer", peers,
+                 "HOST:PORT or NODEID@HOST:PORT (pins the peer's identity) of a peer to keep connected to (repeatable)");
+  std::vector<std::string> allow_nodes;
+  std::string allow_list, p2p_encryption = "on";
+  app.add_option("--allow-node", allow_nodes,
+                 "private network: a node id allowed to connect, either way (repeatable; with --allow-list, both count)");
+  app.add_option("--allow-list", allow_list, "private network: a file of allowed node ids, one per line");
+  app.add_option("--p2p-encryption", p2p_encryption,
+                 "on (default) or off: TEST-ONLY plaintext peer links, for measuring encryption's cost")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_flag("--no-discover", no_discover, "connect only to the --peer addresses (no address gossip dialling)");
   app.add_flag("--mine", mine, "mine blocks");
   app.add_option("--miner", miner, "address paid for mined blocks (dev default: dev account 0)");
@@ -77,6 +91,16 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*nodeid) {
+    auto id = apps::load_or_create_node_identity(home);
+    if (!id) {
+      std::fprintf(stderr, "error: %s\n", id.error().to_string().c_str());
+      return 1;
+    }
+    std::printf("%s\n", id->id().hex().c_str());
+    return 0;
+  }
+
   // The config file fills what the command line left unset.
   auto cfg = config_path.empty() ? apps::load_config(home + "/peerchain.toml") : apps::load_config(config_path, true);
   if (!cfg) {
@@ -96,6 +120,9 @@ int main(int argc, char** argv) {
   if (unset("--log-level") && cfg->log_level) log_level = *cfg->log_level;
   if (unset("--log-file") && cfg->log_file) log_file.path = *cfg->log_file;
   if (unset("--api-token") && cfg->api_token) api.token = *cfg->api_token;
+  if (unset("--allow-node") && cfg->allow_nodes) allow_nodes = *cfg->allow_nodes;
+  if (unset("--allow-list") && cfg->allow_list) allow_list = *cfg->allow_list;
+  if (unset("--p2p-encryption") && cfg->p2p_encryption) p2p_encryption = *cfg->p2p_encryption;
 
   if (!util::set_log_level(log_level)) {
     std::fprintf(stderr, "error: invalid log level '%s'\n", log_level.c_str());
@@ -126,10 +153,37 @@ int main(int argc, char** argv) {
   for (const auto& p : peers) {
     auto a = apps::parse_peer(p);
     if (!a) {
-      std::fprintf(stderr, "error: peer '%s' is not HOST:PORT\n", p.c_str());
+      std::fprintf(stderr, "error: peer '%s' is not HOST:PORT or NODEID@HOST:PORT (64 hex digits)\n", p.c_str());
       return 2;
     }
     o.peers.push_back(*a);
+  }
+  o.p2p_encryption = p2p_encryption == "on";
+  if (!allow_nodes.empty() || !allow_list.empty() || (cfg->allow_nodes && unset("--allow-node"))) {
+    std::vector<net::NodeId> ids;
+    for (const auto& s : allow_nodes) {
+      auto id = net::parse_node_id(s);
+      if (!id) {
+        std::fprintf(stderr, "error: --allow-node: %s\n", id.error().message.c_str());
+        return 2;
+      }
+      ids.push_back(*id);
+    }
+    if (!allow_list.empty()) {
+      auto more = apps::load_allow_list(allow_list);
+      if (!more) {
+        std::fprintf(stderr, "error: %s\n", more.error().message.c_str());
+        return 2;
+      }
+      ids.insert(ids.end(), more->begin(), more->end());
+    }
+    o.allow_list = std::move(ids);
+  }
+  if (!o.p2p_encryption && (o.allow_list || std::any_of(o.peers.begin(), o.peers.end(), [](const auto& p) {
+                              return p.node_id.has_value();
+                            }))) {
+    std::fprintf(stderr, "error: pinned peers and an allow-list need --p2p-encryption=on\n");
+    return 2;
   }
   if (!miner.empty()) {
     auto key = primitives::decode_address(params->address_prefix, miner);

@@ -1,5 +1,6 @@
 // server — the seed's command line on top of peerchaind:
 //   server PORT N HOST1 PORT1 ... HOSTN PORTN
+// where a HOST may be NODEID@HOST to pin that peer's identity (encrypted links, on by default).
 // starts a dev-network node listening on PORT, mining, with those N peers. Its data directory
 // is ./peerchain-PORT (printed at start), so running the same command again resumes from disk.
 #include <cstdio>
@@ -14,7 +15,7 @@ using namespace peerchain;
 
 namespace {
 int usage(const char* why) {
-  std::fprintf(stderr, "error: %s\nusage: server PORT N HOST1 PORT1 ... HOSTN PORTN\n", why);
+  std::fprintf(stderr, "error: %s\nusage: server PORT N [NODEID@]HOST1 PORT1 ... [NODEID@]HOSTN PORTN\n", why);
   return 2;
 }
 bool parse_port(const std::string& s, uint16_t& out) {
@@ -43,6 +44,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) {
     node::PeerAddress a;
     a.host = argv[3 + 2 * i];
+    if (auto at = a.host.find('@'); at != std::string::npos) {
+      auto id = net::parse_node_id(a.host.substr(0, at));
+      if (!id) return usage(("peer " + a.host + ": " + id.error().message).c_str());
+      a.node_id = *id;
+      a.host = a.host.substr(at + 1);
+    }
     if (!parse_port(argv[4 + 2 * i], a.port)) return usage("peer ports must be 1..65535");
     o.peers.push_back(a);
   }

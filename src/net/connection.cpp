@@ -83,6 +83,7 @@ void Connection::close(std::string reason, bool tell_remote) {
 
 Hello Connection::local_hello() const { return host_.local_hello(); }
 util::Status Connection::on_hello(const Hello& remote) { return host_.on_hello(*this, remote); }
+util::Status Connection::on_authenticated(const NodeId& remote) { return host_.on_authenticated(*this, remote); }
 bool Connection::on_established(const Hello& remote) { return host_.on_established(*this, remote, address_); }
 void Connection::on_message(uint16_t type, Bytes payload) { host_.on_message(*this, type, std::move(payload)); }
 std::vector<NetAddress> Connection::on_getaddr() { return host_.on_getaddr(*this); }

@@ -83,6 +83,8 @@ class ConnectionHost {
   virtual util::Status on_socket_connected(Connection& c, const tcp::endpoint& remote) = 0;
   // The remote hello decoded; return an error to refuse the peer.
   virtual util::Status on_hello(Connection& c, const Hello& remote) = 0;
+  // Encrypted links: the remote proved it holds `remote`'s key (before its hello).
+  virtual util::Status on_authenticated(Connection& c, const NodeId& remote) = 0;
   // Both hello_acks exchanged. false: refuse (the manager is stopping).
   virtual bool on_established(Connection& c, const Hello& remote, const std::string& address) = 0;
   virtual void on_message(Connection& c, uint16_t type, Bytes payload) = 0;
@@ -137,6 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Sess
   // SessionHost: forwarded to the ConnectionHost with this connection.
   Hello local_hello() const override;
   util::Status on_hello(const Hello& remote) override;
+  util::Status on_authenticated(const NodeId& remote) override;
   bool on_established(const Hello& remote) override;
   void on_message(uint16_t type, Bytes payload) override;
   std::vector<NetAddress> on_getaddr() override;

@@ -6,6 +6,7 @@
 #include "crypto/sha256.h"
 #include "net/handshake.h"
 #include "net/messages.h"
+#include "net/secure.h"
 #include "util/serialize.h"
 
 namespace peerchain::net {
@@ -19,6 +20,8 @@ const MessageLimits& net_message_limits() {
       {msg::kDisconnect, static_cast<uint32_t>(kMaxDisconnectPayload)},
       {msg::kGetAddr, 0},
       {msg::kAddr, static_cast<uint32_t>(kMaxAddrPayload)},
+      {msg::kKeyExchange, static_cast<uint32_t>(kKeyExchangeSize)},
+      {msg::kAuth, static_cast<uint32_t>(kAuthSize)},
   };
   return limits;
 }

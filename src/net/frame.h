@@ -32,7 +32,7 @@ using util::ByteSpan;
 // handed to the HTTP server, so the magic must never look like "GET " or "POST".
 using Magic = util::FixedBytes<4>;
 
-// Message types reserved by net (0..15). Types 7..15 are reserved for future net use and are
+// Message types reserved by net (0..15). Types 9..15 are reserved for future net use and are
 // refused as unknown today.
 namespace msg {
 inline constexpr uint16_t kHello = 0;           // payload: Hello (net/handshake.h)
@@ -42,6 +42,8 @@ inline constexpr uint16_t kPong = 3;            // u64 nonce echoed
 inline constexpr uint16_t kDisconnect = 4;      // CompactSize length + reason (<= 256 bytes)
 inline constexpr uint16_t kGetAddr = 5;         // empty
 inline constexpr uint16_t kAddr = 6;            // CompactSize n (<= 1000) + n x (ip[16] | port u16)
+inline constexpr uint16_t kKeyExchange = 7;     // KeyExchange (net/secure.h), plaintext
+inline constexpr uint16_t kAuth = 8;            // Auth (net/secure.h), the first sealed frame
 inline constexpr uint16_t kFirstNodeType = 16;  // node types are >= this
 }  // namespace msg
 

@@ -139,7 +139,7 @@ TEST(Frame, WrongMagicRefusedAtTheFirstWrongByte) {
 
 TEST(Frame, UnknownTypeRefused) {
   auto l = limits();
-  for (uint16_t t : {uint16_t{7}, uint16_t{15}, uint16_t{18}, uint16_t{0xffff}}) {
+  for (uint16_t t : {uint16_t{9}, uint16_t{15}, uint16_t{18}, uint16_t{0xffff}}) {
     FrameDecoder d(kMagic, l);
     auto f = encode_frame(kMagic, t, Bytes{});
     auto got = decode_all(d, f);
@@ -177,7 +177,9 @@ TEST(Frame, NetTypesHaveTheirCaps) {
   EXPECT_EQ(l.max_payload(msg::kHelloAck), 0u);
   EXPECT_EQ(l.max_payload(msg::kPing), 8u);
   EXPECT_EQ(l.max_payload(msg::kGetAddr), 0u);
-  EXPECT_FALSE(l.max_payload(7));
+  EXPECT_EQ(l.max_payload(msg::kKeyExchange), 34u);
+  EXPECT_EQ(l.max_payload(msg::kAuth), 96u);
+  EXPECT_FALSE(l.max_payload(9));
   FrameDecoder d(kMagic, l);
   auto f = encode_frame(kMagic, msg::kPing, Bytes(9, 0));
   EXPECT_EQ(decode_all(d, f).error->code, FrameErrorCode::kOversize);

@@ -57,6 +57,7 @@ util::Status check_options(const NetOptions& o) {
   if (o.max_inbound_per_address < 1) return bad("max_inbound_per_address must be at least 1");
   if (o.redial_min_ms <= 0 || o.redial_max_ms < o.redial_min_ms)
     return bad("need 0 < redial_min_ms <= redial_max_ms");
+  if (!o.encrypt && o.allow_list) return bad("an allow-list needs encrypted links");
   if (o.listen_port && !NetAddress::from_ip(o.listen_host, 0))
     return bad("listen_host must be an IP literal");
   if (o.local_hello_template.user_agent.size() > kMaxUserAgentLength ||
@@ -74,7 +75,10 @@ class NetManager::Impl final : public ConnectionHost {
 
   util::Status start();
   void stop();
-  void add_persistent_peer(const std::string& host, uint16_t port);
+  void add_persistent_peer(const std::string& host, uint16_t port, std::optional<NodeId> pin = std::nullopt);
+  std::optional<NodeId> node_id() const {
+    return opts_.encrypt ? std::optional<NodeId>(cfg_->identity->id()) : std::nullopt;
+  }
   void remove_persistent_peer(const std::string& host, uint16_t port);
   bool send(PeerId peer, uint16_t type, const Bytes& payload);
   size_t queued_bytes(PeerId peer) const;
@@ -95,6 +99,7 @@ class NetManager::Impl final : public ConnectionHost {
   void on_foreign(Connection& c, tcp::socket socket, Bytes already_read) override;
   util::Status on_socket_connected(Connection& c, const tcp::endpoint& remote) override;
   util::Status on_hello(Connection& c, const Hello& remote) override;
+  util::Status on_authenticated(Connection& c, const NodeId& remote) override;
   bool on_established(Connection& c, const Hello& remote, const std::string& address) override;
   void on_message(Connection& c, uint16_t type, Bytes payload) override;
   std::vector<NetAddress> on_getaddr(Connection& c) override;
@@ -112,6 +117,7 @@ class NetManager::Impl final : public ConnectionHost {
     std::string address;                    // "host:port" for reports
     std::optional<NetAddress> listen_addr;  // where the peer accepts connections, once known
     std::optional<uint64_t> nonce;          // remote node nonce, once its hello passed
+    std::optional<NodeId> node_id;          // remote node id, once its auth passed
     bool established = false;
     bool benign = false;  // refused as a duplicate: the dial target is not penalised
     PeerInfo info;        // once established (counters filled on demand)
@@ -124,6 +130,8 @@ class NetManager::Impl final : public ConnectionHost {
     bool self = false;              // it is us: never dialled again
     std::string resolved_key;       // "ip:port" of the last TCP connection to it
     std::optional<uint64_t> nonce;  // node nonce last seen there
+    std::optional<NodeId> pin;      // the node id it must prove (NODEID@HOST:PORT)
+    std::optional<NodeId> seen_id;  // the node id last seen there
   };
   struct Ban {
     int64_t until_ms;  // util::Clock
@@ -207,6 +215,13 @@ NetManager::Impl::Impl(NetOptions opts, NetEvents events, const util::Clock& clo
   cfg->idle_timeout_ms = opts_.idle_timeout_ms;
   cfg->ping_interval_ms = opts_.ping_interval_ms;
   cfg->linger_ms = std::min<int64_t>(500, opts_.handshake_timeout_ms);
+  cfg->encrypt = opts_.encrypt;
+  cfg->identity = opts_.identity;
+  if (!cfg->identity) {
+    KeySeed seed;
+    crypto::random_bytes(seed.data);
+    cfg->identity = std::make_shared<const NodeIdentity>(NodeIdentity::from_seed(seed));
+  }
   if (opts_.listen_port) {
     boost::system::error_code aec;
     auto a = asio::ip::make_address(opts_.listen_host, aec);
@@ -459,14 +474,18 @@ void NetManager::Impl::on_tick() {
   arm_tick();
 }
 
-void NetManager::Impl::add_persistent_peer(const std::string& host, uint16_t port) {
+void NetManager::Impl::add_persistent_peer(const std::string& host, uint16_t port, std::optional<NodeId> pin) {
   {
     std::lock_guard g(mu_);
     auto key = target_key(host, port);
-    if (persistent_.count(key)) return;
+    if (auto it = persistent_.find(key); it != persistent_.end()) {
+      if (pin) it->second.pin = pin;  // a pin given later tightens an existing target
+      return;
+    }
     DialTarget t;
     t.host = host;
     t.port = port;
+    t.pin = pin;
     persistent_.emplace(key, std::move(t));
   }
   // Dial now rather than at the next tick.
@@ -601,6 +620,45 @@ util::Status NetManager::Impl::on_hello(Connection& c, const Hello& remote) {
   return {};
 }
 
+util::Status NetManager::Impl::on_authenticated(Connection& c, const NodeId& remote) {
+  std::lock_guard g(mu_);
+  auto it = conns_.find(c.id());
+  if (stopping_ || it == conns_.end()) return util::fail("shutdown");
+  Entry& e = it->second;
+  if (remote == cfg_->identity->id()) {
+    if (!e.inbound)
+      if (auto t = persistent_.find(e.dial_key); t != persistent_.end()) {
+        t->second.self = true;
+        util::log().warn("net: persistent peer {} is this node; not dialling it again", e.dial_key);
+      }
+    if (!e.inbound && e.listen_addr) note_self_locked(*e.listen_addr);
+    if (e.learned) note_self_locked(*e.learned);
+    return util::fail("self-connection", "connected to ourselves (node id " + remote.hex() + ")");
+  }
+  if (opts_.allow_list &&
+      std::find(opts_.allow_list->begin(), opts_.allow_list->end(), remote) == opts_.allow_list->end()) {
+    // Refused, told why, and not banned: the node may be added to the list later, and an
+    // address is not an identity.
+    util::log().warn("net: refusing {} {}: node {} is not on the allow-list", e.inbound ? "inbound" : "outbound",
+                     e.address, remote.hex());
+    return util::fail("not-allowed", "node " + remote.hex() + " is not on this node's allow-list");
+  }
+  if (!e.inbound)
+    if (auto t = persistent_.find(e.dial_key); t != persistent_.end()) {
+      if (t->second.pin && *t->second.pin != remote) {
+        util::log().warn("net: refusing {}: pinned to node {}, but the peer there is node {}", e.address,
+                         t->second.pin->hex(), remote.hex());
+        return util::fail("wrong-node-id", "expected node " + t->second.pin->hex() + " at " + e.address +
+                                               ", the peer is node " + remote.hex());
+      }
+      if (t->second.seen_id != remote)
+        util::log().info("net: {} is node {}{}", e.dial_key, remote.hex(), t->second.pin ? " (pinned)" : "");
+      t->second.seen_id = remote;
+    }
+  e.node_id = remote;
+  return {};
+}
+
 bool NetManager::Impl::on_established(Connection& c, const Hello& remote, const std::string& address) {
   PeerInfo info;
   {
@@ -615,6 +673,7 @@ bool NetManager::Impl::on_established(Connection& c, const Hello& remote, const 
     info.inbound = e.inbound;
     info.hello = remote;
     info.connected_at_ms = wall;
+    info.node_id = e.node_id;
     e.info = info;
     if (!e.inbound) {
       if (auto t = persistent_.find(e.dial_key); t != persistent_.end()) t->second.failures = 0;
@@ -683,11 +742,24 @@ void NetManager::Impl::on_closed(Connection& c, const std::string& reason) {
       }
     }
   }
+  // Refusals of identity an operator must see (a private network, a pin, the encryption switch)
+  // and links tampered with on the way are logged at warn; the rest (dial errors, duplicates,
+  // ordinary goodbyes) stay quieter.
+  const bool security = reason.find("not-allowed") != std::string::npos ||
+                        reason.find("wrong-node-id") != std::string::npos ||
+                        reason.find("encryption-mismatch") != std::string::npos ||
+                        reason.find("bad-record") != std::string::npos || reason.find("bad-auth") != std::string::npos;
   if (e.established) {
-    util::log().info("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
+    if (security)
+      util::log().warn("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
+    else
+      util::log().info("net: peer {} disconnected ({}): {}", c.id(), e.address, reason);
     if (events_.on_disconnected) events_.on_disconnected(c.id(), reason);
   } else if (e.is_peer) {
-    util::log().debug("net: connection {} {} failed: {}", e.inbound ? "from" : "to", e.address, reason);
+    if (security)
+      util::log().warn("net: connection {} {} refused: {}", e.inbound ? "from" : "to", e.address, reason);
+    else
+      util::log().debug("net: connection {} {} failed: {}", e.inbound ? "from" : "to", e.address, reason);
     if (events_.on_connection_failed) events_.on_connection_failed(e.address, e.inbound, reason);
   }
 }
@@ -817,6 +889,10 @@ uint64_t NetManager::node_nonce() const { return impl_->node_nonce(); }
 void NetManager::add_persistent_peer(const std::string& host, uint16_t port) {
   impl_->add_persistent_peer(host, port);
 }
+void NetManager::add_pinned_peer(const std::string& host, uint16_t port, const NodeId& node_id) {
+  impl_->add_persistent_peer(host, port, node_id);
+}
+std::optional<NodeId> NetManager::node_id() const { return impl_->node_id(); }
 void NetManager::remove_persistent_peer(const std::string& host, uint16_t port) {
   impl_->remove_persistent_peer(host, port);
 }

@@ -81,6 +81,11 @@ class NetManager final : public Transport {
   // forever, with capped exponential backoff. Stops only if the address turns out to be this
   // node ("self-connection").
   void add_persistent_peer(const std::string& host, uint16_t port) override;
+  // Same, and the peer there must prove it holds `node_id`'s key: another key is refused with
+  // "wrong-node-id" (and redialled with backoff, in case the right node comes back there).
+  void add_pinned_peer(const std::string& host, uint16_t port, const NodeId& node_id) override;
+  // This node's id (the public key of NetOptions::identity); nullopt with encryption off.
+  std::optional<NodeId> node_id() const override;
   // Stops redialling; an existing connection stays.
   void remove_persistent_peer(const std::string& host, uint16_t port) override;
 

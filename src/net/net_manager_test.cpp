@@ -84,6 +84,19 @@ NetOptions base_options() {
   return o;
 }
 
+// The raw-frame tests speak the plaintext protocol (the test-only --p2p-encryption=off).
+NetOptions plaintext_options() {
+  auto o = base_options();
+  o.encrypt = false;
+  return o;
+}
+
+std::shared_ptr<const NodeIdentity> identity_of(uint8_t b) {
+  KeySeed seed;
+  for (auto& x : seed.data) x = b;
+  return std::make_shared<const NodeIdentity>(NodeIdentity::from_seed(seed));
+}
+
 // Everything a manager reported, thread-safe.
 struct Recorder {
   struct Message {
@@ -446,8 +459,8 @@ TEST(NetManager, SimultaneousDialsSettleOnOneConnection) {
 }
 
 TEST(NetManager, WrongGenesisRefusedWithTheReason) {
-  Node a;
-  auto ob = base_options();
+  Node a(plaintext_options());
+  auto ob = plaintext_options();
   ob.local_hello_template.genesis_id[0] = 0x22;
   Node b(ob);
   b.mgr->add_persistent_peer("127.0.0.1", a.port());
@@ -534,7 +547,7 @@ TEST(NetManager, ForeignConnectionIsHandedOver) {
 }
 
 TEST(NetManager, BadFramesDisconnectTheSenderOnly) {
-  Node a, b;
+  Node a(plaintext_options()), b(plaintext_options());
   b.mgr->add_persistent_peer("127.0.0.1", a.port());
   ASSERT_TRUE(eventually([&] { return a.n_peers() == 1 && b.n_peers() == 1; }));
 
@@ -633,7 +646,7 @@ TEST(NetManager, BanRefusesReconnectionUntilExpiry) {
 }
 
 TEST(NetManager, IdleAndHandshakeTimeouts) {
-  auto o = base_options();
+  auto o = plaintext_options();
   o.idle_timeout_ms = 300;
   o.handshake_timeout_ms = 300;
   o.ping_interval_ms = 100;
@@ -672,7 +685,7 @@ TEST(NetManager, IdleAndHandshakeTimeouts) {
 }
 
 TEST(NetManager, SlowPeerIsDropped) {
-  Node a;
+  Node a(plaintext_options());
   RawPeer reader_that_never_reads(a.port());
   ASSERT_TRUE(reader_that_never_reads.handshake(raw_hello()));
   ASSERT_TRUE(eventually([&] { return a.n_peers() == 1; }));
@@ -719,7 +732,7 @@ TEST(NetManager, ADownPeerCostsOneDialAtATime) {
 }
 
 TEST(NetManager, PingFloodFromAPeerThatNeverReadsIsBounded) {
-  auto o = base_options();
+  auto o = plaintext_options();
   o.max_send_queue_bytes = 2 * kBlockCap;
   Node a(o);
   RawPeer flooder(a.port());
@@ -749,4 +762,74 @@ TEST(NetManager, InboundPeersFromOneAddressAreCapped) {
   ASSERT_TRUE(eventually([&] { return d.rec.failed_with("too-many-from-address"); })) << d.rec.dump();
   EXPECT_EQ(a.n_peers(), 2u);
   EXPECT_EQ(d.n_peers(), 0u);
+}
+
+// ---- encrypted links: node ids, pinning, allow-list ----
+
+TEST(NetManager, PeersKnowEachOthersNodeIds) {
+  auto oa = base_options(), ob = base_options();
+  oa.identity = identity_of(1);
+  ob.identity = identity_of(2);
+  Node a(oa), b(ob);
+  EXPECT_EQ(a.mgr->node_id(), std::optional<NodeId>(identity_of(1)->id()));
+  b.mgr->add_pinned_peer("127.0.0.1", a.port(), identity_of(1)->id());
+  ASSERT_TRUE(eventually([&] { return a.n_peers() == 1 && b.n_peers() == 1; })) << a.rec.dump() << b.rec.dump();
+  EXPECT_EQ(a.mgr->peers()[0].node_id, std::optional<NodeId>(identity_of(2)->id()));
+  EXPECT_EQ(b.mgr->peers()[0].node_id, std::optional<NodeId>(identity_of(1)->id()));
+  ASSERT_TRUE(b.mgr->send(b.mgr->peers()[0].id, kBlock, Bytes(200'000, 9)));
+  ASSERT_TRUE(eventually([&] { return a.rec.n_messages() == 1; }));
+}
+
+TEST(NetManager, PinnedPeerWithAnotherKeyIsRefused) {
+  auto oa = base_options(), ob = base_options();
+  oa.identity = identity_of(1);
+  ob.identity = identity_of(2);
+  Node a(oa), b(ob);
+  b.mgr->add_pinned_peer("127.0.0.1", a.port(), identity_of(3)->id());
+  ASSERT_TRUE(eventually([&] {
+    return b.rec.failed_with("wrong-node-id", false) && a.rec.failed_with("remote: wrong-node-id", true);
+  })) << a.rec.dump() << b.rec.dump();
+  EXPECT_EQ(a.n_peers() + b.n_peers(), 0u);
+  EXPECT_FALSE(a.mgr->is_banned("127.0.0.1"));
+  EXPECT_FALSE(b.mgr->is_banned("127.0.0.1"));
+}
+
+TEST(NetManager, AllowListRefusesOthersBothWaysWithoutBanning) {
+  auto oa = base_options(), ob = base_options(), oc = base_options();
+  oa.identity = identity_of(1);
+  ob.identity = identity_of(2);
+  oc.identity = identity_of(3);
+  oa.allow_list = std::vector<NodeId>{identity_of(2)->id()};
+  Node a(oa), b(ob), c(oc);
+  // c dials a: a refuses it and says why.
+  c.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] {
+    return a.rec.failed_with("not-allowed", true) && c.rec.failed_with("remote: not-allowed", false);
+  })) << a.rec.dump() << c.rec.dump();
+  // a dials c: a refuses it too.
+  a.mgr->add_persistent_peer("127.0.0.1", c.port());
+  ASSERT_TRUE(eventually([&] { return a.rec.failed_with("not-allowed", false); })) << a.rec.dump();
+  // b is listed: it connects.
+  b.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] { return a.n_peers() == 1 && b.n_peers() == 1; })) << a.rec.dump();
+  EXPECT_EQ(c.n_peers(), 0u);
+  EXPECT_FALSE(a.mgr->is_banned("127.0.0.1"));
+  EXPECT_FALSE(c.mgr->is_banned("127.0.0.1"));
+}
+
+TEST(NetManager, EncryptionMismatchIsRefusedWithAClearReason) {
+  Node a, b(plaintext_options());
+  b.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] {
+    return a.rec.failed_with("encryption-mismatch", true) && b.rec.failed_with("encryption-mismatch", false);
+  })) << a.rec.dump() << b.rec.dump();
+  EXPECT_EQ(a.n_peers() + b.n_peers(), 0u);
+}
+
+TEST(NetManager, AllowListNeedsEncryption) {
+  auto o = plaintext_options();
+  o.allow_list = std::vector<NodeId>{};
+  auto m = NetManager::create(o, NetEvents{}, system_clock());
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, "bad-options");
 }

@@ -7,12 +7,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "net/frame.h"
 #include "net/handshake.h"
+#include "net/secure.h"
 #include "util/bytes.h"
 
 namespace peerchain::net {
@@ -28,6 +30,7 @@ struct PeerInfo {
   uint64_t bytes_sent = 0;      // all frames, net's included
   uint64_t bytes_received = 0;
   int64_t last_ping_rtt_ms = -1;  // -1 until the first pong
+  std::optional<NodeId> node_id;  // the peer's authenticated identity (encrypted links)
 };
 
 // Counts for monitoring (and for checking that nothing grows while peers are down).
@@ -68,6 +71,15 @@ struct NetOptions {
   int64_t redial_min_ms = 500;             // default: first redial after ~0.5 s
   int64_t redial_max_ms = 30'000;          // default: redials at least every 30 s
   size_t max_known_addresses = 1000;       // default: address book capacity
+  // Encrypted, authenticated links (docs/spec/p2p.md, "Encrypted links"). false is test-only
+  // (--p2p-encryption=off, for measuring what encryption costs): plaintext frames, no node ids;
+  // both ends must agree.
+  bool encrypt = true;
+  // The node's long-lived identity. Null: a fresh random one (its node id changes every start).
+  std::shared_ptr<const NodeIdentity> identity;
+  // A private network: when set, only these node ids may connect, inbound or outbound; others
+  // are told "not-allowed: ..." and not banned. Needs encrypt.
+  std::optional<std::vector<NodeId>> allow_list;
 };
 
 struct NetEvents {

@@ -8,7 +8,12 @@
 // (deadline_ms()). Given the same inputs it gives the same outputs, so the same code runs under
 // Asio (net::Connection, steady-clock milliseconds) and under a simulated clock and network.
 //
-//   kHandshake --hello+ack both ways--> kActive --close(tell_remote)--> kClosing --> kClosed
+// With encryption (the default), the handshake starts with the secure link (net/secure.h,
+// docs/spec/p2p.md "Encrypted links"): key_exchange both ways in plaintext, then every byte is
+// sealed in records; auth both ways (each side's node id and its signature over both ephemeral
+// keys), and only then the hello exchange, sealed like everything after it.
+//
+//   kHandshake --[kx, auth,] hello+ack both ways--> kActive --close(tell_remote)--> kClosing --> kClosed
 //        \___________________________________\______ close / stream closed ______--> kClosed
 //
 // Not thread-safe: one caller at a time (Connection calls it on its strand). SessionHost
@@ -29,6 +34,7 @@
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/messages.h"
+#include "net/secure.h"
 #include "util/result.h"
 
 namespace peerchain::net {
@@ -48,6 +54,13 @@ struct SessionConfig {
   // Bulk message types (the node's transaction relay): queued behind every other frame not yet
   // taken, so blocks and headers are never stuck behind a backlog of transactions.
   std::vector<uint16_t> low_priority_types;
+  // Encrypted, authenticated links. false: the plaintext protocol of before (test-only, for
+  // measuring the cost of encryption); both ends must agree or the link is refused with
+  // "encryption-mismatch".
+  bool encrypt = true;
+  // The node's long-lived identity. Null: each session makes one from its nonce source (unit
+  // tests); a node always sets it.
+  std::shared_ptr<const NodeIdentity> identity;
 };
 
 // What a session needs from its owner. Called synchronously from inside PeerSession methods.
@@ -58,6 +71,13 @@ class SessionHost {
   // The remote hello decoded. An error refuses the peer; its to_string() is the close reason
   // told to the peer.
   virtual util::Status on_hello(const Hello& remote) = 0;
+  // Encrypted links: the remote proved it holds the key of `remote` (before any hello). An
+  // error refuses the peer (pinning, allow-list); its to_string() is the close reason told to
+  // the peer.
+  virtual util::Status on_authenticated(const NodeId& remote) {
+    (void)remote;
+    return {};
+  }
   // Both hello_acks exchanged. false: refuse ("shutdown").
   virtual bool on_established(const Hello& remote) = 0;
   virtual void on_message(uint16_t type, Bytes payload) = 0;  // node types >= 16
@@ -119,10 +139,16 @@ class PeerSession {
   size_t queued_bytes() const { return queued_bytes_ + taken_bytes_; }
   int64_t last_ping_rtt_ms() const { return rtt_ms_; }
   const std::optional<Hello>& remote_hello() const { return remote_hello_; }
+  // Encrypted links: the remote's node id once its auth passed.
+  const std::optional<NodeId>& remote_node_id() const { return remote_id_; }
+  bool encrypted() const { return sealer_.has_value(); }
 
  private:
   void handle_frame(Frame f, int64_t now_ms);
   void handle_hello(const Frame& f, int64_t now_ms);
+  void handle_key_exchange(const Frame& f, int64_t now_ms);
+  void handle_auth(const Frame& f, int64_t now_ms);
+  void feed_frames(ByteSpan in, int64_t now_ms);
   void become_active(int64_t now_ms);
   // net's own frames: counted against the cap like node frames (a peer that floods pings but
   // never reads is a slow peer).
@@ -131,6 +157,7 @@ class PeerSession {
   void drop_queued();
   void finish();
   bool speaking() const { return state_ == State::kHandshake || state_ == State::kActive; }
+  KeySeed random_seed();
   std::string slow_peer_reason() const;
 
   const std::shared_ptr<const SessionConfig> cfg_;
@@ -142,10 +169,20 @@ class PeerSession {
   bool started_ = false;
   std::string close_reason_;
   FrameDecoder decoder_;
+  // The secure link's progress. kOff: plaintext protocol (SessionConfig::encrypt false).
+  enum class Secure { kOff, kAwaitKeyExchange, kAwaitAuth, kDone };
+  Secure secure_ = Secure::kOff;
+  std::shared_ptr<const NodeIdentity> identity_;
+  EphemeralKey ephemeral_;
+  util::FixedBytes<32> remote_ephemeral_;
+  std::optional<RecordSealer> sealer_;
+  std::optional<RecordOpener> opener_;
+  std::optional<NodeId> remote_id_;
+  std::deque<SharedFrame> plain_out_;  // frames queued before the keys: sent as they are, first
   std::deque<SharedFrame> out_;
   std::deque<SharedFrame> out_low_;  // frames of SessionConfig::low_priority_types
-  size_t queued_bytes_ = 0;          // in out_ and out_low_
-  size_t taken_bytes_ = 0;           // taken and not yet reported written
+  size_t queued_bytes_ = 0;          // in plain_out_, out_ and out_low_ (plaintext sizes)
+  size_t taken_bytes_ = 0;           // taken (as written: sealed) and not yet reported written
   std::optional<Hello> remote_hello_;
   bool got_ack_ = false;
   bool answered_getaddr_ = false;

@@ -35,6 +35,8 @@ struct Host : SessionHost {
   std::vector<NetAddress> addrs_got;
   int getaddr_calls = 0;
   std::optional<std::string> refuse;  // on_hello refuses with this code
+  std::optional<std::string> refuse_auth;  // on_authenticated refuses with this code
+  std::optional<NodeId> authenticated;
   bool refuse_established = false;
   PeerSession* close_on_message = nullptr;  // re-enters the session from a callback
 
@@ -47,6 +49,11 @@ struct Host : SessionHost {
   Hello local_hello() const override { return hello; }
   util::Status on_hello(const Hello&) override {
     if (refuse) return util::fail(*refuse);
+    return {};
+  }
+  util::Status on_authenticated(const NodeId& remote) override {
+    authenticated = remote;
+    if (refuse_auth) return util::fail(*refuse_auth, "not on the list");
     return {};
   }
   bool on_established(const Hello& remote) override {
@@ -85,7 +92,11 @@ struct Pair {
     a = std::make_unique<PeerSession>(cfg, ha, false, [this] { return nonce++; });
     b = std::make_unique<PeerSession>(cfg, hb, true, [this] { return nonce++; });
   }
-  Pair() { make(); }
+  // encrypt false: the plaintext protocol, for tests that speak raw frames as the other end.
+  explicit Pair(bool encrypt = true) {
+    cfg->encrypt = encrypt;
+    make();
+  }
 
   // Moves bytes from `from` to `to`, in random chunks. Returns whether anything moved.
   bool transfer(PeerSession& from, PeerSession& to) {
@@ -280,7 +291,7 @@ TEST(PeerSession, StreamClosedKeepsAnEarlierReason) {
 }
 
 TEST(PeerSession, BadFrameClosesWithReason) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.handshake();
   Bytes junk = raw(kBlock, {1, 2});
   junk[0] ^= 0xff;  // wrong magic
@@ -290,14 +301,14 @@ TEST(PeerSession, BadFrameClosesWithReason) {
   p.run();
   EXPECT_EQ(p.a->close_reason(), "remote: " + p.b->close_reason());
   // An unknown type is a bad frame too (types 7..15 are not in the table).
-  Pair q;
+  Pair q(false);  // raw frames
   q.handshake();
   q.b->on_bytes(raw(9), q.now);
   EXPECT_EQ(q.b->close_reason().rfind("bad-frame: ", 0), 0u) << q.b->close_reason();
 }
 
 TEST(PeerSession, SlowPeerAtTheQueueCap) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.cfg->max_send_queue_bytes = 10'000;
   p.make();
   p.handshake();
@@ -308,7 +319,7 @@ TEST(PeerSession, SlowPeerAtTheQueueCap) {
   EXPECT_EQ(p.a->state(), State::kClosed);  // nobody to tell: the peer does not read
   EXPECT_EQ(p.a->close_reason(), "slow-peer: send queue over 10000 bytes");
   // Taken and unwritten frames count too.
-  Pair q;
+  Pair q(false);  // raw frames
   q.cfg->max_send_queue_bytes = 10'000;
   q.make();
   q.handshake();
@@ -322,7 +333,7 @@ TEST(PeerSession, SlowPeerAtTheQueueCap) {
 }
 
 TEST(PeerSession, PingFloodWithoutReadingIsASlowPeer) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.cfg->max_send_queue_bytes = 1000;
   p.make();
   p.handshake();
@@ -337,7 +348,7 @@ TEST(PeerSession, PingFloodWithoutReadingIsASlowPeer) {
 }
 
 TEST(PeerSession, LowPriorityFramesGoLast) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.handshake();
   ASSERT_TRUE(p.a->send(frame(kTx, {1}), p.now));
   ASSERT_TRUE(p.a->send(frame(kBlock, {2}), p.now));
@@ -355,7 +366,7 @@ TEST(PeerSession, LowPriorityFramesGoLast) {
 }
 
 TEST(PeerSession, DuplicateHelloIsRefused) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.handshake();
   p.b->on_bytes(raw(msg::kHello, encode_hello(p.ha.hello)), p.now);
   EXPECT_EQ(p.b->close_reason(), "protocol: duplicate hello");
@@ -364,19 +375,19 @@ TEST(PeerSession, DuplicateHelloIsRefused) {
 }
 
 TEST(PeerSession, UnexpectedAckIsRefused) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.b->start(p.now);
   p.b->on_bytes(raw(msg::kHelloAck), p.now);  // before any hello
   EXPECT_EQ(p.b->state(), State::kClosing);
   EXPECT_EQ(p.b->close_reason(), "protocol: unexpected hello_ack");
-  Pair q;
+  Pair q(false);  // raw frames
   q.handshake();
   q.b->on_bytes(raw(msg::kHelloAck), q.now);  // a second one
   EXPECT_EQ(q.b->close_reason(), "protocol: unexpected hello_ack");
 }
 
 TEST(PeerSession, NodeMessageBeforeHandshakeIsRefused) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.b->start(p.now);
   p.b->on_bytes(raw(kBlock, {1}), p.now);
   EXPECT_EQ(p.b->close_reason(), "protocol: message type 20 before the handshake completed");
@@ -426,7 +437,7 @@ TEST(PeerSession, SameInputsSameOutputs) {
 }
 
 TEST(PeerSession, GetaddrIsAnsweredOncePerConnection) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.hb.addrs_to_give = {NetAddress{}, NetAddress{}};
   p.handshake();
   ASSERT_EQ(p.ha.addrs_got.size(), 2u);
@@ -442,18 +453,18 @@ TEST(PeerSession, GetaddrIsAnsweredOncePerConnection) {
 }
 
 TEST(PeerSession, MalformedNetPayloadsCloseWithReason) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.handshake();
   p.b->on_bytes(raw(msg::kPing, {1, 2, 3}), p.now);
   EXPECT_EQ(p.b->close_reason().rfind("bad-payload: ping: ", 0), 0u) << p.b->close_reason();
-  Pair q;
+  Pair q(false);  // raw frames
   q.handshake();
   q.b->on_bytes(raw(msg::kAddr, {0xff}), q.now);
   EXPECT_EQ(q.b->close_reason().rfind("bad-payload: addr: ", 0), 0u) << q.b->close_reason();
 }
 
 TEST(PeerSession, HostMayCloseFromACallback) {
-  Pair p;
+  Pair p(false);  // raw frames
   p.handshake();
   p.hb.close_on_message = p.b.get();
   Bytes two = raw(kBlock, {1});
@@ -472,4 +483,233 @@ TEST(PeerSession, RefusedOnEstablishedIsShutdown) {
   p.handshake();
   EXPECT_EQ(p.b->close_reason(), "shutdown");
   EXPECT_EQ(p.a->close_reason(), "remote: shutdown");
+}
+
+// ---- encrypted links ----
+
+namespace {
+std::shared_ptr<const NodeIdentity> identity(uint8_t b) {
+  KeySeed seed;
+  for (auto& x : seed.data) x = b;
+  return std::make_shared<const NodeIdentity>(NodeIdentity::from_seed(seed));
+}
+
+// Two sessions with their own configs (identities, encryption on or off).
+struct TwoConfigs : Pair {
+  std::shared_ptr<SessionConfig> cfg_a = make_config(), cfg_b = make_config();
+  TwoConfigs(std::shared_ptr<const NodeIdentity> ia, std::shared_ptr<const NodeIdentity> ib, bool enc_a = true,
+             bool enc_b = true) {
+    cfg_a->identity = std::move(ia);
+    cfg_b->identity = std::move(ib);
+    cfg_a->encrypt = enc_a;
+    cfg_b->encrypt = enc_b;
+    a = std::make_unique<PeerSession>(cfg_a, ha, false, [this] { return nonce++; });
+    b = std::make_unique<PeerSession>(cfg_b, hb, true, [this] { return nonce++; });
+  }
+};
+
+bool contains(const Bytes& hay, std::string_view needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+}  // namespace
+
+TEST(PeerSessionSecure, HandshakeAuthenticatesBothSidesAndSealsEverything) {
+  auto ia = identity(1), ib = identity(2);
+  TwoConfigs p(ia, ib);
+  p.hb.hello.user_agent = "secret-agent";
+  p.handshake();
+  ASSERT_EQ(p.a->state(), State::kActive);
+  ASSERT_EQ(p.b->state(), State::kActive);
+  EXPECT_TRUE(p.a->encrypted() && p.b->encrypted());
+  EXPECT_EQ(p.a->remote_node_id(), ia->id() == ib->id() ? std::nullopt : std::optional<NodeId>(ib->id()));
+  EXPECT_EQ(p.b->remote_node_id(), std::optional<NodeId>(ia->id()));
+  EXPECT_EQ(p.ha.authenticated, std::optional<NodeId>(ib->id()));
+  EXPECT_EQ(p.ha.established->user_agent, "secret-agent");
+  // A node message crosses sealed: its bytes never appear on the wire.
+  ASSERT_TRUE(p.a->send(frame(kBlock, Bytes{'p', 'l', 'a', 'i', 'n', 't', 'e', 'x', 't'}), p.now));
+  auto frames = p.a->take_writes();
+  Bytes wire;
+  for (const auto& f : frames) wire.insert(wire.end(), f->begin(), f->end());
+  EXPECT_FALSE(contains(wire, "plaintext"));
+  p.a->on_written(wire.size());
+  EXPECT_EQ(p.a->queued_bytes(), 0u);
+  p.b->on_bytes(wire, p.now);
+  ASSERT_EQ(p.hb.messages.size(), 1u);
+  EXPECT_EQ(p.hb.messages[0].second, (Bytes{'p', 'l', 'a', 'i', 'n', 't', 'e', 'x', 't'}));
+}
+
+TEST(PeerSessionSecure, HelloIsNeverInPlaintext) {
+  TwoConfigs p(identity(1), identity(2));
+  p.ha.hello.user_agent = "secret-agent";
+  p.a->start(p.now);
+  p.b->start(p.now);
+  Bytes all;
+  for (int i = 0; i < 100; ++i) {
+    bool moved = false;
+    for (auto [from, to] : {std::pair{p.a.get(), p.b.get()}, std::pair{p.b.get(), p.a.get()}}) {
+      auto frames = from->take_writes();
+      if (frames.empty()) continue;
+      moved = true;
+      Bytes bytes;
+      for (const auto& f : frames) bytes.insert(bytes.end(), f->begin(), f->end());
+      from->on_written(bytes.size());
+      all.insert(all.end(), bytes.begin(), bytes.end());
+      to->on_bytes(bytes, p.now);
+    }
+    if (!moved) break;
+  }
+  ASSERT_EQ(p.b->state(), State::kActive);
+  EXPECT_FALSE(contains(all, "secret-agent"));
+}
+
+TEST(PeerSessionSecure, TamperedRecordClosesBothEndsWithTheReason) {
+  for (size_t flip : {size_t{0}, size_t{3}, size_t{4}, size_t{30}}) {
+    TwoConfigs p(identity(1), identity(2));
+    p.handshake();
+    ASSERT_TRUE(p.a->send(frame(kBlock, Bytes(100, 7)), p.now));
+    auto frames = p.a->take_writes();
+    ASSERT_EQ(frames.size(), 1u);
+    Bytes wire = *frames[0];
+    p.a->on_written(wire.size());
+    wire[flip] ^= 0x40;
+    p.b->on_bytes(wire, p.now);
+    EXPECT_TRUE(p.hb.messages.empty());
+    if (flip >= 4 || p.b->state() != State::kActive) {
+      EXPECT_EQ(p.b->close_reason().rfind("bad-record: ", 0), 0u) << flip << " " << p.b->close_reason();
+      p.run();
+      EXPECT_EQ(p.a->close_reason().rfind("remote: bad-record: ", 0), 0u) << p.a->close_reason();
+    } else {
+      // A longer length: the record waits for bytes that never come; the idle timeout ends it.
+      EXPECT_EQ(p.b->state(), State::kActive);
+    }
+  }
+}
+
+TEST(PeerSessionSecure, ReplayedRecordCloses) {
+  TwoConfigs p(identity(1), identity(2));
+  p.handshake();
+  ASSERT_TRUE(p.a->send(frame(kBlock, Bytes{1}), p.now));
+  auto frames = p.a->take_writes();
+  p.a->on_written(frames[0]->size());
+  p.b->on_bytes(*frames[0], p.now);
+  ASSERT_EQ(p.hb.messages.size(), 1u);
+  p.b->on_bytes(*frames[0], p.now);  // again
+  EXPECT_EQ(p.hb.messages.size(), 1u);
+  EXPECT_EQ(p.b->close_reason().rfind("bad-record: decrypt", 0), 0u) << p.b->close_reason();
+}
+
+TEST(PeerSessionSecure, RefusedIdentityIsToldWhy) {
+  TwoConfigs p(identity(1), identity(2));
+  p.hb.refuse_auth = "not-allowed";
+  p.handshake();
+  EXPECT_EQ(p.b->state(), State::kClosed);
+  EXPECT_EQ(p.b->close_reason(), "not-allowed: not on the list");
+  EXPECT_EQ(p.a->close_reason(), "remote: not-allowed: not on the list");
+  EXPECT_FALSE(p.ha.established || p.hb.established);
+}
+
+TEST(PeerSessionSecure, SameIdentityIsASelfConnection) {
+  auto same = identity(5);
+  TwoConfigs p(same, same);
+  p.handshake();
+  // Both see it (the first to see it tells the other).
+  EXPECT_NE(p.b->close_reason().find("self-connection"), std::string::npos) << p.b->close_reason();
+  EXPECT_NE(p.a->close_reason().find("self-connection"), std::string::npos) << p.a->close_reason();
+  EXPECT_FALSE(p.ha.established || p.hb.established);
+}
+
+TEST(PeerSessionSecure, EncryptionMismatchIsRefusedBothWays) {
+  for (bool a_encrypts : {true, false}) {
+    TwoConfigs p(identity(1), identity(2), a_encrypts, !a_encrypts);
+    p.handshake();
+    EXPECT_EQ(p.a->state(), State::kClosed);
+    EXPECT_EQ(p.b->state(), State::kClosed);
+    auto& plain = a_encrypts ? *p.b : *p.a;
+    auto& secure = a_encrypts ? *p.a : *p.b;
+    EXPECT_NE(plain.close_reason().find("encryption-mismatch"), std::string::npos) << plain.close_reason();
+    EXPECT_NE(secure.close_reason().find("encryption-mismatch"), std::string::npos) << secure.close_reason();
+  }
+}
+
+TEST(PeerSessionSecure, ForgedAuthIsRefused) {
+  // b answers with a's key exchange flow but signs a transcript of other keys: a refuses it.
+  TwoConfigs p(identity(1), identity(2));
+  p.a->start(p.now);
+  p.b->start(p.now);
+  // Let the key exchanges cross, then replace b's sealed auth by nothing: a plaintext auth frame
+  // where a sealed record is expected is not a record.
+  p.transfer(*p.a, *p.b);
+  auto kx = p.b->take_writes();
+  ASSERT_GE(kx.size(), 1u);
+  p.b->on_written(kx[0]->size());
+  p.a->on_bytes(*kx[0], p.now);  // only b's key exchange
+  Auth forged{identity(2)->id(), identity(2)->sign(Bytes{1})};
+  p.a->on_bytes(raw(msg::kAuth, encode_auth(forged)), p.now);
+  EXPECT_EQ(p.a->close_reason().rfind("bad-record: ", 0), 0u) << p.a->close_reason();
+}
+
+TEST(PeerSessionSecure, PlaintextFramesBeforeTheKeyExchangeAreRefused) {
+  TwoConfigs p(identity(1), identity(2));
+  p.b->start(p.now);
+  p.b->on_bytes(raw(kBlock, {1}), p.now);
+  EXPECT_EQ(p.b->close_reason().rfind("protocol: message type 20 before the key exchange", 0), 0u)
+      << p.b->close_reason();
+  // And the refusal goes out in plaintext (no keys yet), after our key exchange.
+  auto frames = p.b->take_writes();
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ((*frames[1])[4], msg::kDisconnect);
+}
+
+namespace {
+// A hand-made responder in front of an initiator session: its key exchange, then an auth signed
+// by `id` over `transcript_role` (0 initiator, 1 responder: the right one). Returns the session.
+std::unique_ptr<PeerSession> against_hand_made_responder(Host& h, uint64_t& nonce, bool signer_is_initiator,
+                                                         bool right_keys = true) {
+  auto cfg = make_config();
+  cfg->identity = identity(1);
+  auto a = std::make_unique<PeerSession>(cfg, h, false, [&nonce] { return nonce++; });
+  a->start(0);
+  auto w = a->take_writes();
+  EXPECT_EQ(w.size(), 1u);
+  a->on_written(w[0]->size());
+  auto a_kx = decode_key_exchange(ByteSpan(*w[0]).subspan(kFrameHeaderSize));
+  EXPECT_TRUE(a_kx);
+  KeySeed seed;
+  for (auto& x : seed.data) x = 9;
+  auto eph = EphemeralKey::from_seed(seed);
+  a->on_bytes(encode_frame(kMagic, msg::kKeyExchange, encode_key_exchange({kSecureVersion, true, eph.public_key})), 0);
+  auto keys = derive_session_keys(false, eph, a_kx->ephemeral);
+  RecordSealer sealer(keys->tx);
+  auto id = identity(2);
+  auto other = EphemeralKey::from_seed(identity(7)->seed());
+  auto transcript = auth_transcript(kMagic, signer_is_initiator, a_kx->ephemeral,
+                                    right_keys ? eph.public_key : other.public_key);
+  Bytes wire;
+  EXPECT_TRUE(sealer.seal(encode_frame(kMagic, msg::kAuth, encode_auth({id->id(), id->sign(transcript)})), wire));
+  a->on_bytes(wire, 0);
+  return a;
+}
+}  // namespace
+
+TEST(PeerSessionSecure, AuthIsCheckedAgainstThisConnectionsKeysAndRole) {
+  {  // the right transcript: accepted, and our hello follows
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, false);
+    EXPECT_EQ(a->state(), State::kHandshake) << a->close_reason();
+    EXPECT_EQ(h.authenticated, std::optional<NodeId>(identity(2)->id()));
+  }
+  {  // a reflected signature (the initiator's role)
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, true);
+    EXPECT_EQ(a->close_reason().rfind("bad-auth: the signature does not match", 0), 0u) << a->close_reason();
+    EXPECT_FALSE(h.authenticated);
+  }
+  {  // a signature over other ephemeral keys (relayed by a man in the middle)
+    Host h(1);
+    uint64_t nonce = 1;
+    auto a = against_hand_made_responder(h, nonce, false, false);
+    EXPECT_EQ(a->close_reason().rfind("bad-auth: the signature does not match", 0), 0u) << a->close_reason();
+  }
 }

@@ -31,6 +31,14 @@ class Transport {
 
   virtual void add_persistent_peer(const std::string& host, uint16_t port) = 0;
   virtual void remove_persistent_peer(const std::string& host, uint16_t port) = 0;
+  // A persistent peer that must prove it holds `node_id`'s key; any other key there is refused
+  // ("wrong-node-id"). A transport without identities treats it as add_persistent_peer.
+  virtual void add_pinned_peer(const std::string& host, uint16_t port, const NodeId& node_id) {
+    (void)node_id;
+    add_persistent_peer(host, port);
+  }
+  // This node's id; nullopt when links are not authenticated.
+  virtual std::optional<NodeId> node_id() const { return std::nullopt; }
 
   virtual bool send(PeerId peer, uint16_t type, util::Bytes payload) = 0;
   virtual size_t queued_bytes(PeerId peer) const = 0;

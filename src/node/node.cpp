@@ -72,6 +72,28 @@ util::Result<std::unique_ptr<Node>> Node::create(NodeOptions opts, const Service
   return node;
 }
 
+util::Status Node::secure_options(net::NetOptions& no) {
+  no.encrypt = opts_.p2p_encryption;
+  no.allow_list = opts_.allow_list;
+  if (!no.encrypt) {
+    if (opts_.allow_list) return util::fail("bad-options", "an allow-list needs encrypted peer links");
+    for (const auto& p : opts_.peers)
+      if (p.node_id)
+        return util::fail("bad-options", "a pinned peer (NODEID@HOST:PORT) needs encrypted peer links");
+  }
+  identity_ = opts_.identity;
+  if (!identity_) {
+    net::KeySeed seed;
+    for (size_t i = 0; i < seed.size(); i += 8) {
+      uint64_t v = services_.random();
+      for (size_t j = 0; j < 8; ++j) seed[i + j] = static_cast<uint8_t>(v >> (8 * j));
+    }
+    identity_ = std::make_shared<const net::NodeIdentity>(net::NodeIdentity::from_seed(seed));
+  }
+  no.identity = identity_;
+  return {};
+}
+
 util::Status Node::start() {
   util::LogScope log_scope(services_.logger);
   net::NetOptions no;
@@ -88,6 +110,7 @@ util::Status Node::start() {
   no.limits = node_message_limits(params_);
   // Transaction relay is bulk: blocks and headers go first (ADR 0008).
   no.low_priority_types = {msg::kInv, msg::kTx};
+  if (auto st = secure_options(no); !st) return st;
 
   net::NetEvents ev;
   ev.on_connected = [this](const net::PeerInfo& p) {
@@ -136,7 +159,12 @@ util::Status Node::start() {
                           if (l.on_tx_accepted) l.on_tx_accepted(id);
                       }});
   if (auto st = net_->start(); !st) return st;
-  for (const auto& p : opts_.peers) net_->add_persistent_peer(p.host, p.port);
+  for (const auto& p : opts_.peers) {
+    if (p.node_id)
+      net_->add_pinned_peer(p.host, p.port, *p.node_id);
+    else
+      net_->add_persistent_peer(p.host, p.port);
+  }
   schedule_tick();
   if (services_.worker_threads) {
     tx_admission_ = std::thread([this] {

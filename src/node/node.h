@@ -22,8 +22,12 @@
 namespace peerchain::node {
 
 struct PeerAddress {
+  PeerAddress() = default;
+  PeerAddress(std::string h, uint16_t p, std::optional<net::NodeId> id = std::nullopt)
+      : host(std::move(h)), port(p), node_id(id) {}
   std::string host;
   uint16_t port = 0;
+  std::optional<net::NodeId> node_id;  // NODEID@HOST:PORT: the peer must prove this identity
 };
 
 struct NodeOptions {
@@ -39,6 +43,14 @@ struct NodeOptions {
   bool discover = true;                     // default: also dial addresses learned by gossip
   int64_t ban_ms = 10 * 60 * 1000;          // default: 10 minutes
   std::string user_agent = "peerchain/0.1";
+  // Encrypted, authenticated peer links (default). false is test-only (measuring the cost of
+  // encryption): no node ids, so no pins and no allow-list.
+  bool p2p_encryption = true;
+  // The node's long-lived identity (peerchaind: HOME/node_id_key). Unset: made from
+  // services.random, i.e. deterministic in the simulator; the real programs always set it.
+  std::shared_ptr<const net::NodeIdentity> identity;
+  // A private network: only these node ids may connect, either way. Unset: anyone.
+  std::optional<std::vector<net::NodeId>> allow_list;
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };
@@ -66,6 +78,10 @@ class Node {
   chain::ChainState& chain() { return *chain_; }
   const consensus::Params& params() const { return params_; }
   net::Transport& net() { return *net_; }
+  // This node's id (after start(); nullopt with encryption off).
+  std::optional<net::NodeId> node_id() const {
+    return opts_.p2p_encryption && identity_ ? std::optional<net::NodeId>(identity_->id()) : std::nullopt;
+  }
   const Services& services() const { return services_; }
   // The periodic work: the storage watch, then the peer protocol's timers. Runs every 100 ms
   // through the scheduler once started.
@@ -81,9 +97,12 @@ class Node {
  private:
   Node(NodeOptions opts, consensus::Params params, const Services& services);
   void schedule_tick();
+  // Encryption, identity, pins and the allow-list into the transport's options.
+  util::Status secure_options(net::NetOptions& no);
 
   NodeOptions opts_;
   const consensus::Params params_;
+  std::shared_ptr<const net::NodeIdentity> identity_;
   const Services services_;
   const util::Clock& clock_;
   std::unique_ptr<chain::ChainState> chain_;

@@ -331,7 +331,9 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
                 {"connections", inbound + outbound},
                 {"connections_in", inbound},
                 {"connections_out", outbound},
-                {"label", node_label(n)}};
+                {"label", node_label(n)},
+                {"node_id", n.node_id() ? Json(n.node_id()->hex()) : Json(nullptr)},
+                {"p2p_encryption", n.options().p2p_encryption}};
   });
   d.add("getmininginfo", [&n](const Json&) { return mining_info(n); });
   d.add("listtransfers", [&n](const Json& p) { return list_transfers(n, p); });
@@ -443,6 +445,7 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
           j["ping_ms"] = i.last_ping_rtt_ms;
           j["bytes_sent"] = i.bytes_sent;
           j["bytes_received"] = i.bytes_received;
+          j["node_id"] = i.node_id ? Json(i.node_id->hex()) : Json(nullptr);
           // Where the peer's API answers (peers serve HTTP on their peer port): an inbound peer's
           // address carries an ephemeral port, so use the port it announced.
           j["api_address"] = !i.inbound ? Json(s.address)
@@ -497,13 +500,30 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     return;
   }
   auto host_port = [](const Json& p) {
-    auto hp = util::parse_host_port(param_string(p, 0, "address"));
+    std::string addr = param_string(p, 0, "address");
+    if (auto at = addr.find('@'); at != std::string::npos) addr = addr.substr(at + 1);  // NODEID@HOST:PORT
+    auto hp = util::parse_host_port(addr);
     if (!hp) throw RpcError{code::kInvalidParams, "address must be HOST:PORT with a port 1..65535"};
     return *hp;
   };
-  d.add("addpeer", [&n, host_port](const Json& p) {
-    auto hp = host_port(p);
-    n.net().add_persistent_peer(hp.host, hp.port);
+  d.add("addpeer", [&n](const Json& p) {
+    // NODEID@HOST:PORT pins the peer's identity; HOST:PORT learns it on first contact.
+    std::string addr = param_string(p, 0, "address");
+    std::optional<net::NodeId> pin;
+    if (auto at = addr.find('@'); at != std::string::npos) {
+      auto id = net::parse_node_id(addr.substr(0, at));
+      if (!id) throw RpcError{code::kInvalidParams, "address: " + id.error().message};
+      if (!n.options().p2p_encryption)
+        throw RpcError{code::kInvalidParams, "a pinned peer needs encrypted peer links"};
+      pin = *id;
+      addr = addr.substr(at + 1);
+    }
+    auto hp = util::parse_host_port(addr);
+    if (!hp) throw RpcError{code::kInvalidParams, "address must be [NODEID@]HOST:PORT with a port 1..65535"};
+    if (pin)
+      n.net().add_pinned_peer(hp->host, hp->port, *pin);
+    else
+      n.net().add_persistent_peer(hp->host, hp->port);
     return Json(true);
   });
   d.add("stop", [&state](const Json&) {

@@ -332,6 +332,10 @@ SimTransport::SimTransport(Network& net, int node, net::NetOptions opts, net::Ne
   cfg->ping_interval_ms = opts_.ping_interval_ms;
   cfg->linger_ms = std::min<int64_t>(500, opts_.handshake_timeout_ms);
   cfg->low_priority_types = opts_.low_priority_types;
+  // Links are encrypted as in the real world; the node's identity (and every ephemeral key,
+  // from random_) is seeded, so runs stay deterministic.
+  cfg->encrypt = opts_.encrypt;
+  cfg->identity = opts_.identity;
   cfg_ = std::move(cfg);
   hello_ = opts_.local_hello_template;
   hello_.magic = opts_.magic;
@@ -606,6 +610,7 @@ net::PeerInfo SimTransport::info(const Endpoint& e) const {
   p.bytes_sent = e.bytes_sent;
   p.bytes_received = e.bytes_received;
   p.last_ping_rtt_ms = e.session->last_ping_rtt_ms();
+  p.node_id = e.session->remote_node_id();
   return p;
 }
 
