@@ -39,6 +39,7 @@ struct NodeOptions {
   bool discover = true;                     // default: also dial addresses learned by gossip
   int64_t ban_ms = 10 * 60 * 1000;          // default: 10 minutes
   std::string user_agent = "peerchain/0.1";
+  bool compact_relay = true;                // default: on (PeerManagerOptions::compact_relay)
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };
