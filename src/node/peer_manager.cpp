@@ -1041,6 +1041,8 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
       if (pb->wants(sid((*rb.ids)[i]))) pb->offer(rb.block->txs[i], (*rb.ids)[i]);
   if (pb->complete()) {
     {
+      // In flight while it is handed on (take_block treats it as requested); one over the
+      // window at most, for the time of this call.
       std::lock_guard lock(mu_);
       auto it = peers_.find(id);
       if (it == peers_.end()) return;
@@ -1057,7 +1059,9 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& p = it->second;
-    if (p.rebuilding.size() >= opts_.max_rebuilds_per_peer) {
+    if (p.in_flight.size() >= opts_.max_blocks_in_flight) {
+      return;  // its download window is full: the block comes the usual way (headers, getdata)
+    } else if (p.rebuilding.size() >= opts_.max_rebuilds_per_peer) {
       full = true;
     } else {
       p.rebuilding.emplace(bid, std::move(*pb));
@@ -1091,7 +1095,8 @@ void PeerManager::fall_back(PeerId id, const BlockId& bid, const std::string& wh
     Peer& p = it->second;
     p.rebuilding.erase(bid);
     auto rq = requested_.find(bid);
-    if (rq == requested_.end() || rq->second == id) {
+    if ((rq == requested_.end() && p.in_flight.size() < opts_.max_blocks_in_flight) ||
+        (rq != requested_.end() && rq->second == id)) {
       requested_[bid] = id;
       p.in_flight[bid] = timer_now_ms();
       ask = true;
