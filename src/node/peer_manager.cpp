@@ -802,15 +802,14 @@ void PeerManager::announce(const InvItem& item) {
 void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
   auto header = chain_.header(tip.id);
   if (!header) return;
-  std::vector<PeerId> to;
-  bool sketches = false;
+  std::vector<PeerId> to, sketch_to;
   std::optional<RecentBlock> recent;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, p] : peers_) {
       if (p.known.count(tip.id)) continue;
       if (opts_.compact_relay && p.push_sketches) {
-        sketches = true;  // push_sketches() marks it known
+        sketch_to.push_back(id);  // push_sketches() marks it known
         continue;
       }
       mark_known(p, tip.id);
@@ -819,12 +818,22 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
     for (const auto& rb : recent_)
       if (rb.id == tip.id) recent = rb;
   }
-  if (sketches) {
+  if (!sketch_to.empty()) {
     // Our own block (a peer's was pushed on arrival): read back once, kept for getblocktxn.
     if (!recent) {
       if (auto b = chain_.block(tip.id)) recent = remember_recent(std::move(*b), tip.id);
     }
-    if (recent) push_sketches(*recent, std::nullopt);
+    if (recent) {
+      push_sketches(*recent, std::nullopt);
+    } else {
+      // Unreadable (storage fault): they get the header, as everyone else.
+      std::lock_guard lock(mu_);
+      for (auto id : sketch_to)
+        if (auto it = peers_.find(id); it != peers_.end()) {
+          mark_known(it->second, tip.id);
+          to.push_back(id);
+        }
+    }
   }
   if (to.empty()) return;
   auto payload = encode_headers({*header});
