@@ -950,10 +950,14 @@ void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> fro
     for (auto& [id, p] : peers_) {
       if (!p.push_sketches || (from && id == *from) || p.known.count(rb.id)) continue;
       mark_known(p, rb.id);
-      // Sent whole: what the peer was never told of nor told us of (it most likely lacks it).
+      // Sent whole: what the peer was never told of nor told us of (it most likely lacks it),
+      // and what is still waiting in its batched announcements (marked known when queued).
+      std::unordered_set<crypto::Hash256, util::FixedBytesHasher> unannounced;
+      for (const auto& item : p.pending_inv)
+        if (item.kind == InvKind::kTx) unannounced.insert(item.id);
       std::vector<uint32_t> prefill;
       for (uint32_t i = 0; i < ids.size() && prefill.size() < opts_.max_prefilled; ++i)
-        if (!p.known.count(ids[i])) prefill.push_back(i);
+        if (!p.known.count(ids[i]) || unannounced.count(ids[i])) prefill.push_back(i);
       to.emplace_back(id, std::move(prefill));
     }
   }
@@ -1031,7 +1035,11 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     return;
   }
   (void)chain_.accept_header(cb->header);
-  if (!(chain_.tip().chain_work < run->chain_work)) return;  // not a new tip: nothing to rebuild
+  // Less work than our tip: nothing to rebuild. As much (a sibling of our tip, a race): rebuilt
+  // only if no round trip is needed, so the block is at hand should its branch win.
+  const auto tip_work = chain_.tip().chain_work;
+  if (run->chain_work < tip_work) return;
+  const bool sibling = !(tip_work < run->chain_work);
   auto pb = PartialBlock::start(*cb);
   if (!pb) return fall_back(id, bid, pb.error().to_string());
   // Candidates: our mempool (one short id per pooled transaction), then the recent blocks' own
@@ -1060,7 +1068,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     }
     return finish_rebuild(id, bid, *pb, false);
   }
-  if (other_fetching) return;  // the whole block is on its way from another peer
+  if (other_fetching || sibling) return;  // the whole block is on its way from another peer, or not needed now
   auto missing = pb->missing();
   bool full = false;
   {

@@ -510,10 +510,27 @@ TEST(PeerManager, BlocksCrossAsSketchesWithoutARoundTrip) {
   EXPECT_TRUE(net.bans.empty());
 }
 
-TEST(PeerManager, MissingTransfersAreAskedForWithOneRoundTrip) {
-  // A mines transfers it has not yet announced: B's mempool lacks them, it asks for exactly
-  // those and rebuilds the block from the answer.
+TEST(PeerManager, UnannouncedTransfersAreSentWithTheSketch) {
+  // A mines transfers still waiting in its batched announcements: the sketch carries them whole,
+  // so B rebuilds the block without a round trip.
   FakeNet net(2, params());
+  net.connect(0, 1);
+  net.pump();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 5, 9)).ok());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.sent.clear();
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.members[1].manager->counters().rebuilt_no_round_trip.load(), 1u);
+  EXPECT_EQ(net.sent[msg::kGetBlockTxn] + net.sent[msg::kBlock], 0u);
+}
+
+TEST(PeerManager, MissingTransfersAreAskedForWithOneRoundTrip) {
+  // A sends nothing whole (max_prefilled 0) and mines transfers it has not yet announced: B's
+  // mempool lacks them, it asks for exactly those and rebuilds the block from the answer.
+  PeerManagerOptions o;
+  o.max_prefilled = 0;
+  FakeNet net(2, params(), o);
   net.connect(0, 1);
   net.pump();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(net.chain(1).submit_transaction(transfer(net.chain(1), 2, 9)).ok());
