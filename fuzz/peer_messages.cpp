@@ -13,6 +13,7 @@
 
 #include "chain/miner.h"
 #include "chain/test_util.h"
+#include "node/compact.h"
 #include "node/peer_manager.h"
 #include "node/protocol.h"
 #include "util/log.h"
@@ -157,8 +158,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         pm.on_message(peer, kTypes[in.ConsumeIntegralInRange<int>(0, 2)], node::encode_inv(items));
         break;
       }
+      case 7: {  // a sketch on a known block: short ids that match nothing, then maybe a blocktxn
+        node::CompactBlock cb;
+        cb.header = fuzzed_header(in, w.node.chain());
+        cb.salt = in.ConsumeIntegral<uint64_t>();
+        size_t n = in.ConsumeIntegralInRange<size_t>(0, 4);
+        for (size_t i = 0; i < n; ++i) cb.short_ids.push_back(in.ConsumeIntegral<uint64_t>() & node::kShortIdMask);
+        if (n == 0) cb.header.merkle_root = primitives::compute_merkle_root(std::vector<primitives::TxId>{});
+        pm.on_message(peer, node::msg::kCmpctBlock, node::encode_cmpctblock(cb));
+        if (in.ConsumeBool()) {
+          node::BlockTxn t{cb.header.id(), {}};
+          t.txs.resize(in.ConsumeIntegralInRange<size_t>(0, 4));
+          pm.on_message(peer, node::msg::kBlockTxn, node::encode_blocktxn(t));
+        }
+        break;
+      }
       default: {  // any message type with any payload
-        auto type = static_cast<uint16_t>(in.ConsumeBool() ? in.ConsumeIntegralInRange<int>(16, 24)
+        auto type = static_cast<uint16_t>(in.ConsumeBool() ? in.ConsumeIntegralInRange<int>(16, 27)
                                                            : in.ConsumeIntegral<uint16_t>());
         auto len = in.ConsumeIntegralInRange<size_t>(0, 4096);
         auto bytes = in.ConsumeBytes<uint8_t>(len);

@@ -127,6 +127,7 @@ struct NodeStats {
   double rss_bytes = 0;
   double peak_rss_bytes = 0;
   double verifications = 0;
+  std::map<std::string, double> compact;  // getnetworkinfo's compact_blocks counters (issue 15)
 };
 
 NodeStats node_stats(const Target& t) {
@@ -165,6 +166,9 @@ NodeStats node_stats(const Target& t) {
   s.rss_bytes = value("process_resident_memory_bytes");
   s.peak_rss_bytes = value("process_resident_memory_peak_bytes");
   s.verifications = value("peerchain_signature_verifications_total");
+  if (auto info = c.call("getnetworkinfo", Json::array()); info && info->contains("compact_blocks"))
+    for (const auto& [k, v] : (*info)["compact_blocks"].items())
+      if (v.is_number()) s.compact[k] = v.get<double>();
   return s;
 }
 
@@ -583,6 +587,35 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
               {"stale_per_hundred", tip_height > start_height ? 100.0 * static_cast<double>(stale) / (tip_height - start_height) : 0},
               {"signature_limit", {{"verify_per_second_per_core", verify_rate}, {"cores", cores}, {"transfers_per_second", sig_limit}}},
               {"fraction_of_signature_limit", sig_limit > 0 ? tps / sig_limit : 0}};
+  // Compact relay over the run, all nodes together: bytes per relayed block as a sketch (and
+  // the blocktxn answers it needed) against the same blocks whole, and how sketches ended.
+  auto compact_delta = [&](const std::string& k) {
+    double d = 0;
+    for (size_t i = 0; i < n_nodes; ++i) {
+      auto a = after[i].compact.find(k);
+      auto b = before[i].compact.find(k);
+      d += (a == after[i].compact.end() ? 0 : a->second) - (b == before[i].compact.end() ? 0 : b->second);
+    }
+    return d;
+  };
+  {
+    const double sent = compact_delta("sketches_sent"), whole = compact_delta("blocks_sent_whole");
+    const double no_rt = compact_delta("rebuilt_without_round_trip"), rt = compact_delta("rebuilt_with_round_trip"),
+                 fb = compact_delta("fell_back_to_block");
+    const double sketch_bytes = compact_delta("sketch_bytes_sent") + compact_delta("blocktxn_bytes_sent");
+    const double ended = no_rt + rt + fb;
+    report["compact_relay"] = {
+        {"sketches_sent", sent},
+        {"sketch_bytes_per_block", sent > 0 ? sketch_bytes / sent : 0},
+        {"full_bytes_per_sketched_block", sent > 0 ? compact_delta("sketched_block_bytes") / sent : 0},
+        {"sketch_fraction_of_block", compact_delta("sketched_block_bytes") > 0 ? sketch_bytes / compact_delta("sketched_block_bytes") : 0},
+        {"blocks_sent_whole", whole},
+        {"bytes_per_block_sent_whole", whole > 0 ? compact_delta("block_bytes_sent_whole") / whole : 0},
+        {"rebuilt_without_round_trip", no_rt},
+        {"rebuilt_with_round_trip", rt},
+        {"fell_back_to_block", fb},
+        {"fraction_without_round_trip", ended > 0 ? no_rt / ended : 0}};
+  }
   Json per_node = Json::array();
   // RSS at a quarter, half, three quarters and the end of the run: flat or growing.
   auto rss_quarters = [&](size_t i) {
@@ -613,6 +646,17 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   std::printf("blocks: %u; propagation p50 %.1f ms, p99 %.1f ms (%zu samples); stale %llu (%.1f per hundred)\n",
               tip_height - start_height, percentile(propagation, 50), percentile(propagation, 99), propagation.size(),
               static_cast<unsigned long long>(stale), report["stale_per_hundred"].get<double>());
+  {
+    const auto& cr = report["compact_relay"];
+    std::printf("block relay: %.0f sketches of %.0f bytes (with blocktxn answers) for blocks of %.0f bytes (%.1f%%); "
+                "%.0f blocks sent whole (%.0f bytes each); rebuilt without a round trip %.0f, with one %.0f, fell back %.0f "
+                "(%.2f without a round trip)\n",
+                cr["sketches_sent"].get<double>(), cr["sketch_bytes_per_block"].get<double>(),
+                cr["full_bytes_per_sketched_block"].get<double>(), 100 * cr["sketch_fraction_of_block"].get<double>(),
+                cr["blocks_sent_whole"].get<double>(), cr["bytes_per_block_sent_whole"].get<double>(),
+                cr["rebuilt_without_round_trip"].get<double>(), cr["rebuilt_with_round_trip"].get<double>(),
+                cr["fell_back_to_block"].get<double>(), cr["fraction_without_round_trip"].get<double>());
+  }
   for (size_t i = 0; i < n_nodes; ++i) {
     std::string q;
     for (const auto& v : per_node[i]["rss_quarters"]) q += (q.empty() ? "" : " -> ") + fmt_mb(v.get<double>());
@@ -743,6 +787,10 @@ int main(int argc, char** argv) {
   app.add_flag("--keep", o.keep, "keep the started nodes' data directory");
   app.add_option("--progress-seconds", o.progress_s, "a progress line this often while submitting and waiting (default 5)")
       ->check(CLI::Range(1, 3600));
+  std::string compact_relay = "on";
+  app.add_option("--compact-relay", compact_relay, "started nodes relay blocks as sketches (on) or whole (off)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--node-arg", o.node_args, "extra argument for every started node (repeatable), e.g. --node-arg=--log-level=debug");
   app.set_version_flag("--version", util::version_line("peerchain-bench"));
   apps::strict_numbers(app);
@@ -777,6 +825,7 @@ int main(int argc, char** argv) {
     co.mine = o.sync_blocks == 0;
     if (o.hash_rate >= 0) co.extra_args = {"--hash-rate", std::to_string(o.hash_rate)};
     co.extra_args.insert(co.extra_args.end(), o.node_args.begin(), o.node_args.end());
+    co.extra_args.insert(co.extra_args.end(), {"--compact-relay", compact_relay});
     cluster = std::make_unique<apps::load::LocalCluster>(co);
     g_cluster = cluster.get();
     if (auto st = cluster->start(); !st) die(st.error().to_string());

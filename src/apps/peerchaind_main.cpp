@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
   app.add_option("--ban-seconds", ban_seconds, "how long a misbehaving peer is banned")
       ->check(CLI::Range(int64_t{0}, apps::kMaxBanSeconds))
       ->capture_default_str();
+  std::string compact_relay = "on";
+  app.add_option("--compact-relay", compact_relay,
+                 "relay blocks to peers as sketches of short transfer ids (BIP152-like); off: whole blocks")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "skew this node's clock by N ms (dev network only; for the chaos test)")
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
   o.mine = mine;
   o.discover = !no_discover;
   o.ban_ms = ban_seconds * 1000;
+  o.compact_relay = compact_relay == "on";
   for (const auto& p : peers) {
     auto a = apps::parse_peer(p);
     if (!a) {

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   app.add_option("--hash-rate", o.hash_rate, "simulated hashes/s per node (default 200)")->check(CLI::Range(1.0, 1e7));
   app.add_option("--latency", o.latency_ms, "one-way link latency in ms (default 20)")->check(CLI::Range(0.0, 10000.0));
   app.add_option("--jitter", o.jitter_ms, "added latency per message, 0..this ms (default 10)")->check(CLI::Range(0.0, 10000.0));
+  std::string compact_relay = "on";
+  app.add_option("--compact-relay", compact_relay, "nodes relay blocks as sketches (on) or whole (off); default on")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--fault-interval", o.fault_interval_s, "mean seconds between faults; 0: none (default 2)")->check(CLI::Range(0.0, 1e6));
   app.add_option("--faults", faults, "comma-separated fault kinds (default: all)");
   app.add_option("--clients", o.clients, "wallets sending transfers (default 4)")->check(CLI::Range(0, 100));
@@ -101,6 +104,7 @@ int main(int argc, char** argv) {
 #endif
   peerchain::apps::strict_numbers(app);
   CLI11_PARSE(app, argc, argv);
+  o.compact_relay = compact_relay == "on";
   if (!faults.empty()) {
     size_t start = 0;
     while (start <= faults.size()) {

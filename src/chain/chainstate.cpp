@@ -1133,6 +1133,14 @@ std::vector<std::optional<primitives::Transaction>> ChainState::mempool_transact
   return out;
 }
 
+std::vector<MempoolEntry> ChainState::mempool_match_short_ids(
+    const std::function<uint64_t(const TxId&)>& short_id, const std::function<bool(uint64_t)>& wanted) const {
+  std::vector<MempoolEntry> out;
+  std::lock_guard lock(mu_);
+  for (const auto* e : mempool_.match_short_ids(short_id, wanted)) out.push_back(*e);
+  return out;
+}
+
 size_t ChainState::mempool_size() const {
   std::lock_guard lock(mu_);
   return mempool_.size();

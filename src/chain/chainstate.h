@@ -226,6 +226,10 @@ class ChainState {
   // mempool or in a block: an index lookup, no block read), and the mempool's copies.
   std::vector<bool> known_transactions(std::span<const primitives::TxId> ids) const;
   std::vector<std::optional<primitives::Transaction>> mempool_transactions(std::span<const primitives::TxId> ids) const;
+  // Compact blocks: copies of the mempool's transactions whose short id `wanted` accepts (see
+  // Mempool::match_short_ids), under one lock.
+  std::vector<MempoolEntry> mempool_match_short_ids(const std::function<uint64_t(const primitives::TxId&)>& short_id,
+                                                               const std::function<bool(uint64_t)>& wanted) const;
   size_t mempool_size() const;
   std::vector<primitives::TxId> mempool_ids() const;
   std::pair<size_t, primitives::Amount> mempool_pending(const primitives::AccountKey& sender) const;

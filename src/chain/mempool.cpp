@@ -231,4 +231,12 @@ std::vector<TxId> Mempool::ids() const {
   return out;
 }
 
+std::vector<const MempoolEntry*> Mempool::match_short_ids(const std::function<uint64_t(const TxId&)>& short_id,
+                                                          const std::function<bool(uint64_t)>& wanted) const {
+  std::vector<const MempoolEntry*> out;
+  for (const auto& [id, where] : by_id_)
+    if (wanted(short_id(id))) out.push_back(&queues_.at(where.first).by_nonce.at(where.second));
+  return out;
+}
+
 }  // namespace peerchain::chain

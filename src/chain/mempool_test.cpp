@@ -122,3 +122,33 @@ TEST(Mempool, UpdateAccountsAfterBlockAndReorg) {
   auto sel = m.select(10);
   for (size_t i = 0; i < sel.size(); ++i) EXPECT_EQ(sel[i]->tx.nonce, i);
 }
+
+TEST(Mempool, MatchesShortIdsItIsAskedFor) {
+  // Compact blocks: the caller's short id (here the txid's first byte) selects entries; every
+  // pooled transaction is looked at once, nothing else.
+  Fixture f;
+  f.state[key(1)] = Account{10'000, 0};
+  f.state[key(2)] = Account{10'000, 0};
+  Mempool m;
+  std::vector<Transaction> txs{tx(1, 0), tx(1, 1), tx(2, 0), tx(2, 1), tx(2, 2)};
+  for (const auto& t : txs) ASSERT_TRUE(m.add(t, t.id(), f.lookup()).ok());
+  size_t computed = 0;
+  auto sid = [&computed](const TxId& id) {
+    ++computed;
+    return uint64_t{id[0]};
+  };
+  std::set<uint64_t> wanted{txs[1].id()[0], txs[4].id()[0]};
+  auto got = m.match_short_ids(sid, [&](uint64_t s) { return wanted.count(s) != 0; });
+  EXPECT_EQ(computed, txs.size());
+  std::set<TxId> ids;
+  for (const auto* e : got) {
+    ids.insert(e->id);
+    EXPECT_EQ(e->tx.id(), e->id);
+  }
+  EXPECT_TRUE(ids.count(txs[1].id()) && ids.count(txs[4].id()));
+  for (const auto& t : txs)
+    if (!wanted.count(t.id()[0])) {
+      EXPECT_FALSE(ids.count(t.id()));
+    }
+  EXPECT_TRUE(m.match_short_ids(sid, [](uint64_t) { return false; }).empty());
+}

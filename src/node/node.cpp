@@ -141,6 +141,8 @@ util::Status Node::start() {
   pmo.ban_ms = opts_.ban_ms;
   pmo.queue_txs = services_.worker_threads;
   pmo.queue_blocks = services_.worker_threads;
+  pmo.compact_relay = opts_.compact_relay;
+  pmo.salt_seed = services_.random();
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
   chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);

@@ -51,6 +51,7 @@ struct NodeOptions {
   std::shared_ptr<const net::NodeIdentity> identity;
   // A private network: only these node ids may connect, either way. Unset: anyone.
   std::optional<std::vector<net::NodeId>> allow_list;
+  bool compact_relay = true;                // default: on (PeerManagerOptions::compact_relay)
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };

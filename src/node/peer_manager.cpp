@@ -1,5 +1,6 @@
 #include "node/peer_manager.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "chain/planted.h"
@@ -89,14 +90,31 @@ void PeerManager::on_connected(PeerId id, const std::string& address, bool inbou
   // And what it has pending (BIP35): a node restarted after a crash relearns its peers'
   // transfers, so its accounts' next nonces are not stale.
   net_.send(id, msg::kMempool, {});
+  if (opts_.compact_relay) {
+    // We understand sketches; the first peers also get asked to push them until peers that
+    // deliver blocks first take their slots (promote_hb).
+    bool hb = false;
+    {
+      std::lock_guard lock(mu_);
+      if (hb_peers_.size() < opts_.compact_hb_peers) {
+        hb_peers_.push_back(id);
+        hb = true;
+      }
+    }
+    net_.send(id, msg::kSendCmpct, encode_sendcmpct(hb));
+  }
 }
 
 void PeerManager::on_disconnected(PeerId id) {
   std::lock_guard lock(mu_);
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
-  for (const auto& [block, at] : it->second.in_flight) requested_.erase(block);
+  for (const auto& [block, at] : it->second.in_flight) {
+    auto rq = requested_.find(block);
+    if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
+  }
   peers_.erase(it);
+  std::erase(hb_peers_, id);
 }
 
 void PeerManager::on_message(PeerId id, uint16_t type, util::Bytes payload) {
@@ -113,6 +131,10 @@ void PeerManager::on_message(PeerId id, uint16_t type, util::Bytes payload) {
     case msg::kBlock: return handle_block(id, payload);
     case msg::kNotFound: return handle_notfound(id, payload);
     case msg::kMempool: return handle_mempool(id, payload);
+    case msg::kSendCmpct: return handle_sendcmpct(id, payload);
+    case msg::kCmpctBlock: return handle_cmpctblock(id, payload);
+    case msg::kGetBlockTxn: return handle_getblocktxn(id, payload);
+    case msg::kBlockTxn: return handle_blocktxn(id, payload);
     default: return misbehave(id, 10, "unexpected message type " + std::to_string(type));
   }
 }
@@ -464,6 +486,8 @@ void PeerManager::serve_getdata(PeerId id) {
     }
     auto bytes = primitives::encode_block(*b);
     budget -= std::min(budget, bytes.size());
+    counters_.blocks_sent_full.fetch_add(1, std::memory_order_relaxed);
+    counters_.block_bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
     // A failed send means the peer is gone or its queue overflowed (it is being dropped as a
     // slow reader): nothing more is read for it.
     if (!net_.send(id, msg::kBlock, std::move(bytes))) abandon = true;
@@ -571,27 +595,41 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
   auto block = primitives::decode_block(payload);
   if (!block) return misbehave(id, 100, "malformed block: " + block.error().to_string());
   auto bid = block->id();
+  take_block(id, std::move(*block), bid, payload.size(), false);
+}
+
+void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& bid, size_t bytes, bool sketch) {
   bool requested = false;
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     mark_known(it->second, bid);
-    it->second.best_height = std::max(it->second.best_height, block->header.height);
+    it->second.best_height = std::max(it->second.best_height, block.header.height);
     auto rq = requested_.find(bid);
     requested = it->second.in_flight.count(bid) || (rq != requested_.end() && rq->second == id);
   }
+  // A block on our tip whose header holds (proof of work, target, time) is passed on as a
+  // sketch now, before it is validated: the high-bandwidth peers rebuild it meanwhile.
+  const auto tip = chain_.tip();
+  const bool on_tip = block.header.prev_id == tip.id;
+  std::optional<consensus::Checked<chain::ChainState::HeaderRun>> run;
+  if (!requested || (opts_.compact_relay && on_tip)) run = chain_.check_header_run(std::span(&block.header, 1));
   if (!requested) {
     // Unrequested (Bitcoin's fRequested rule): stored only if it gives us a chain with more work
     // than our tip, so a peer cannot make us store blocks nobody needs. An unknown parent or an
     // invalid header goes on to process_block, which says so without storing anything.
-    auto run = chain_.check_header_run(std::span(&block->header, 1));
-    if (run && !(chain_.tip().chain_work < run->chain_work)) {
+    if (*run && !(tip.chain_work < (*run)->chain_work)) {
       util::log().debug("unrequested block {} from peer {} adds no work: not stored", bid.hex(), id);
       return;
     }
   }
-  if (!opts_.queue_blocks) return process_one_block(id, *block, bid);
+  if (opts_.compact_relay && on_tip && run && *run && tip.chain_work < (*run)->chain_work) {
+    auto rb = remember_recent(std::move(block), bid);
+    push_sketches(rb, id);
+    block = *rb.block;  // a copy for the queue; the recent one stays for getblocktxn
+  }
+  if (!opts_.queue_blocks) return process_one_block(id, block, bid, sketch);
   {
     // Delivered: the peer's download window has room again (a sync keeps every stage busy).
     // requested_ keeps the block until it is processed, so nobody asks for it meanwhile.
@@ -602,11 +640,11 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
   bool dropped = false;
   {
     std::lock_guard lock(blkq_mu_);
-    if (blkq_bytes_ + payload.size() > opts_.max_queued_block_bytes && blkq_bytes_ > 0) {
+    if (blkq_bytes_ + bytes > opts_.max_queued_block_bytes && blkq_bytes_ > 0) {
       dropped = true;
     } else {
-      blkq_bytes_ += payload.size();
-      blkq_.push_back({id, std::move(*block), bid, payload.size()});
+      blkq_bytes_ += bytes;
+      blkq_.push_back({id, std::move(block), bid, bytes, sketch});
     }
   }
   if (dropped) {
@@ -653,7 +691,7 @@ size_t PeerManager::process_queued_blocks(std::chrono::milliseconds wait) {
   }
   // In arrival order; their signatures are cached by now (one verification each).
   for (auto& q : batch) {
-    process_one_block(q.peer, q.block, q.id);
+    process_one_block(q.peer, q.block, q.id, q.sketch);
     std::lock_guard lock(blkq_mu_);
     blkq_bytes_ -= q.bytes;
   }
@@ -665,7 +703,7 @@ size_t PeerManager::queued_blocks() const {
   return blkq_.size() + ready_.size();
 }
 
-void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid) {
+void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid, bool sketch) {
   const int64_t started_ns = clock_.steady_ns();
   auto r = chain_.process_block(block);
   {
@@ -693,6 +731,7 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
     util::log().debug("block {} from peer {} not taken: {}", bid.hex(), id, r.error().to_string());
     return;
   }
+  if (r && r->tip_changed && opts_.compact_relay) promote_hb(id);
   if (!r) {
     auto code = r.error().rejection()->code;
     if (code == RejectCode::kMissingParent) {
@@ -702,8 +741,14 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
       if (retry_after_.size() > 10'000) retry_after_.clear();  // bounded
       retry_after_[bid] = timer_now_ms() + 5'000;  // our clock may be behind: ask again later
     } else if (int p = penalty(code); p > 0) {
-      misbehave(id, p, "invalid block " + bid.hex() + ": " + r.error().to_string());
-      return;
+      if (sketch) {
+        // Relayed before validation (as we relay), with a header that held: not the peer's doing.
+        util::log().info("block {} rebuilt from peer {}'s sketch is invalid: {} (no penalty: sketches travel before validation)",
+                         bid.hex(), id, r.error().to_string());
+      } else {
+        misbehave(id, p, "invalid block " + bid.hex() + ": " + r.error().to_string());
+        return;
+      }
     }
   }
   request_blocks(id);
@@ -757,13 +802,37 @@ void PeerManager::announce(const InvItem& item) {
 void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
   auto header = chain_.header(tip.id);
   if (!header) return;
-  std::vector<PeerId> to;
+  std::vector<PeerId> to, sketch_to;
+  std::optional<RecentBlock> recent;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, p] : peers_) {
       if (p.known.count(tip.id)) continue;
+      if (opts_.compact_relay && p.push_sketches) {
+        sketch_to.push_back(id);  // push_sketches() marks it known
+        continue;
+      }
       mark_known(p, tip.id);
       to.push_back(id);
+    }
+    for (const auto& rb : recent_)
+      if (rb.id == tip.id) recent = rb;
+  }
+  if (!sketch_to.empty()) {
+    // Our own block (a peer's was pushed on arrival): read back once, kept for getblocktxn.
+    if (!recent) {
+      if (auto b = chain_.block(tip.id)) recent = remember_recent(std::move(*b), tip.id);
+    }
+    if (recent) {
+      push_sketches(*recent, std::nullopt);
+    } else {
+      // Unreadable (storage fault): they get the header, as everyone else.
+      std::lock_guard lock(mu_);
+      for (auto id : sketch_to)
+        if (auto it = peers_.find(id); it != peers_.end()) {
+          mark_known(it->second, tip.id);
+          to.push_back(id);
+        }
     }
   }
   if (to.empty()) return;
@@ -802,6 +871,14 @@ void PeerManager::tick() {
           ++it;
         }
       }
+      for (auto rb = p.rebuilding.begin(); rb != p.rebuilding.end();) {
+        if (p.in_flight.count(rb->first)) {
+          ++rb;
+        } else {
+          counters_.fell_back.fetch_add(1, std::memory_order_relaxed);  // timed out: fetched whole elsewhere
+          rb = p.rebuilding.erase(rb);
+        }
+      }
       if (p.presync && now - p.presync->progress_ms > opts_.presync_stall_ms) {
         util::log().info("headers pre-sync with peer {} stalled; dropped", id);
         p.presync.reset();
@@ -833,6 +910,264 @@ void PeerManager::tick() {
   for (auto id : poll) send_getheaders(id);
   if (!chain_.blocks_to_fetch(1).empty())
     for (auto id : fetch) request_blocks(id);
+}
+
+// ---- Compact blocks (node/compact.h; docs/spec/p2p.md "Compact blocks") ----
+
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+PeerManager::RecentBlock PeerManager::remember_recent(primitives::Block block, const BlockId& bid) {
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& rb : recent_)
+      if (rb.id == bid) return rb;
+  }
+  auto ids = std::make_shared<std::vector<primitives::TxId>>();
+  ids->reserve(block.txs.size());
+  for (const auto& tx : block.txs) ids->push_back(tx.id());
+  RecentBlock rb{bid, std::make_shared<const primitives::Block>(std::move(block)), std::move(ids)};
+  std::lock_guard lock(mu_);
+  recent_.push_back(rb);
+  while (recent_.size() > std::max<size_t>(1, opts_.recent_blocks)) recent_.pop_front();
+  return rb;
+}
+
+void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> from) {
+  const auto& block = *rb.block;
+  const auto& ids = *rb.ids;
+  std::vector<std::pair<PeerId, std::vector<uint32_t>>> to;
+  uint64_t salt = 0;
+  {
+    std::lock_guard lock(mu_);
+    salt = splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_));
+    for (auto& [id, p] : peers_) {
+      if (!p.push_sketches || (from && id == *from) || p.known.count(rb.id)) continue;
+      mark_known(p, rb.id);
+      // Sent whole: what the peer was never told of nor told us of (it most likely lacks it),
+      // and what is still waiting in its batched announcements (marked known when queued).
+      std::unordered_set<crypto::Hash256, util::FixedBytesHasher> unannounced;
+      for (const auto& item : p.pending_inv)
+        if (item.kind == InvKind::kTx) unannounced.insert(item.id);
+      std::vector<uint32_t> prefill;
+      for (uint32_t i = 0; i < ids.size() && prefill.size() < opts_.max_prefilled; ++i)
+        if (!p.known.count(ids[i]) || unannounced.count(ids[i])) prefill.push_back(i);
+      to.emplace_back(id, std::move(prefill));
+    }
+  }
+  if (to.empty()) return;
+  const size_t full = block.encoded_size();
+  for (auto& [id, prefill] : to) {
+    auto payload = encode_cmpctblock(make_compact_block(block, ids, salt, prefill));
+    counters_.sketches_sent.fetch_add(1, std::memory_order_relaxed);
+    counters_.sketch_bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+    counters_.sketched_block_bytes.fetch_add(full, std::memory_order_relaxed);
+    util::log().debug("block {} height {}: sketch of {} bytes ({} prefilled) to peer {}, the block is {} bytes", rb.id.hex(),
+                      block.header.height, payload.size(), prefill.size(), id, full);
+    net_.send(id, msg::kCmpctBlock, std::move(payload));
+  }
+}
+
+void PeerManager::promote_hb(PeerId id) {
+  std::optional<PeerId> demoted;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end() || !it->second.compact) return;
+    if (auto pos = std::find(hb_peers_.begin(), hb_peers_.end(), id); pos != hb_peers_.end()) {
+      hb_peers_.erase(pos);
+      hb_peers_.push_back(id);  // the most recent deliverer is kept longest
+      return;
+    }
+    hb_peers_.push_back(id);
+    if (hb_peers_.size() > opts_.compact_hb_peers) {
+      demoted = hb_peers_.front();
+      hb_peers_.pop_front();
+    }
+  }
+  util::log().debug("peer {} delivered our new tip first: asked to push sketches", id);
+  net_.send(id, msg::kSendCmpct, encode_sendcmpct(true));
+  if (demoted) net_.send(*demoted, msg::kSendCmpct, encode_sendcmpct(false));
+}
+
+void PeerManager::handle_sendcmpct(PeerId id, util::ByteSpan payload) {
+  auto hb = decode_sendcmpct(payload);
+  if (!hb) return misbehave(id, 100, "malformed sendcmpct: " + hb.error().to_string());
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  it->second.compact = true;
+  it->second.push_sketches = *hb;
+}
+
+void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
+  // A node with compact relay off never said it understands sketches; one sent anyway is ignored.
+  if (!opts_.compact_relay) return;
+  auto cb = decode_cmpctblock(payload, chain_.params().max_block_txs);
+  if (!cb) return misbehave(id, 100, "malformed cmpctblock: " + cb.error().to_string());
+  counters_.sketches_received.fetch_add(1, std::memory_order_relaxed);
+  const auto bid = cb->header.id();
+  bool other_fetching = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    mark_known(p, bid);
+    p.best_height = std::max(p.best_height, cb->header.height);
+    if (p.rebuilding.count(bid) || p.in_flight.count(bid)) return;  // already under way from this peer
+    auto rq = requested_.find(bid);
+    other_fetching = rq != requested_.end();
+  }
+  if (chain_.in_active_chain(bid)) return;
+  // The header first: proof of work, target, time and parent, as for a headers message.
+  auto run = chain_.check_header_run(std::span(&cb->header, 1));
+  if (!run) {
+    if (run.error().code == RejectCode::kMissingParent) return send_getheaders(id);
+    if (int p = penalty(run.error().code); p > 0)
+      return misbehave(id, p, "invalid cmpctblock header: " + run.error().to_string());
+    return;
+  }
+  (void)chain_.accept_header(cb->header);
+  // Less work than our tip: nothing to rebuild. As much (a sibling of our tip, a race): rebuilt
+  // only if no round trip is needed, so the block is at hand should its branch win.
+  const auto tip_work = chain_.tip().chain_work;
+  if (run->chain_work < tip_work) return;
+  const bool sibling = !(tip_work < run->chain_work);
+  auto pb = PartialBlock::start(*cb);
+  if (!pb) return fall_back(id, bid, pb.error().to_string());
+  // Candidates: our mempool (one short id per pooled transaction), then the recent blocks' own
+  // (a sibling of our tip holds transactions that left the mempool with it).
+  const auto key = pb->key();
+  auto sid = [&key](const primitives::TxId& t) { return short_id(key, t); };
+  const auto pooled = chain_.mempool_match_short_ids(sid, [&pb](uint64_t s) { return pb->wants(s); });
+  for (const auto& e : pooled) pb->offer(e.tx, e.id);
+  std::vector<RecentBlock> recent;
+  if (!pb->complete()) {
+    std::lock_guard lock(mu_);
+    recent.assign(recent_.begin(), recent_.end());
+  }
+  for (const auto& rb : recent)
+    for (size_t i = 0; i < rb.ids->size() && !pb->complete(); ++i)
+      if (pb->wants(sid((*rb.ids)[i]))) pb->offer(rb.block->txs[i], (*rb.ids)[i]);
+  if (pb->complete()) {
+    {
+      // In flight while it is handed on (take_block treats it as requested); one over the
+      // window at most, for the time of this call.
+      std::lock_guard lock(mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return;
+      it->second.in_flight[bid] = timer_now_ms();
+      if (!other_fetching) requested_[bid] = id;
+    }
+    return finish_rebuild(id, bid, *pb, false);
+  }
+  if (other_fetching || sibling) return;  // the whole block is on its way from another peer, or not needed now
+  auto missing = pb->missing();
+  bool full = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    if (p.in_flight.size() >= opts_.max_blocks_in_flight) {
+      return;  // its download window is full: the block comes the usual way (headers, getdata)
+    } else if (p.rebuilding.size() >= opts_.max_rebuilds_per_peer) {
+      full = true;
+    } else {
+      p.rebuilding.emplace(bid, std::move(*pb));
+      p.in_flight[bid] = timer_now_ms();
+      requested_[bid] = id;
+    }
+  }
+  if (full) return fall_back(id, bid, "too many sketches waiting for transactions");
+  counters_.txs_requested.fetch_add(missing.size(), std::memory_order_relaxed);
+  util::log().debug("block {} height {}: sketch from peer {} lacks {} of {} transactions; asking for them", bid.hex(),
+                    cb->header.height, id, missing.size(), cb->tx_count());
+  net_.send(id, msg::kGetBlockTxn, encode_getblocktxn({bid, std::move(missing)}));
+}
+
+void PeerManager::finish_rebuild(PeerId id, const BlockId& bid, PartialBlock& pb, bool round_trip) {
+  auto block = pb.take();
+  if (!block) return fall_back(id, bid, "the rebuilt block's Merkle root differs from its header's");
+  (round_trip ? counters_.rebuilt_round_trip : counters_.rebuilt_no_round_trip).fetch_add(1, std::memory_order_relaxed);
+  const size_t bytes = block->encoded_size();
+  take_block(id, std::move(*block), bid, bytes, true);
+}
+
+void PeerManager::fall_back(PeerId id, const BlockId& bid, const std::string& why) {
+  counters_.fell_back.fetch_add(1, std::memory_order_relaxed);
+  util::log().debug("block {}: sketch from peer {} not completed ({}); fetching the block", bid.hex(), id, why);
+  bool ask = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& p = it->second;
+    p.rebuilding.erase(bid);
+    auto rq = requested_.find(bid);
+    if ((rq == requested_.end() && p.in_flight.size() < opts_.max_blocks_in_flight) ||
+        (rq != requested_.end() && rq->second == id)) {
+      requested_[bid] = id;
+      p.in_flight[bid] = timer_now_ms();
+      ask = true;
+    } else {
+      p.in_flight.erase(bid);
+    }
+  }
+  if (ask) net_.send(id, msg::kGetData, encode_inv({{InvKind::kBlock, bid}}));
+}
+
+void PeerManager::handle_getblocktxn(PeerId id, util::ByteSpan payload) {
+  auto req = decode_getblocktxn(payload, chain_.params().max_block_txs);
+  if (!req) return misbehave(id, 100, "malformed getblocktxn: " + req.error().to_string());
+  std::shared_ptr<const primitives::Block> block;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& rb : recent_)
+      if (rb.id == req->block) block = rb.block;
+  }
+  // Only recent blocks (no disk read for a request): an honest peer asks right after our
+  // sketch; for anything older it times out and fetches the block whole.
+  if (!block) return;
+  BlockTxn out{req->block, {}};
+  out.txs.reserve(req->indexes.size());
+  for (uint32_t i : req->indexes) {
+    if (i >= block->txs.size())
+      return misbehave(id, 100, "getblocktxn index " + std::to_string(i) + " beyond the block's " +
+                                    std::to_string(block->txs.size()) + " transactions");
+    out.txs.push_back(block->txs[i]);
+  }
+  auto bytes = encode_blocktxn(out);
+  counters_.blocktxn_bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+  net_.send(id, msg::kBlockTxn, std::move(bytes));
+}
+
+void PeerManager::handle_blocktxn(PeerId id, util::ByteSpan payload) {
+  auto msg = decode_blocktxn(payload, chain_.params().max_block_txs);
+  if (!msg) return misbehave(id, 100, "malformed blocktxn: " + msg.error().to_string());
+  std::optional<PartialBlock> pb;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    auto rb = it->second.rebuilding.find(msg->block);
+    // Late (the rebuild timed out and went elsewhere) or never asked for: ignored.
+    if (rb == it->second.rebuilding.end()) return;
+    pb.emplace(std::move(rb->second));
+    it->second.rebuilding.erase(rb);
+  }
+  if (auto st = pb->fill(msg->txs); !st) {
+    fall_back(id, msg->block, st.error().to_string());
+    return misbehave(id, 100, "blocktxn does not match the request: " + st.error().to_string());
+  }
+  finish_rebuild(id, msg->block, *pb, true);
 }
 
 std::vector<PeerStats> PeerManager::stats() const {

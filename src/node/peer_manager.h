@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "chain/chainstate.h"
+#include "node/compact.h"
 #include "node/protocol.h"
 #include "util/clock.h"
 #include "util/metrics.h"
@@ -83,6 +85,23 @@ struct PeerManagerOptions {
   int64_t presync_stall_ms = 30'000;
   // default: one mempool request answered per connection, with at most 50,000 ids
   size_t max_mempool_inv = 50'000;
+  // Compact block relay (node/compact.h; docs/spec/p2p.md "Compact blocks"). default: on. Off:
+  // no sendcmpct is sent, so peers announce with headers and send full blocks, as before.
+  bool compact_relay = true;
+  // default: 3 peers are asked to push sketches (high bandwidth): the last ones whose block
+  // became our tip first; the first connected fill the slots until then
+  size_t compact_hb_peers = 3;
+  // default: 2 sketches per peer may wait for a blocktxn; a further one falls back to the block
+  size_t max_rebuilds_per_peer = 2;
+  // default: at most 1,000 transactions of a sketch are sent whole (those the peer was never
+  // told of nor told us of); the rest go as short ids and are asked for if missing
+  size_t max_prefilled = 1000;
+  // default: the last 4 blocks seen stay in memory: getblocktxn is answered from them only, and
+  // their transactions help rebuild a sibling (a fork's transactions left the mempool)
+  size_t recent_blocks = 4;
+  // Where sketch salts come from (the node's seeded randomness); a salt is never predictable
+  // from the block alone. default: 0 (tests)
+  uint64_t salt_seed = 0;
 };
 
 // What the peer protocol counts for /metrics. Thread-safe.
@@ -91,6 +110,20 @@ struct PeerCounters {
   util::ReasonCounter blocks_rejected;       // peers' blocks refused, by reason token
   util::ReasonCounter txs_rejected;          // peers' transactions refused, by reason token
   std::atomic<uint64_t> bans{0};             // peers banned for misbehaving
+  // Compact blocks. A sketch received ends in exactly one of: rebuilt without a round trip,
+  // rebuilt after a getblocktxn, fell back to the full block, or ignored (not a new tip, or
+  // already known).
+  std::atomic<uint64_t> sketches_received{0};
+  std::atomic<uint64_t> rebuilt_no_round_trip{0};
+  std::atomic<uint64_t> rebuilt_round_trip{0};
+  std::atomic<uint64_t> fell_back{0};
+  std::atomic<uint64_t> txs_requested{0};        // transactions asked for with getblocktxn
+  std::atomic<uint64_t> sketches_sent{0};
+  std::atomic<uint64_t> sketch_bytes_sent{0};    // cmpctblock payloads
+  std::atomic<uint64_t> sketched_block_bytes{0}; // the full encodings of the blocks sent as sketches
+  std::atomic<uint64_t> blocktxn_bytes_sent{0};
+  std::atomic<uint64_t> blocks_sent_full{0};     // block messages (getdata answers)
+  std::atomic<uint64_t> block_bytes_sent{0};
 };
 
 struct PeerStats {
@@ -170,6 +203,17 @@ class PeerManager {
     bool serving = false;          // a thread is serving getdata_blocks (one at a time, in order)
     bool answered_mempool = false; // a mempool request is answered once per connection
     std::optional<HeaderPresync> presync;
+    bool compact = false;        // sent sendcmpct: understands sketches
+    bool push_sketches = false;  // asked us (sendcmpct 1) to push sketches unsolicited
+    // Sketches waiting for the peer's blocktxn (at most max_rebuilds_per_peer); each is also in
+    // in_flight, so the download timeout ends it.
+    std::map<primitives::BlockId, PartialBlock> rebuilding;
+  };
+  // A block kept for getblocktxn and for rebuilding siblings, with its transaction ids.
+  struct RecentBlock {
+    primitives::BlockId id;
+    std::shared_ptr<const primitives::Block> block;
+    std::shared_ptr<const std::vector<primitives::TxId>> ids;
   };
 
   void handle_getheaders(PeerId id, util::ByteSpan payload);
@@ -184,12 +228,32 @@ class PeerManager {
   void handle_block(PeerId id, util::ByteSpan payload);
   void handle_notfound(PeerId id, util::ByteSpan payload);
   void handle_mempool(PeerId id, util::ByteSpan payload);
+  void handle_sendcmpct(PeerId id, util::ByteSpan payload);
+  void handle_cmpctblock(PeerId id, util::ByteSpan payload);
+  void handle_getblocktxn(PeerId id, util::ByteSpan payload);
+  void handle_blocktxn(PeerId id, util::ByteSpan payload);
+  // A rebuilt sketch: checked against its Merkle root and handed on as a delivered block.
+  void finish_rebuild(PeerId id, const primitives::BlockId& bid, PartialBlock& pb, bool round_trip);
+  // The sketch cannot be completed: the block is asked of the same peer whole (unless another
+  // peer is fetching it already).
+  void fall_back(PeerId id, const primitives::BlockId& bid, const std::string& why);
+  // Pushes sketches of `rb` to the peers that asked for them and do not know it (never `from`).
+  void push_sketches(const RecentBlock& rb, std::optional<PeerId> from);
+  // Keeps `block` among the recent ones (computing its ids once) and returns it.
+  RecentBlock remember_recent(primitives::Block block, const primitives::BlockId& bid);
+  // The peer delivered our new tip first: it becomes (or stays) one of the high-bandwidth peers.
+  void promote_hb(PeerId id);
+  // A block delivered by a peer (whole, or rebuilt from a sketch when `sketch`), requested or not.
+  void take_block(PeerId id, primitives::Block block, const primitives::BlockId& bid, size_t bytes, bool sketch);
   // Serves the peer's waiting getdata blocks, up to serve_bytes_per_turn and while its send
   // queue has room; the rest waits for the next turn (tick()). Abandons them if the peer goes
   // or a send fails.
   void serve_getdata(PeerId id);
   // Validates and stores a block from a peer, then updates its download state.
-  void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid);
+  // A block rebuilt from a sketch (`sketch`) was relayed before anyone validated it: its content
+  // costs the peer nothing (BIP152); its header was checked before.
+  void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid,
+                         bool sketch = false);
 
   void send_getheaders(PeerId id, const std::vector<primitives::BlockId>& prefix = {});
   void request_blocks(PeerId id);
@@ -215,6 +279,9 @@ class PeerManager {
   std::map<primitives::BlockId, int64_t> retry_after_;  // GUARDED_BY(mu_)
   int64_t timer_ms_ = 0;                               // GUARDED_BY(mu_): see timer_now_ms()
   std::optional<int64_t> last_wall_ms_;                // GUARDED_BY(mu_)
+  std::deque<PeerId> hb_peers_;                        // GUARDED_BY(mu_): oldest first
+  std::deque<RecentBlock> recent_;                     // GUARDED_BY(mu_): oldest first
+  uint64_t salt_counter_ = 0;                          // GUARDED_BY(mu_)
   std::atomic<int64_t> last_progress_log_ms_{0};
   std::atomic<bool> catching_up_{false};
   PeerCounters counters_;  // behind the best header: "synced" is logged when it ends
@@ -233,6 +300,7 @@ class PeerManager {
     primitives::Block block;
     primitives::BlockId id;
     size_t bytes = 0;
+    bool sketch = false;
   };
   mutable std::mutex blkq_mu_;
   std::condition_variable blkq_cv_;

@@ -117,11 +117,13 @@ class FakeNet {
   std::deque<Envelope> queue;
   std::set<std::pair<size_t, size_t>> links;
   std::vector<std::pair<size_t, std::string>> bans;  // (banned node, reason)
+  std::map<uint16_t, size_t> sent;                   // messages sent, by type
 };
 
 bool Endpoint::send(PeerId peer, uint16_t type, util::Bytes payload) {
   std::lock_guard lock(net_.mu);
   if (!net_.links.count({self_, peer})) return false;
+  ++net_.sent[type];
   net_.queue.push_back({self_, peer, type, std::move(payload)});
   return true;
 }
@@ -473,4 +475,243 @@ TEST(PeerManager, LowWorkBranchIsNotStoredAndHeavierOneIsPresyncedThenStored) {
   EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
   EXPECT_EQ(net.chain(2).tip().id, net.chain(0).tip().id);
   EXPECT_TRUE(net.bans.empty());
+}
+
+// ---- Compact blocks ----
+
+TEST(PeerManager, BlocksCrossAsSketchesWithoutARoundTrip) {
+  // A - B - C: the transfers reach every mempool first, then A mines them. B rebuilds the block
+  // from its sketch and pushes its own sketch on to C before validating it; no block crosses
+  // whole.
+  FakeNet net(3, params());
+  net.connect(0, 1);
+  net.connect(1, 2);
+  net.pump();
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 4, 9)).ok());
+  net.pump();
+  ASSERT_EQ(net.chain(2).mempool_size(), 40u);
+  net.sent.clear();
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.pump();
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(net.chain(i).tip().id, net.chain(0).tip().id) << i;
+    EXPECT_EQ(net.chain(i).mempool_size(), 0u) << i;
+    const auto& c = net.members[i].manager->counters();
+    EXPECT_EQ(c.sketches_received.load(), 1u) << i;
+    EXPECT_EQ(c.rebuilt_no_round_trip.load(), 1u) << i;
+    EXPECT_EQ(c.rebuilt_round_trip.load() + c.fell_back.load(), 0u) << i;
+  }
+  EXPECT_EQ(net.sent[msg::kBlock], 0u);
+  EXPECT_EQ(net.sent[msg::kGetBlockTxn], 0u);
+  const auto& a = net.members[0].manager->counters();
+  EXPECT_EQ(a.sketches_sent.load(), 1u);
+  // 40 transfers: 6,359 bytes whole, 377 as a sketch.
+  EXPECT_LT(a.sketch_bytes_sent.load() * 10, a.sketched_block_bytes.load());
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, UnannouncedTransfersAreSentWithTheSketch) {
+  // A mines transfers still waiting in its batched announcements: the sketch carries them whole,
+  // so B rebuilds the block without a round trip.
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  net.pump();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 5, 9)).ok());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.sent.clear();
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.members[1].manager->counters().rebuilt_no_round_trip.load(), 1u);
+  EXPECT_EQ(net.sent[msg::kGetBlockTxn] + net.sent[msg::kBlock], 0u);
+}
+
+TEST(PeerManager, MissingTransfersAreAskedForWithOneRoundTrip) {
+  // A sends nothing whole (max_prefilled 0) and mines transfers it has not yet announced: B's
+  // mempool lacks them, it asks for exactly those and rebuilds the block from the answer.
+  PeerManagerOptions o;
+  o.max_prefilled = 0;
+  FakeNet net(2, params(), o);
+  net.connect(0, 1);
+  net.pump();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(net.chain(1).submit_transaction(transfer(net.chain(1), 2, 9)).ok());
+  net.pump();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 5, 9)).ok());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.sent.clear();
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  const auto& b = net.members[1].manager->counters();
+  EXPECT_EQ(b.rebuilt_round_trip.load(), 1u);
+  EXPECT_EQ(b.txs_requested.load(), 5u);
+  EXPECT_EQ(b.fell_back.load(), 0u);
+  EXPECT_EQ(net.sent[msg::kGetBlockTxn], 1u);
+  EXPECT_EQ(net.sent[msg::kBlock], 0u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, CompactRelayOffSendsWholeBlocks) {
+  PeerManagerOptions o;
+  o.compact_relay = false;
+  FakeNet net(2, params(), o);
+  net.connect(0, 1);
+  net.pump();
+  ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1, 9)).ok());
+  net.pump();
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.sent[msg::kSendCmpct] + net.sent[msg::kCmpctBlock], 0u);
+  EXPECT_EQ(net.sent[msg::kBlock], 1u);
+}
+
+namespace {
+
+// Delivers what is queued for node `to` (the honest node) and returns, in order, what it sent
+// to the other nodes (the hostile peer, played by the test).
+std::vector<Envelope> deliver_to(FakeNet& net, size_t to) {
+  std::vector<Envelope> out;
+  for (int round = 0; round < 50 && !net.queue.empty(); ++round) {
+    auto e = std::move(net.queue.front());
+    net.queue.pop_front();
+    if (e.to != to) {
+      out.push_back(std::move(e));
+      continue;
+    }
+    if (net.links.count({e.from, e.to})) net.members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));
+  }
+  return out;
+}
+
+primitives::Transaction dev_transfer(uint32_t from, uint64_t nonce) {
+  return primitives::make_transfer(params().chain_id, consensus::dev_account_key(from),
+                                   consensus::dev_account_key(20).pubkey(), 100, 1, nonce);
+}
+
+std::vector<primitives::TxId> ids_of(const primitives::Block& b) {
+  std::vector<primitives::TxId> ids;
+  for (const auto& t : b.txs) ids.push_back(t.id());
+  return ids;
+}
+
+bool sent_type(const std::vector<Envelope>& out, uint16_t type) {
+  for (const auto& e : out)
+    if (e.type == type) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(PeerManager, HostileSketchesAreScoredOrFallBack) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  Forge forge(params());
+  auto reconnect = [&] {
+    net.connect(0, 1);
+    (void)deliver_to(net, 0);
+  };
+
+  // Undecodable: +100.
+  net.queue.push_back({1, 0, msg::kCmpctBlock, util::Bytes{1, 2, 3}});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.bans.size(), 1u);
+  EXPECT_NE(net.bans[0].second.find("malformed cmpctblock"), std::string::npos) << net.bans[0].second;
+
+  // A header with a bad proof of work: +100, as an invalid header.
+  reconnect();
+  auto bad = forge.make(params().genesis_id);
+  bad.header.bits = 0x1d00ffff;
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(bad, ids_of(bad), 1, {}))});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.bans.size(), 2u);
+  EXPECT_NE(net.bans[1].second.find("invalid cmpctblock header"), std::string::npos) << net.bans[1].second;
+
+  // Two transfers of the sketch share a short id: no penalty, the block is asked for whole,
+  // and the whole block is taken.
+  reconnect();
+  auto b1 = forge.make(params().genesis_id, {dev_transfer(3, 0), dev_transfer(4, 0), dev_transfer(5, 0)});
+  auto cb = make_compact_block(b1, ids_of(b1), 7, {});
+  cb.short_ids[2] = cb.short_ids[0];
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(cb)});
+  auto out = deliver_to(net, 0);
+  EXPECT_EQ(net.bans.size(), 2u);
+  ASSERT_TRUE(sent_type(out, msg::kGetData));
+  EXPECT_EQ(net.members[0].manager->counters().fell_back.load(), 1u);
+  net.queue.push_back({1, 0, msg::kBlock, primitives::encode_block(b1)});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.chain(0).tip().id, b1.id());
+
+  // A blocktxn that does not match the request (a transfer of another slot): +100.
+  auto b2 = forge.make(b1.id(), {dev_transfer(6, 0), dev_transfer(7, 0)});
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(b2, ids_of(b2), 8, {}))});
+  out = deliver_to(net, 0);
+  ASSERT_TRUE(sent_type(out, msg::kGetBlockTxn));
+  net.queue.push_back({1, 0, msg::kBlockTxn, encode_blocktxn({b2.id(), {b2.txs[1], b2.txs[0]}})});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.bans.size(), 3u);
+  EXPECT_NE(net.bans[2].second.find("blocktxn does not match"), std::string::npos) << net.bans[2].second;
+  EXPECT_EQ(net.chain(0).tip().id, b1.id());
+
+  // A blocktxn nobody asked for is ignored; a getblocktxn beyond the block scores 100.
+  reconnect();
+  net.queue.push_back({1, 0, msg::kBlockTxn, encode_blocktxn({b2.id(), {b2.txs[0]}})});
+  (void)deliver_to(net, 0);
+  EXPECT_EQ(net.bans.size(), 3u);
+  net.queue.push_back({1, 0, msg::kGetBlockTxn, encode_getblocktxn({b1.id(), {0, 3}})});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.bans.size(), 4u);
+  EXPECT_NE(net.bans[3].second.find("getblocktxn index"), std::string::npos) << net.bans[3].second;
+
+  // The honest version of b2 then crosses as a sketch plus the right blocktxn.
+  reconnect();
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(b2, ids_of(b2), 9, {1}))});
+  out = deliver_to(net, 0);
+  ASSERT_TRUE(sent_type(out, msg::kGetBlockTxn));
+  net.queue.push_back({1, 0, msg::kBlockTxn, encode_blocktxn({b2.id(), {b2.txs[0]}})});
+  (void)deliver_to(net, 0);
+  EXPECT_EQ(net.chain(0).tip().id, b2.id());
+  EXPECT_EQ(net.bans.size(), 4u);
+}
+
+TEST(PeerManager, TooManyPendingRebuildsFallBackToTheBlock) {
+  PeerManagerOptions o;
+  o.max_rebuilds_per_peer = 1;
+  FakeNet net(2, params(), o);
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  Forge forge(params());
+  // Two sibling blocks with transfers node 0 lacks: the first waits for its blocktxn, the
+  // second (a sibling, so also a new tip while the first is unprocessed) is fetched whole.
+  auto a = forge.make(params().genesis_id, {dev_transfer(3, 0)});
+  auto b = forge.make(params().genesis_id, {dev_transfer(4, 0)}, nullptr, 1);
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(a, ids_of(a), 1, {}))});
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(b, ids_of(b), 2, {}))});
+  auto out = deliver_to(net, 0);
+  EXPECT_TRUE(sent_type(out, msg::kGetBlockTxn));
+  EXPECT_TRUE(sent_type(out, msg::kGetData));
+  EXPECT_EQ(net.members[0].manager->counters().fell_back.load(), 1u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, InvalidBlockFromASketchCostsTheRelayerNothing) {
+  // Sketches are relayed before validation: a block whose header holds but whose transfer is
+  // forged is refused, and the honest relayer keeps its connection (BIP152). The same block
+  // sent whole costs the full score.
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  Forge forge(params());
+  auto forged = dev_transfer(3, 0);
+  forged.amount += 1;  // the signature no longer matches
+  auto b = forge.make(params().genesis_id, {forged});
+  net.queue.push_back({1, 0, msg::kCmpctBlock, encode_cmpctblock(make_compact_block(b, ids_of(b), 1, {0}))});
+  (void)deliver_to(net, 0);
+  EXPECT_EQ(net.members[0].manager->counters().rebuilt_no_round_trip.load(), 1u);
+  EXPECT_EQ(net.chain(0).tip().height, 0u);
+  EXPECT_TRUE(net.bans.empty());
+  auto b2 = forge.make(params().genesis_id, {forged}, nullptr, 2);
+  net.queue.push_back({1, 0, msg::kBlock, primitives::encode_block(b2)});
+  (void)deliver_to(net, 0);
+  ASSERT_EQ(net.bans.size(), 1u);
+  EXPECT_NE(net.bans[0].second.find("bad-signature"), std::string::npos) << net.bans[0].second;
 }

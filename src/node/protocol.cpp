@@ -1,5 +1,7 @@
 #include "node/protocol.h"
 
+#include "node/compact.h"
+
 namespace peerchain::node {
 
 net::MessageLimits node_message_limits(const consensus::Params& params) {
@@ -13,6 +15,11 @@ net::MessageLimits node_message_limits(const consensus::Params& params) {
   limits.set(msg::kGetHeaders, static_cast<uint32_t>(9 + kMaxLocator * 32));
   limits.set(msg::kMempool, 0);
   limits.set(msg::kHeaders, static_cast<uint32_t>(9 + kMaxHeaders * primitives::BlockHeader::kEncodedSize));
+  const size_t txs = params.max_block_txs;
+  limits.set(msg::kSendCmpct, 1);
+  limits.set(msg::kCmpctBlock, static_cast<uint32_t>(max_cmpctblock_bytes(txs, params.max_block_bytes)));
+  limits.set(msg::kGetBlockTxn, static_cast<uint32_t>(max_getblocktxn_bytes(txs)));
+  limits.set(msg::kBlockTxn, static_cast<uint32_t>(max_blocktxn_bytes(txs)));
   return limits;
 }
 

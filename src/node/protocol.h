@@ -7,6 +7,7 @@
 //   getheaders              CompactSize n (<= kMaxLocator) | n x id 32   (a locator)
 //   headers                 CompactSize n (<= kMaxHeaders) | n x header (118)
 //   mempool                 empty: "send me an inv of your mempool" (BIP35), once per connection
+//   sendcmpct, cmpctblock, getblocktxn, blocktxn   compact block relay: node/compact.h
 //
 // Decoders are strict and bound every count before allocating. Pure; thread-safe.
 #pragma once
@@ -28,6 +29,11 @@ inline constexpr uint16_t kGetHeaders = 20;
 inline constexpr uint16_t kHeaders = 21;
 inline constexpr uint16_t kNotFound = 22;
 inline constexpr uint16_t kMempool = 23;
+// Compact block relay (node/compact.h).
+inline constexpr uint16_t kSendCmpct = 24;
+inline constexpr uint16_t kCmpctBlock = 25;
+inline constexpr uint16_t kGetBlockTxn = 26;
+inline constexpr uint16_t kBlockTxn = 27;
 }  // namespace msg
 
 inline constexpr size_t kMaxInv = 5000;

@@ -319,7 +319,24 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     for (const auto& name : d.names()) names.push_back(name);
     return names;
   });
-  d.add("getnetworkinfo", [&n](const Json&) {
+  // Compact block relay (issue 15): what crossed as sketches, and how each sketch ended.
+  auto compact_block_stats = [&n] {
+    const auto& c = n.peers().counters();
+    auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    return Json{{"enabled", n.options().compact_relay},
+                {"sketches_received", v(c.sketches_received)},
+                {"rebuilt_without_round_trip", v(c.rebuilt_no_round_trip)},
+                {"rebuilt_with_round_trip", v(c.rebuilt_round_trip)},
+                {"fell_back_to_block", v(c.fell_back)},
+                {"transfers_requested", v(c.txs_requested)},
+                {"sketches_sent", v(c.sketches_sent)},
+                {"sketch_bytes_sent", v(c.sketch_bytes_sent)},
+                {"sketched_block_bytes", v(c.sketched_block_bytes)},
+                {"blocktxn_bytes_sent", v(c.blocktxn_bytes_sent)},
+                {"blocks_sent_whole", v(c.blocks_sent_full)},
+                {"block_bytes_sent_whole", v(c.block_bytes_sent)}};
+  };
+  d.add("getnetworkinfo", [&n, compact_block_stats](const Json&) {
     size_t inbound = 0, outbound = 0;
     for (const auto& s : n.peers().stats()) (s.inbound ? inbound : outbound)++;
     return Json{{"version", std::string(util::version())},
@@ -333,7 +350,8 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
                 {"connections_out", outbound},
                 {"label", node_label(n)},
                 {"node_id", n.node_id() ? Json(n.node_id()->hex()) : Json(nullptr)},
-                {"p2p_encryption", n.options().p2p_encryption}};
+                {"p2p_encryption", n.options().p2p_encryption},
+                {"compact_blocks", compact_block_stats()}};
   });
   d.add("getmininginfo", [&n](const Json&) { return mining_info(n); });
   d.add("listtransfers", [&n](const Json& p) { return list_transfers(n, p); });

@@ -310,6 +310,7 @@ void Simulation::start_node(int i) {
   no.mine = false;
   no.discover = false;
   no.user_agent = "peerchain-sim/n" + std::to_string(i);
+  no.compact_relay = o_.compact_relay;
   for (int p : s.peers) no.peers.push_back({Network::host_of(p), Network::kPort});
   auto created = node::Node::create(no, s.services);
   if (!created) {
@@ -1275,6 +1276,7 @@ std::string options_to_args(const SimOptions& o) {
   s += " --fault-interval " + num(o.fault_interval_s) + " --clients " + std::to_string(o.clients) + " --tx-rate " + num(o.tx_rate);
   if (o.peers) s += " --peers " + std::to_string(o.peers);
   if (o.check_every_s != 5) s += " --check-every " + num(o.check_every_s);
+  if (!o.compact_relay) s += " --compact-relay off";
   if (o.invalid_share != 0.05) s += " --invalid-share " + num(o.invalid_share);
   if (!o.faults.empty()) {
     std::string f;

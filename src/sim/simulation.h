@@ -48,6 +48,7 @@ struct SimOptions {
   bool verbose = false;              // node log lines to stderr
   int planted_bug = 0;               // test builds only: which planted bug is live (0: none)
   double check_every_s = 5;          // invariants on every running node this often; 0: only at the end
+  bool compact_relay = true;         // nodes relay blocks as sketches (issue 15); false: whole blocks
 };
 
 struct SimReport {
