@@ -625,9 +625,9 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
     }
   }
   if (opts_.compact_relay && on_tip && run && *run && tip.chain_work < (*run)->chain_work) {
-    auto rb = remember_recent(std::move(block), bid);
-    push_sketches(rb, id);
-    block = *rb.block;  // a copy for the queue; the recent one stays for getblocktxn
+    // Only a body that matches its header's Merkle root is kept and sketched on (see
+    // remember_recent); a mutated one goes on to validation, which refuses it.
+    if (auto rb = remember_recent(block, bid)) push_sketches(*rb, id);
   }
   if (!opts_.queue_blocks) return process_one_block(id, block, bid, sketch);
   {
@@ -923,17 +923,19 @@ uint64_t splitmix64(uint64_t x) {
 }
 }  // namespace
 
-PeerManager::RecentBlock PeerManager::remember_recent(primitives::Block block, const BlockId& bid) {
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& rb : recent_)
-      if (rb.id == bid) return rb;
-  }
+std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives::Block block, const BlockId& bid) {
   auto ids = std::make_shared<std::vector<primitives::TxId>>();
   ids->reserve(block.txs.size());
   for (const auto& tx : block.txs) ids->push_back(tx.id());
-  RecentBlock rb{bid, std::make_shared<const primitives::Block>(std::move(block)), std::move(ids)};
+  if (primitives::compute_merkle_root(*ids) != block.header.merkle_root) return std::nullopt;
   std::lock_guard lock(mu_);
+  for (auto it = recent_.begin(); it != recent_.end(); ++it)
+    if (it->id == bid) {
+      if (*it->ids == *ids) return *it;
+      recent_.erase(it);  // same header, another body with the same root: keep the newest
+      break;
+    }
+  RecentBlock rb{bid, std::make_shared<const primitives::Block>(std::move(block)), std::move(ids)};
   recent_.push_back(rb);
   while (recent_.size() > std::max<size_t>(1, opts_.recent_blocks)) recent_.pop_front();
   return rb;

@@ -240,7 +240,10 @@ class PeerManager {
   // Pushes sketches of `rb` to the peers that asked for them and do not know it (never `from`).
   void push_sketches(const RecentBlock& rb, std::optional<PeerId> from);
   // Keeps `block` among the recent ones (computing its ids once) and returns it.
-  RecentBlock remember_recent(primitives::Block block, const primitives::BlockId& bid);
+  // nullopt when the body does not match the header's Merkle root: a mutated block (an honest
+  // header with another body) is never kept, so it can neither be relayed as a sketch nor stand
+  // in for the honest block of the same id. A block already kept with another body is replaced.
+  std::optional<RecentBlock> remember_recent(primitives::Block block, const primitives::BlockId& bid);
   // The peer delivered our new tip first: it becomes (or stays) one of the high-bandwidth peers.
   void promote_hb(PeerId id);
   // A block delivered by a peer (whole, or rebuilt from a sketch when `sketch`), requested or not.
