@@ -73,15 +73,7 @@ util::Result<Transaction> decode_transaction(util::ByteSpan in) {
 
 Transaction make_transfer(uint32_t chain_id, const crypto::SecretKey& from, const AccountKey& to,
                           Amount amount, Amount fee, uint64_t nonce) {
-  Transaction tx;
-  tx.chain_id = chain_id;
-  tx.sender = from.pubkey();
-  tx.recipient = to;
-  tx.amount = amount;
-  tx.fee = fee;
-  tx.nonce = nonce;
-  tx.sign(from);
-  return tx;
+  return make_transfer(chain_id, crypto::Signer(from), to, amount, fee, nonce);
 }
 
 Transaction make_transfer(uint32_t chain_id, const crypto::Signer& from, const AccountKey& to, Amount amount,
