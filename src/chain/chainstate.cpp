@@ -6,6 +6,7 @@
 #include "chain/parallel_verify.h"
 #include "chain/planted.h"
 #include "consensus/pow.h"
+#include "crypto/random.h"
 #include "util/log.h"
 
 namespace peerchain::chain {
@@ -81,6 +82,7 @@ ChainState::ChainState(const consensus::Params& params, std::unique_ptr<storage:
       clock_(clock),
       opts_(opts),
       sig_cache_(opts.sig_cache_entries),
+      account_cache_(opts.account_cache_entries, crypto::random_u64()),
       mempool_(opts.mempool) {}
 
 ChainState::~ChainState() = default;
@@ -261,12 +263,18 @@ Account ChainState::load_account(const AccountKey& key) const {
     if (!read_fault_) read_fault_ = std::move(e);
     return Account{};
   };
+  if (auto cached = account_cache_.get(key)) return *cached;
   auto v = db_->get(Column::kAccounts, key.span());
   if (!v) return fault(v.error());
-  if (!*v) return {};  // absent == empty, by the schema
-  auto a = primitives::decode_account(**v);
-  if (!a) return fault({std::string(storage::kErrCorrupt), "account record " + key.hex() + ": " + a.error().to_string()});
-  return *a;
+  Account a;  // absent == empty, by the schema
+  if (*v) {
+    auto decoded = primitives::decode_account(**v);
+    if (!decoded)
+      return fault({std::string(storage::kErrCorrupt), "account record " + key.hex() + ": " + decoded.error().to_string()});
+    a = *decoded;
+  }
+  account_cache_.put(key, a);
+  return a;
 }
 
 util::Result<std::optional<Block>> ChainState::read_block(const BlockId& id) const {
@@ -321,9 +329,11 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
   }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
   if (auto st = db_->write(batch, sync); !st) {
+    account_cache_.clear();  // what the database holds is its business now: read it again
     note_fault(st.error(), false);
     return st;
   }
+  for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
   active_.push_back(e);
   return {};
 }
@@ -348,19 +358,23 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
   auto undo = storage::decode_undo(**raw_undo);
   if (!undo) return corrupt("undo data of " + e->id.hex() + ": " + undo.error().to_string());
   storage::WriteBatch batch;
+  std::vector<std::pair<AccountKey, Account>> restored;
   for (const auto& a : undo->accounts) {
     if (planted::on(1) && &a == &undo->accounts.front()) continue;
     if (a.prior) batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(*a.prior));
     else batch.erase(Column::kAccounts, a.key.span());
+    restored.emplace_back(a.key, a.prior.value_or(Account{}));
     touched.insert(a.key);
   }
   batch.erase(Column::kUndo, e->id.span());
   for (const auto& tx : (*block)->txs) batch.erase(Column::kTxIndex, tx.id().span());
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->parent->id.span());
   if (auto st = db_->write(batch, true); !st) {
+    account_cache_.clear();
     note_fault(st.error(), false);
     return st;
   }
+  for (const auto& [key, prior] : restored) account_cache_.put(key, prior);
   active_.pop_back();
   candidates_.insert(e);  // still valid: may win again
   disconnected.push_back(std::move(**block));
@@ -1070,6 +1084,11 @@ Account ChainState::account(const AccountKey& key) const {
   return load_account(key);
 }
 
+ChainState::AccountCacheStats ChainState::account_cache_stats() const {
+  std::lock_guard lock(mu_);
+  return {account_cache_.hits(), account_cache_.misses(), account_cache_.size()};
+}
+
 std::map<AccountKey, Account> ChainState::all_accounts() const {
   std::lock_guard lock(mu_);
   std::map<AccountKey, Account> out;
@@ -1105,6 +1124,24 @@ std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
   if (!*b || loc->position >= (*b)->txs.size()) return corrupt("names a missing block or position");
   uint32_t h = it->second->height();
   return TxInfo{(*b)->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
+}
+
+std::optional<TxPlace> ChainState::transaction_place(const TxId& id) const {
+  std::lock_guard lock(mu_);
+  if (mempool_.get(id)) return TxPlace{};
+  auto v = db_->get(Column::kTxIndex, id.span());
+  if (!v) note_fault(v.error(), true);
+  if (!v || !*v) return std::nullopt;
+  auto loc = storage::decode_tx_location(**v);
+  auto it = loc ? index_.find(loc->block) : index_.end();
+  if (it == index_.end()) {
+    note_fault({std::string(storage::kErrCorrupt),
+                "tx index record of " + id.hex() + ": " + (loc ? "names unknown block " + loc->block.hex() : loc.error().to_string())},
+               true);
+    return std::nullopt;
+  }
+  uint32_t h = it->second->height();
+  return TxPlace{loc->block, h, tip_entry()->height() - h + 1};
 }
 
 std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) const {
@@ -1159,6 +1196,7 @@ std::pair<size_t, primitives::Amount> ChainState::mempool_pending(const AccountK
 util::Status ChainState::reindex() {
   std::lock_guard lock(mu_);
   std::vector<BlockIndexEntry*> old_chain = active_;
+  account_cache_.clear();
   for (auto c : {Column::kAccounts, Column::kUndo, Column::kTxIndex})
     if (auto st = db_->clear(c); !st) return st;
   storage::WriteBatch batch;

@@ -39,6 +39,7 @@
 
 #include "chain/chain_error.h"
 #include "chain/mempool.h"
+#include "chain/account_cache.h"
 #include "chain/sig_cache.h"
 #include "consensus/engine.h"
 #include "consensus/params.h"
@@ -71,6 +72,7 @@ struct BlockIndexEntry {
 
 struct ChainOptions {
   size_t sig_cache_entries = 1 << 19;  // default: 512k verified transactions remembered
+  size_t account_cache_entries = 1 << 17;  // default: 128k accounts (~13 MB at most); 0: no cache
   MempoolOptions mempool;
   // default: true. Whether open() connects stored blocks that are better than the stored tip.
   // peerchain-ledger verify/reindex open with false: a damaged state must not be read (or
@@ -103,6 +105,14 @@ struct BlockTemplate {
 
 struct TxInfo {
   primitives::Transaction tx;
+  std::optional<BlockId> block;  // nullopt: in the mempool
+  uint32_t height = 0;
+  uint32_t confirmations = 0;
+};
+
+// Where a transaction is, without its body: an index lookup, no block read or decode (the block
+// holding it may have tens of thousands of transfers).
+struct TxPlace {
   std::optional<BlockId> block;  // nullopt: in the mempool
   uint32_t height = 0;
   uint32_t confirmations = 0;
@@ -221,7 +231,13 @@ class ChainState {
   primitives::Account account(const primitives::AccountKey& key) const;
   // Every stored account (absent == empty), in key order. For verification and tests.
   std::map<primitives::AccountKey, primitives::Account> all_accounts() const;
+  struct AccountCacheStats {
+    uint64_t hits = 0, misses = 0;
+    size_t entries = 0;
+  };
+  AccountCacheStats account_cache_stats() const;
   std::optional<TxInfo> transaction(const primitives::TxId& id) const;
+  std::optional<TxPlace> transaction_place(const primitives::TxId& id) const;
   // For relay, one lock for a whole inv or getdata: whether each transaction is known (in the
   // mempool or in a block: an index lookup, no block read), and the mempool's copies.
   std::vector<bool> known_transactions(std::span<const primitives::TxId> ids) const;
@@ -323,6 +339,7 @@ class ChainState {
   const util::Clock& clock_;
   const ChainOptions opts_;
   SigCache sig_cache_;
+  mutable AccountCache account_cache_;  // GUARDED_BY(mu_)
 
   mutable std::mutex mu_;
   std::unordered_map<BlockId, std::unique_ptr<BlockIndexEntry>, util::FixedBytesHasher> index_;  // GUARDED_BY(mu_)

@@ -73,10 +73,19 @@ TEST(ChainState, MinesBlockWithTransfersAndPersists) {
     ASSERT_TRUE(info && info->block);
     EXPECT_EQ(*info->block, ids[0]);
     EXPECT_EQ(info->confirmations, 1u);
+    // The same place, from the index alone.
+    auto place = node->transaction_place(id1);
+    ASSERT_TRUE(place && place->block);
+    EXPECT_EQ(*place->block, ids[0]);
+    EXPECT_EQ(place->height, 1u);
+    EXPECT_EQ(place->confirmations, 1u);
+    Miner::generate(node.chain(), account_key(50), 1);
+    EXPECT_EQ(node->transaction_place(id1)->confirmations, 2u);
+    EXPECT_FALSE(node->transaction_place(transfer(1, 2, 9).id()));
     EXPECT_TRUE(node->verify().ok());
   }
   TestNode again(params(), &dir);
-  EXPECT_EQ(again->tip().height, 1u);
+  EXPECT_EQ(again->tip().height, 2u);
   EXPECT_EQ(again->account(account_key(1)).nonce, 2u);
   EXPECT_TRUE(again->transaction(id1).has_value());
   EXPECT_TRUE(again->verify().ok());

@@ -6,17 +6,9 @@
 
 namespace peerchain::chain {
 
-size_t SigCache::SaltedHash::operator()(const primitives::TxId& id) const {
-  uint64_t a, b;
-  std::memcpy(&a, id.data.data(), 8);
-  std::memcpy(&b, id.data.data() + 8, 8);
-  uint64_t x = (a ^ salt) * 0x9e3779b97f4a7c15ULL;
-  return static_cast<size_t>(x ^ (x >> 29) ^ b);
-}
-
 SigCache::SigCache(size_t max_entries)
     : max_entries_(max_entries == 0 ? 1 : max_entries),
-      set_(16, SaltedHash{crypto::random_u64()}),
+      set_(16, util::SaltedHasher{crypto::random_u64()}),
       rng_(crypto::random_u64()) {}
 
 bool SigCache::contains(const primitives::TxId& id) const {

@@ -26,13 +26,9 @@ class SigCache {
   size_t size() const;
 
  private:
-  struct SaltedHash {
-    uint64_t salt;
-    size_t operator()(const primitives::TxId& id) const;
-  };
   const size_t max_entries_;
   mutable std::shared_mutex mu_;
-  std::unordered_set<primitives::TxId, SaltedHash> set_;  // GUARDED_BY(mu_)
+  std::unordered_set<primitives::TxId, util::SaltedHasher> set_;  // GUARDED_BY(mu_)
   std::mt19937_64 rng_;                                   // GUARDED_BY(mu_)
 };
 

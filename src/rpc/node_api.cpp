@@ -491,9 +491,13 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
       uint64_t seq = n.tip_sequence();
-      auto info = n.chain().transaction(id);
-      if (info && info->block && info->confirmations >= want) {
-        Json j = tx_json(n, info->tx);
+      // Polled on every tip change: where the transfer is, without reading its block, until it
+      // is deep enough.
+      auto info = n.chain().transaction_place(id);
+      auto full = info && info->block && info->confirmations >= want ? n.chain().transaction(id) : std::nullopt;
+      if (full && full->block) {
+        info = chain::TxPlace{full->block, full->height, full->confirmations};
+        Json j = tx_json(n, full->tx);
         j["status"] = "confirmed";
         j["block"] = info->block->hex();
         j["height"] = info->height;
@@ -756,6 +760,11 @@ HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const 
       gauge("peerchain_miner_hashes_total", "Hashes tried by the miner.", static_cast<double>(miner->hashes()), "counter");
       gauge("peerchain_miner_blocks_total", "Blocks found by the miner.", static_cast<double>(miner->blocks_found()), "counter");
     }
+    auto ac = n.chain().account_cache_stats();
+    gauge("peerchain_account_cache_hits_total", "Account reads answered by the cache in front of the database.",
+          static_cast<double>(ac.hits), "counter");
+    gauge("peerchain_account_cache_misses_total", "Account reads that went to the database.", static_cast<double>(ac.misses), "counter");
+    gauge("peerchain_account_cache_entries", "Accounts held by the cache.", static_cast<double>(ac.entries));
     gauge("peerchain_signature_verifications_total", "Schnorr signature verifications made.",
           static_cast<double>(crypto::schnorr_verifications()), "counter");
     auto proc = read_process_stats();

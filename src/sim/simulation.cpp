@@ -348,7 +348,7 @@ void Simulation::start_node(int i) {
   // Acknowledged means durable: whatever this node acknowledged before it went down (kill -9 or
   // power cut) is, on its own disk, in its chain or back in its mempool.
   for (const auto& id : s.acked)
-    if (!s.node->chain().transaction(id) && s.node->chain().storage_status().state == chain::StorageState::kOk)
+    if (!s.node->chain().transaction_place(id) && s.node->chain().storage_status().state == chain::StorageState::kOk)
       return violation("node " + std::to_string(i) + " acknowledged transfer " + id.hex() +
                            " and no longer has it after a restart from its own disk", i);
   emit(TraceEvent("node_start").num("node", i).num("height", s.node->chain().tip().height).str("tip", s.node->chain().tip().id.hex()));
@@ -408,7 +408,7 @@ uint32_t Simulation::check_reorg(int i, const BlockId& old_tip) {
     auto b = chain.block(cur);
     if (!b) return back;  // unreadable: storage faults are the storage checks' business
     for (const auto& tx : b->txs) {
-      auto info = chain.transaction(tx.id());
+      auto info = chain.transaction_place(tx.id());
       if (!info) {
         violation("node " + std::to_string(i) + "'s reorg away from " + old_tip.hex() + " lost transfer " +
                       tx.id().hex() + " (in disconnected block " + cur.hex() + ")", i);
@@ -565,7 +565,7 @@ void Simulation::resend_stale() {
     if (static_cast<int>(up.size()) == n()) {
       std::erase_if(c.pending, [&](const Pending& p) {
         for (int i : up) {
-          auto info = N(i).node->chain().transaction(p.id);
+          auto info = N(i).node->chain().transaction_place(p.id);
           if (!info || !info->block || info->confirmations < 10) return false;
         }
         return true;
@@ -898,13 +898,13 @@ void Simulation::check_node(int i, bool final) {
   }
   // Every acknowledged transfer is in it; no refused one is.
   for (const auto& [id, by] : acked_) {
-    auto info = chain.transaction(id);
+    auto info = chain.transaction_place(id);
     if (!info || !info->block)
       return violation("transfer " + id.hex() + " acknowledged by node " + std::to_string(by) +
                            " is not in node " + std::to_string(i) + "'s final chain", i);
   }
   for (const auto& id : rejected_)
-    if (auto info = chain.transaction(id); info)
+    if (auto info = chain.transaction_place(id); info)
       return violation("refused transfer " + id.hex() + " is in node " + std::to_string(i) + "'s chain or mempool", i);
 }
 
@@ -927,7 +927,7 @@ bool Simulation::converged(std::string* why) {
   size_t missing = 0;
   std::string first;
   for (const auto& [id, by] : acked_) {
-    auto info = chain.transaction(id);
+    auto info = chain.transaction_place(id);
     if (!info || !info->block) {
       if (!missing++) first = id.hex() + " (acknowledged by node " + std::to_string(by) + ")";
     }

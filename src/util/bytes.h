@@ -70,4 +70,19 @@ struct FixedBytesHasher {
   }
 };
 
+// For keys an attacker may choose (public keys, ids it can grind the low bits of): mixes the
+// first 16 bytes with a per-container secret salt, so bucket collisions cannot be precomputed.
+struct SaltedHasher {
+  uint64_t salt = 0;
+  template <size_t N>
+  size_t operator()(const FixedBytes<N>& b) const {
+    static_assert(N >= 16);
+    uint64_t x, y;
+    std::memcpy(&x, b.data.data(), 8);
+    std::memcpy(&y, b.data.data() + 8, 8);
+    x = (x ^ salt) * 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>(x ^ (x >> 29) ^ y);
+  }
+};
+
 }  // namespace peerchain::util
