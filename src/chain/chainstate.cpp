@@ -1054,11 +1054,16 @@ std::optional<Block> ChainState::block(const BlockId& id) const {
   auto r = read_block(id);
   if (!r) return std::nullopt;  // recorded as corruption: the node stops
   if (!*r) {
-    // Indexed as stored but absent: the store lost it. Not "not found".
+    // Indexed as stored but absent: the store lost it. Not "not found". The read above took no
+    // lock, so process_block may have stored the block since (it marks the entry, then writes,
+    // under the lock): read again under the lock, where no write can be half done.
     std::lock_guard lock(mu_);
     auto it = index_.find(id);
-    if (it != index_.end() && it->second->have_data())
-      note_fault({std::string(storage::kErrCorrupt), "block " + id.hex() + " is indexed as stored but missing"}, true);
+    if (it == index_.end() || !it->second->have_data()) return std::nullopt;
+    r = read_block(id);
+    if (!r) return std::nullopt;
+    if (*r) return std::move(**r);
+    note_fault({std::string(storage::kErrCorrupt), "block " + id.hex() + " is indexed as stored but missing"}, true);
     return std::nullopt;
   }
   return std::move(**r);
