@@ -61,6 +61,11 @@ int main(int argc, char** argv) {
                  "relay blocks to peers as sketches of short transfer ids (BIP152-like); off: whole blocks")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  app.add_option("--block-validation-share", o.block_validation_share,
+                 "block-size policy: a mined block holds at most the transfers this node validates in this share "
+                 "of the block interval (measured on peers' blocks); 0 = up to the consensus limit")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "skew this node's clock by N ms (dev network only; for the chaos test)")

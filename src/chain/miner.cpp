@@ -79,7 +79,15 @@ MinerOptions default_miner_options(const consensus::Params& params, const primit
   return o;
 }
 
-Miner::Miner(ChainState& chain, MinerOptions opts) : chain_(chain), opts_(opts) {}
+size_t policy_block_txs(uint64_t ns_per_tx, int64_t spacing_ms, double share, size_t floor) {
+  if (share <= 0 || ns_per_tx == 0 || spacing_ms <= 0) return SIZE_MAX;
+  const double budget_ns = share * static_cast<double>(spacing_ms) * 1e6;
+  const double n = budget_ns / static_cast<double>(ns_per_tx);
+  if (n >= static_cast<double>(SIZE_MAX / 2)) return SIZE_MAX;
+  return std::max(floor, static_cast<size_t>(n));
+}
+
+Miner::Miner(ChainState& chain, MinerOptions opts) : chain_(chain), opts_(std::move(opts)) {}
 
 Miner::~Miner() { stop(); }
 
@@ -126,7 +134,8 @@ void Miner::run() {
   while (running_.load()) {
     uint64_t gen = chain_.tip_generation();
     uint64_t mgen = chain_.mempool_generation();
-    BlockTemplate tmpl = chain_.create_template(opts_.reward_key, opts_.max_block_txs);
+    const size_t limit = std::min(opts_.max_block_txs, opts_.block_txs_policy ? opts_.block_txs_policy() : SIZE_MAX);
+    BlockTemplate tmpl = chain_.create_template(opts_.reward_key, limit);
     const auto started = clock::now();
     auto stop_now = [&] {
       if (!running_.load(std::memory_order_relaxed)) return true;

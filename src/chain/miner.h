@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -27,7 +28,17 @@ struct MinerOptions {
   bool idle_priority = true;           // default: an uncapped miner hashes at SCHED_IDLE
   int64_t template_refresh_ms = 250;   // default: pick up new transactions every 250 ms
   size_t max_block_txs = SIZE_MAX;     // default: up to the consensus limit
+  // default: none. Asked before each template: at most this many transfers (the node's
+  // block-size policy, policy_block_txs); max_block_txs still bounds it.
+  std::function<size_t()> block_txs_policy;
 };
+
+// The block-size policy: a block should cost its receivers at most `share` of the block
+// interval to validate, or it loses races to blocks found meanwhile (docs/design/mempool.md
+// "Block size"). With `ns_per_tx` the measured cost of a transfer in a peer's block (0: not
+// measured yet), the template holds at most share * spacing / ns_per_tx transfers, and never
+// fewer than `floor` (a slow node still clears its mempool). share <= 0 or no measure: no limit.
+size_t policy_block_txs(uint64_t ns_per_tx, int64_t spacing_ms, double share, size_t floor = 1000);
 
 // The defaults for a network: dev miners are capped at kDevHashRateCap hashes/s (about 0.5%
 // of a core here; with the dev starting target that is a block every ~2 s per node, and three

@@ -77,3 +77,39 @@ TEST(Miner, RespectsHashRateCap) {
   // An upper bound only (a slow machine mines less, never more): the cap plus one batch.
   EXPECT_LE(static_cast<double>(miner.hashes()), 500 * secs + 4096 + 100);
 }
+
+TEST(Miner, BlockSizePolicy) {
+  // Not measured, or no share: no limit.
+  EXPECT_EQ(policy_block_txs(0, 1000, 0.5), SIZE_MAX);
+  EXPECT_EQ(policy_block_txs(20'000, 1000, 0), SIZE_MAX);
+  // 20 us a transfer, half of a 1 s interval: 25,000 transfers; of a 5 s one: 125,000.
+  EXPECT_EQ(policy_block_txs(20'000, 1000, 0.5), 25'000u);
+  EXPECT_EQ(policy_block_txs(20'000, 5000, 0.5), 125'000u);
+  // A node that validates slowly still fills blocks of the floor.
+  EXPECT_EQ(policy_block_txs(10'000'000, 1000, 0.5), 1000u);
+  EXPECT_EQ(policy_block_txs(10'000'000, 1000, 0.5, 10), 50u);
+}
+
+TEST(Miner, PolicyBoundsTheTemplate) {
+  TestNode node(easy_params());
+  for (uint64_t nonce = 0; nonce < 5; ++nonce)
+    ASSERT_TRUE(node->submit_transaction(primitives::make_transfer(node->params().chain_id, consensus::dev_account_key(1),
+                                                                    consensus::dev_account_key(2).pubkey(), 10, 1, nonce))
+                    .ok());
+  MinerOptions opts;
+  opts.reward_key = consensus::dev_account_key(0).pubkey();
+  opts.max_hashes_per_second = 2000;
+  std::atomic<int> asked{0};
+  opts.block_txs_policy = [&] {
+    ++asked;
+    return size_t{2};
+  };
+  Miner miner(node.chain(), opts);
+  miner.start();
+  ASSERT_TRUE(wait_for([&] { return node->tip().height >= 1; }, std::chrono::seconds(30)));
+  miner.stop();
+  EXPECT_GE(asked.load(), 1);
+  auto b = node->block(*node->block_id_at(1));
+  ASSERT_TRUE(b);
+  EXPECT_LE(b->txs.size(), 2u);
+}

@@ -184,6 +184,7 @@ util::Status Node::start() {
     if (opts_.mine) {
       auto mo = chain::default_miner_options(params_, *opts_.miner_key);
       if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
+      mo.block_txs_policy = [this] { return template_txs_limit(); };
       miner_ = std::make_unique<chain::Miner>(*chain_, mo);
       miner_->start();
     }
@@ -237,6 +238,11 @@ void Node::watch_storage() {
 std::optional<std::string> Node::fatal_error() const {
   std::lock_guard lock(fatal_mu_);
   return fatal_;
+}
+
+size_t Node::template_txs_limit() const {
+  return chain::policy_block_txs(peer_manager_->counters().validation_ns_per_tx.load(std::memory_order_relaxed),
+                                 params_.target_spacing_ms, opts_.block_validation_share);
 }
 
 uint64_t Node::tip_sequence() const {

@@ -52,6 +52,10 @@ struct NodeOptions {
   // A private network: only these node ids may connect, either way. Unset: anyone.
   std::optional<std::vector<net::NodeId>> allow_list;
   bool compact_relay = true;                // default: on (PeerManagerOptions::compact_relay)
+  // default: 0.5. The miner's block-size policy (chain::policy_block_txs): a template holds at
+  // most the transfers this node validates, at its measured speed, in this share of the block
+  // interval. 0: up to the consensus limit.
+  double block_validation_share = 0.5;
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };
@@ -89,6 +93,8 @@ class Node {
   void tick();
   PeerManager& peers() { return *peer_manager_; }
   chain::Miner* miner() { return miner_.get(); }
+  // The block-size policy's present limit on a template's transfers (SIZE_MAX: none).
+  size_t template_txs_limit() const;
   uint16_t port() const { return net_ ? net_->listen_port() : 0; }
   // Set when the node found its database corrupt and stopped taking anything (Services::on_fatal
   // was called): the reason, with what to run. The program exits non-zero with it.

@@ -718,6 +718,11 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
   const int64_t elapsed_ns = clock_.steady_ns() - started_ns;
   const int64_t ms = elapsed_ns / 1'000'000;
   counters_.block_processing.observe(static_cast<double>(elapsed_ns) / 1e9);
+  if (r && r->tip_changed && block.txs.size() >= 256 && elapsed_ns > 0) {
+    const auto sample = static_cast<uint64_t>(elapsed_ns) / block.txs.size();
+    const uint64_t old = counters_.validation_ns_per_tx.load(std::memory_order_relaxed);
+    counters_.validation_ns_per_tx.store(old == 0 ? sample : (old * 3 + sample) / 4, std::memory_order_relaxed);
+  }
   if (!r && r.error().rejection()) counters_.blocks_rejected.add(consensus::reject_token(r.error().rejection()->code));
   if (r && r->stored)  // one info line per block taken (mined blocks: the miner's line)
     util::log().info("block {} height {} txs {} from peer {}: accepted in {} ms", bid.hex(), block.header.height,

@@ -110,6 +110,11 @@ struct PeerCounters {
   util::ReasonCounter blocks_rejected;       // peers' blocks refused, by reason token
   util::ReasonCounter txs_rejected;          // peers' transactions refused, by reason token
   std::atomic<uint64_t> bans{0};             // peers banned for misbehaving
+  // Time to validate and connect a peer's block, per transfer, in ns: a moving average over
+  // blocks of at least 256 transfers that became the tip (0 until one did). It includes waiting
+  // for the chain and for the cores, so it is what a block costs this node under its present
+  // load; the miner's block-size policy reads it (chain::policy_block_txs).
+  std::atomic<uint64_t> validation_ns_per_tx{0};
   // Compact blocks. A sketch received ends in exactly one of: rebuilt without a round trip,
   // rebuilt after a getblocktxn, fell back to the full block, or ignored (not a new tip, or
   // already known).

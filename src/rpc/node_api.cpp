@@ -108,6 +108,16 @@ Json storage_json(node::Node& n) {
 // Difficulty (easiest target over the tip's), the network's hash rate estimated from the work and
 // time of the last up to 120 blocks (work / seconds: expected hashes per second), and the target
 // interval.
+// The miner's block-size policy: what it measured and the limit that follows.
+Json block_policy_json(node::Node& n) {
+  const uint64_t ns = n.peers().counters().validation_ns_per_tx.load();
+  const size_t limit = n.template_txs_limit();
+  const size_t consensus_max = n.params().max_block_txs;
+  return Json{{"validation_share", n.options().block_validation_share},
+              {"validation_us_per_tx", static_cast<double>(ns) / 1000.0},
+              {"max_template_txs", std::min(limit, consensus_max)}};
+}
+
 Json mining_info(node::Node& n) {
   const auto tip = n.chain().tip();
   const auto& p = n.params();
@@ -133,6 +143,7 @@ Json mining_info(node::Node& n) {
               {"network_hash_rate", hash_rate},
               {"target_block_interval_ms", p.target_spacing_ms},
               {"mining", miner != nullptr},
+              {"block_policy", block_policy_json(n)},
               {"miner_hashes", miner ? miner->hashes() : uint64_t{0}},
               {"miner_blocks", miner ? miner->blocks_found() : uint64_t{0}},
               {"mempool_size", n.chain().mempool_size()},
@@ -572,7 +583,8 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
       if (!key) throw RpcError{code::kInvalidParams, key.error().message};
       to = *key;
     }
-    size_t max_txs = has_param(p, 2, "max_txs") ? param_u64(p, 2, "max_txs") : SIZE_MAX;
+    // Without max_txs, blocks are as big as the miner would make them (the block-size policy).
+    size_t max_txs = has_param(p, 2, "max_txs") ? param_u64(p, 2, "max_txs") : n.template_txs_limit();
     Json out = Json::array();
     for (const auto& id : chain::Miner::generate(n.chain(), to, static_cast<uint32_t>(count), nullptr, max_txs))
       out.push_back(id.hex());
