@@ -83,7 +83,9 @@ ChainState::ChainState(const consensus::Params& params, std::unique_ptr<storage:
       opts_(opts),
       sig_cache_(opts.sig_cache_entries),
       account_cache_(opts.account_cache_entries, crypto::random_u64()),
-      mempool_(opts.mempool) {}
+      mempool_(opts.mempool) {
+  template_cache_.next_nonce = decltype(template_cache_.next_nonce)(16, util::SaltedHasher{crypto::random_u64()});
+}
 
 ChainState::~ChainState() = default;
 
@@ -1019,19 +1021,48 @@ BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_tx
   size_t room = (params_.max_block_bytes - primitives::BlockHeader::kEncodedSize - 9) /
                 primitives::Transaction::kEncodedSize;
   size_t n = std::min({max_txs, static_cast<size_t>(params_.max_block_txs), room});
-  auto entries = mempool_.select(n);
-  std::vector<TxId> ids;
-  ids.reserve(entries.size());
-  t.block.txs.reserve(entries.size());
-  for (const auto* e : entries) {
-    t.block.txs.push_back(e->tx);
-    ids.push_back(e->id);
+  auto& c = template_cache_;
+  const auto& appended = mempool_.appended();
+  if (c.valid && c.tip == tip->id && c.layout_generation == mempool_.layout_generation() && c.max_txs == n &&
+      c.appended_seen <= appended.size()) {
+    // Only appends since: each extends its sender's run when the template holds all of that
+    // sender's earlier pooled transactions (its nonce is the next one, or its sender has no
+    // other pooled transaction). The mempool's invariant makes any such prefix valid.
+    ++templates_extended_;
+    for (; c.appended_seen < appended.size() && c.txs.size() < n; ++c.appended_seen) {
+      const auto* e = mempool_.get(appended[c.appended_seen]);
+      if (!e) continue;
+      auto it = c.next_nonce.find(e->tx.sender);
+      const bool next = it != c.next_nonce.end() ? it->second == e->tx.nonce : mempool_.pending(e->tx.sender).first == 1;
+      if (!next) continue;
+      c.next_nonce[e->tx.sender] = e->tx.nonce + 1;
+      c.txs.push_back(e->tx);
+      c.ids.push_back(e->id);
+    }
+  } else {
+    ++templates_built_;
+    auto entries = mempool_.select(n);
+    c = TemplateCache{true, tip->id, mempool_.layout_generation(), appended.size(), n, {}, {},
+                      decltype(c.next_nonce)(16, util::SaltedHasher{c.next_nonce.hash_function().salt})};
+    c.ids.reserve(entries.size());
+    c.txs.reserve(entries.size());
+    for (const auto* e : entries) {
+      c.txs.push_back(e->tx);
+      c.ids.push_back(e->id);
+      c.next_nonce[e->tx.sender] = e->tx.nonce + 1;
+    }
   }
+  t.block.txs = c.txs;
   // Fee order may interleave senders, but each sender's transactions stay in nonce order, so
   // the block applies cleanly.
-  h.merkle_root = primitives::compute_merkle_root(ids);
+  h.merkle_root = primitives::compute_merkle_root(c.ids);
   t.target = *consensus::decode_compact(h.bits);
   return t;
+}
+
+std::pair<uint64_t, uint64_t> ChainState::template_counts() const {
+  std::lock_guard lock(mu_);
+  return {templates_built_, templates_extended_};
 }
 
 TipInfo ChainState::tip_info() const {

@@ -216,7 +216,10 @@ class ChainState {
   bool try_resume_writes();
 
   // A block to mine on the current tip, with the best mempool transactions.
+  // Built from scratch when the tip or the mempool's layout changed (fee order), else the last
+  // template's transactions plus the transfers appended to the mempool since (arrival order).
   BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX) const;
+  std::pair<uint64_t, uint64_t> template_counts() const;  // {built from scratch, extended}
   // Changes whenever the tip changes (the miner restarts on it).
   uint64_t tip_generation() const { return tip_generation_.load(std::memory_order_acquire); }
   // Changes whenever the mempool gains transactions.
@@ -340,6 +343,20 @@ class ChainState {
   const ChainOptions opts_;
   SigCache sig_cache_;
   mutable AccountCache account_cache_;  // GUARDED_BY(mu_)
+  // The last template's transactions, extended by the mempool's appends while the tip and the
+  // mempool's layout generation hold (create_template). GUARDED_BY(mu_)
+  struct TemplateCache {
+    bool valid = false;
+    BlockId tip;
+    uint64_t layout_generation = 0;
+    size_t appended_seen = 0;  // Mempool::appended() entries already considered
+    size_t max_txs = 0;
+    std::vector<primitives::Transaction> txs;
+    std::vector<TxId> ids;
+    std::unordered_map<AccountKey, uint64_t, util::SaltedHasher> next_nonce;  // senders in txs
+  };
+  mutable TemplateCache template_cache_;
+  mutable uint64_t templates_built_ = 0, templates_extended_ = 0;  // GUARDED_BY(mu_)
 
   mutable std::mutex mu_;
   std::unordered_map<BlockId, std::unique_ptr<BlockIndexEntry>, util::FixedBytesHasher> index_;  // GUARDED_BY(mu_)

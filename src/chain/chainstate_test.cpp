@@ -632,3 +632,84 @@ TEST(ChainStateStorage, JournalReplaysAcknowledgedTransactionsAndForgetsConfirme
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 0u);  // everything confirmed: the journal forgot it with the connect
 }
+
+// Templates are extended with the mempool's appends while the tip and the mempool's layout
+// hold, and rebuilt otherwise; every one of them is a valid block of pooled transactions.
+TEST(ChainState, TemplateExtendsWithAppendsAndRebuildsOnChange) {
+  TestNode node(params());
+  const auto miner = account_key(50);
+  auto valid = [&](const BlockTemplate& t) {
+    auto eff = consensus::apply_block(params(), t.block, [&](const primitives::AccountKey& k) { return node->account(k); });
+    if (!eff) return false;
+    for (const auto& tx : t.block.txs)
+      if (!node->transaction(tx.id()) || node->transaction(tx.id())->block) return false;
+    return t.block.header.merkle_root == primitives::compute_merkle_root(t.block.txs);
+  };
+  ASSERT_TRUE(node->submit_transaction(transfer(1, 2, 0)).ok());
+  ASSERT_TRUE(node->submit_transaction(transfer(1, 2, 1)).ok());
+  auto t = node->create_template(miner);
+  EXPECT_EQ(t.block.txs.size(), 2u);
+  EXPECT_EQ(node->template_counts(), std::make_pair(uint64_t{1}, uint64_t{0}));
+  // Appends: the sender's next nonce and a new sender.
+  ASSERT_TRUE(node->submit_transaction(transfer(1, 2, 2)).ok());
+  ASSERT_TRUE(node->submit_transaction(transfer(3, 2, 0)).ok());
+  t = node->create_template(miner);
+  EXPECT_EQ(t.block.txs.size(), 4u);
+  EXPECT_TRUE(valid(t));
+  EXPECT_EQ(node->template_counts(), std::make_pair(uint64_t{1}, uint64_t{1}));
+  // A replacement changes the layout: rebuilt.
+  ASSERT_TRUE(node->submit_transaction(transfer(3, 2, 0, 500, 50)).ok());
+  t = node->create_template(miner);
+  EXPECT_EQ(node->template_counts().first, 2u);
+  EXPECT_EQ(t.block.txs.size(), 4u);
+  EXPECT_TRUE(valid(t));
+  // A sender cut off by the size limit stays cut off: its later appends do not jump the gap.
+  t = node->create_template(miner, 2);  // fee order: sender 3's (fee 50), then sender 1's nonce 0
+  EXPECT_EQ(t.block.txs.size(), 2u);
+  ASSERT_TRUE(node->submit_transaction(transfer(1, 2, 3)).ok());
+  t = node->create_template(miner, 2);
+  EXPECT_EQ(t.block.txs.size(), 2u);
+  EXPECT_TRUE(valid(t));
+  // A block moves the tip: rebuilt from what is left.
+  auto built = node->template_counts().first;
+  ASSERT_EQ(Miner::generate(node.chain(), miner, 1, nullptr, 3).size(), 1u);
+  t = node->create_template(miner);
+  EXPECT_GT(node->template_counts().first, built);
+  EXPECT_EQ(t.block.txs.size(), node->mempool_size());
+  EXPECT_TRUE(valid(t));
+}
+
+// Random adds, replacements and blocks: every template, extended or rebuilt, is a valid block of
+// pooled transactions, and an extended one holds what a rebuild would (no limit binds here).
+TEST(ChainState, IncrementalTemplatesStayValid) {
+  TestNode node(params());
+  const auto miner = account_key(50);
+  std::mt19937 rng(7);
+  std::map<uint32_t, uint64_t> next;  // sender -> next nonce to send
+  for (int step = 0; step < 400; ++step) {
+    const auto from = static_cast<uint32_t>(1 + rng() % 6);
+    int what = static_cast<int>(rng() % 10);
+    if (what < 7) {
+      auto r = node->submit_transaction(transfer(from, 20, next[from], 100, 1));
+      if (r.ok()) ++next[from];
+    } else if (what < 9 && next[from] > node->account(account_key(from)).nonce) {
+      // Replace the sender's last pooled transfer with a higher fee.
+      (void)node->submit_transaction(transfer(from, 21, next[from] - 1, 100, 10 + step));
+    } else if (what == 9) {
+      ASSERT_EQ(Miner::generate(node.chain(), miner, 1, nullptr, 1 + rng() % 8).size(), 1u);
+      for (auto& [s, n] : next) n = std::max(n, node->account(account_key(s)).nonce);
+    }
+    auto t = node->create_template(miner);
+    auto eff = consensus::apply_block(params(), t.block, [&](const primitives::AccountKey& k) { return node->account(k); });
+    ASSERT_TRUE(eff) << "step " << step << ": " << eff.error().to_string();
+    ASSERT_EQ(t.block.txs.size(), node->mempool_size()) << "step " << step;
+    for (const auto& tx : t.block.txs) {
+      auto place = node->transaction_place(tx.id());
+      ASSERT_TRUE(place && !place->block) << "step " << step << ": a template transfer is not pooled";
+    }
+    ASSERT_EQ(t.block.header.merkle_root, primitives::compute_merkle_root(t.block.txs));
+  }
+  auto [built, extended] = node->template_counts();
+  EXPECT_GT(extended, 100u);
+  EXPECT_GT(built, 10u);
+}

@@ -99,6 +99,7 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
       ++it;
     }
     insert_tail_key(tx.sender, q);
+    reshaped();
     return removed;
   }
 
@@ -120,12 +121,15 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
   q.total_cost += cost;
   by_id_.emplace(id, std::make_pair(tx.sender, tx.nonce));
   insert_tail_key(tx.sender, q);
+  if (!removed.empty() || appended_.size() >= opts_.max_count) reshaped();
+  else appended_.push_back(id);
   return removed;
 }
 
 std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
                                            const std::vector<Transaction>& returned,
                                            const AccountLookup& state) {
+  reshaped();
   // Gather, per affected sender, its pooled and returned transactions.
   std::map<AccountKey, std::map<uint64_t, std::pair<Transaction, TxId>>> work;
   std::set<TxId> before;
@@ -173,6 +177,7 @@ std::vector<TxId> Mempool::remove(const TxId& id) {
   std::vector<TxId> removed;
   auto bit = by_id_.find(id);
   if (bit == by_id_.end()) return removed;
+  reshaped();
   AccountKey sender = bit->second.first;
   uint64_t nonce = bit->second.second;
   auto qit = queues_.find(sender);

@@ -90,6 +90,15 @@ class Mempool {
                                                    const std::function<bool(uint64_t)>& wanted) const;
   const MempoolOptions& options() const { return opts_; }
 
+  // For templates built incrementally: the pool changes either by appends (a new transaction
+  // after its sender's last pooled one, nothing removed) or by anything else (a replacement, an
+  // eviction, a removal, a block's update). The latter moves layout_generation() and empties
+  // appended(); the former adds the transaction's id to appended(), in arrival order. So while
+  // the generation holds, the pool is exactly what it was plus appended()'s transactions.
+  // Bounded: past max_count appends, the log is emptied and the generation moves.
+  uint64_t layout_generation() const { return layout_generation_; }
+  const std::vector<TxId>& appended() const { return appended_; }
+
  private:
   struct Queue {
     std::map<uint64_t, MempoolEntry> by_nonce;
@@ -111,6 +120,12 @@ class Mempool {
   std::unordered_map<TxId, std::pair<AccountKey, uint64_t>, util::FixedBytesHasher> by_id_;  // -> sender, nonce
   std::set<TailKey> tails_;  // each sender's highest-nonce entry, for eviction
   uint64_t next_sequence_ = 1;
+  uint64_t layout_generation_ = 0;
+  std::vector<TxId> appended_;
+  void reshaped() {
+    ++layout_generation_;
+    appended_.clear();
+  }
 };
 
 }  // namespace peerchain::chain

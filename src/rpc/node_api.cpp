@@ -115,7 +115,9 @@ Json block_policy_json(node::Node& n) {
   const size_t consensus_max = n.params().max_block_txs;
   return Json{{"validation_share", n.options().block_validation_share},
               {"validation_us_per_tx", static_cast<double>(ns) / 1000.0},
-              {"max_template_txs", std::min(limit, consensus_max)}};
+              {"max_template_txs", std::min(limit, consensus_max)},
+              {"templates_built", n.chain().template_counts().first},
+              {"templates_extended", n.chain().template_counts().second}};
 }
 
 Json mining_info(node::Node& n) {

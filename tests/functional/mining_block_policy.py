@@ -53,6 +53,7 @@ def body(ctx):
     assert b.rpc("getmempoolinfo")["size"] == 500
     second = b.rpc("generate", [1])[0]
     assert b.rpc("getblock", [second, 1])["tx_count"] == 500
+    assert policy(b)["templates_built"] >= 2, policy(b)
     wait_for(lambda: c.rpc("getblockchaininfo")["tip"] == second, 30, "B's blocks on C")
     for n in nodes:
         assert n.stop() == 0
