@@ -673,6 +673,36 @@ TEST(PeerManager, HostileSketchesAreScoredOrFallBack) {
   EXPECT_EQ(net.bans.size(), 4u);
 }
 
+// A getblocktxn for a block that is no longer among the recent ones (under load they turn over
+// between a sketch and the request) is answered with the whole block, and one for a block we do
+// not hold with notfound: never silence, which left the asker waiting 15 s.
+TEST(PeerManager, GetBlockTxnForAnOlderBlockIsAnsweredWhole) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  Forge forge(params());
+  auto b1 = forge.make(params().genesis_id, {dev_transfer(3, 0), dev_transfer(4, 0)});
+  ASSERT_TRUE(net.chain(0).process_block(b1).ok());
+  // Five blocks on top: b1 leaves the recent ones (PeerManagerOptions::recent_blocks, 4).
+  auto parent = b1.id();
+  for (int i = 0; i < 5; ++i) {
+    auto b = forge.make(parent);
+    ASSERT_TRUE(net.chain(0).process_block(b).ok());
+    parent = b.id();
+  }
+  (void)deliver_to(net, 0);
+  net.queue.clear();
+  net.queue.push_back({1, 0, msg::kGetBlockTxn, encode_getblocktxn({b1.id(), {1}})});
+  auto out = deliver_to(net, 0);
+  EXPECT_TRUE(sent_type(out, msg::kBlock));
+  EXPECT_FALSE(sent_type(out, msg::kBlockTxn));
+  auto unknown = forge.make(b1.id(), {}, nullptr, 7);  // a sibling never sent to node 0
+  net.queue.push_back({1, 0, msg::kGetBlockTxn, encode_getblocktxn({unknown.id(), {0}})});
+  out = deliver_to(net, 0);
+  EXPECT_TRUE(sent_type(out, msg::kNotFound));
+  EXPECT_TRUE(net.bans.empty());
+}
+
 TEST(PeerManager, TooManyPendingRebuildsFallBackToTheBlock) {
   PeerManagerOptions o;
   o.max_rebuilds_per_peer = 1;
