@@ -55,7 +55,7 @@ $(TSAN_BUILD)/CMakeCache.txt:
 # the chain state and the miner thread.
 test-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_net test_node test_chain
-	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j $(JOBS) -L unit -R '^(NetManager|PeerManager|ChainState|Miner|Mempool|ParallelVerify)' --timeout 600
 
 install: build
