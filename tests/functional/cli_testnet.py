@@ -5,13 +5,11 @@ nodeK/miner_key) and label (nodeK, reported by getnetworkinfo), and blocks each 
 carry its miner in getblocktree (issue 13: the web view colours blocks by who mined them)."""
 import json
 import os
-import random
 import signal
-import subprocess
 import time
 import urllib.request
 
-from framework import main, wait_for
+from framework import cli_runner, free_port_run, main, wait_for
 
 
 def rpc(port, method, params=None):
@@ -38,19 +36,8 @@ def body(ctx):
     os.makedirs(home)
     env = dict(os.environ, HOME=home)
     tdir = os.path.join(ctx.tmp, "tn")
-    base = None
-    for _ in range(50):  # three consecutive free ports
-        p = random.randint(20000, 44000)
-        if all(free_port_is(p + k) for k in range(3)):
-            base = p
-            break
-    assert base, "no three consecutive free ports"
-
-    def cli(*args, rc=0, timeout=90):
-        r = subprocess.run([ctx.path("peerchain-cli")] + [str(a) for a in args], capture_output=True, text=True,
-                           env=env, timeout=timeout)
-        assert r.returncode == rc, f"peerchain-cli {' '.join(map(str, args))}: exit {r.returncode}, want {rc}: {r.stderr}"
-        return r
+    base = free_port_run(3)
+    cli = cli_runner(ctx, env)
 
     pids = []
     try:
@@ -151,14 +138,6 @@ def body(ctx):
                     pass
 
 
-def free_port_is(port):
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 if __name__ == "__main__":

@@ -9,14 +9,12 @@ chromium loads the file in the replay page (opened from disk): at the end one ti
 drawn, and stepping to node0's reorg explains depth 2. Screenshot: test-output/web/record-*.png."""
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import urllib.request
 
-from framework import main, wait_for
+from framework import cli_runner, free_port_run, main, wait_for
 from web_view import CHROMIUM, Browser, npm_ci
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,15 +30,6 @@ def rpc(port, method, params=None):
     return answer["result"]
 
 
-def free_port_is(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def body(ctx):
@@ -50,19 +39,8 @@ def body(ctx):
     os.makedirs(home)
     env = dict(os.environ, HOME=home)
     tdir = os.path.join(ctx.tmp, "tn")
-    base = None
-    for _ in range(50):
-        p = random.randint(20000, 44000)
-        if all(free_port_is(p + k) for k in range(3)):
-            base = p
-            break
-    assert base, "no three consecutive free ports"
-
-    def cli(*args, rc=0, timeout=90):
-        r = subprocess.run([ctx.path("peerchain-cli")] + [str(a) for a in args], capture_output=True, text=True,
-                           env=env, timeout=timeout)
-        assert r.returncode == rc, f"peerchain-cli {' '.join(map(str, args))}: exit {r.returncode}, want {rc}: {r.stderr}"
-        return r
+    base = free_port_run(3)
+    cli = cli_runner(ctx, env)
 
     trace = os.path.join(ctx.tmp, "testnet.jsonl")
     recorder = None

@@ -33,6 +33,32 @@ def free_port(host="127.0.0.1"):
     raise RuntimeError("no free port")
 
 
+def free_port_run(count, host="127.0.0.1"):
+    """The first of `count` consecutive free ports (a testnet's nodes take BASE, BASE+1, ...)."""
+    def free(port):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+                return True
+            except OSError:
+                return False
+    for _ in range(200):
+        base = random.randint(20000, 32000 - count)
+        if all(free(base + k) for k in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def cli_runner(ctx, env):
+    """peerchain-cli with `env`, asserting its exit code: cli(*args, rc=0, timeout=90)."""
+    def cli(*args, rc=0, timeout=90):
+        r = subprocess.run([ctx.path("peerchain-cli")] + [str(a) for a in args], capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        assert r.returncode == rc, f"peerchain-cli {' '.join(map(str, args))}: exit {r.returncode}, want {rc}: {r.stderr}"
+        return r
+    return cli
+
+
 def wait_for(cond, timeout, what, interval=0.2):
     deadline = time.monotonic() + timeout
     last_exc = None
