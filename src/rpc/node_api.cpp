@@ -113,11 +113,12 @@ Json block_policy_json(node::Node& n) {
   const uint64_t ns = n.peers().counters().validation_ns_per_tx.load();
   const size_t limit = n.template_txs_limit();
   const size_t consensus_max = n.params().max_block_txs;
+  const auto [built, extended] = n.chain().template_counts();
   return Json{{"validation_share", n.options().block_validation_share},
               {"validation_us_per_tx", static_cast<double>(ns) / 1000.0},
               {"max_template_txs", std::min(limit, consensus_max)},
-              {"templates_built", n.chain().template_counts().first},
-              {"templates_extended", n.chain().template_counts().second}};
+              {"templates_built", built},
+              {"templates_extended", extended}};
 }
 
 Json mining_info(node::Node& n) {
