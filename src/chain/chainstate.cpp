@@ -324,10 +324,14 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     touched.insert(key);
   }
   batch.put(Column::kUndo, e->id.span(), storage::encode_undo(undo));
+  std::vector<TxId> erased;
   for (uint32_t i = 0; i < ids_in->size(); ++i) {
     batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
     // Confirmed: out of the journal, in the same atomic batch (only what the journal may hold).
-    if (mempool_.contains((*ids_in)[i])) batch.erase(Column::kMempool, (*ids_in)[i].span());
+    if (mempool_.contains((*ids_in)[i])) {
+      batch.erase(Column::kMempool, (*ids_in)[i].span());
+      erased.push_back((*ids_in)[i]);
+    }
   }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
   if (auto st = db_->write(batch, sync); !st) {
@@ -336,6 +340,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     return st;
   }
   for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
+  journal_erased_.insert(erased.begin(), erased.end());
   active_.push_back(e);
   return {};
 }
@@ -446,6 +451,7 @@ void ChainState::mark_complete_from(BlockIndexEntry* first) {
 
 util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
                                              std::set<AccountKey>& touched, const Block* have, const BlockId& have_id) {
+  journal_erased_.clear();
   for (;;) {
     if (candidates_.empty()) break;
     BlockIndexEntry* best = *candidates_.begin();
@@ -536,7 +542,9 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
     readmitted.push_back(txid);
     journal.put(Column::kMempool, txid.span(), primitives::encode_transaction(tx));
   }
-  for (const auto& id : dropped) journal.erase(Column::kMempool, id.span());
+  for (const auto& id : dropped)
+    if (!journal_erased_.count(id)) journal.erase(Column::kMempool, id.span());
+  journal_erased_.clear();
   // Synced when transfers came back: the disconnect that took them out of the chain is synced,
   // so a power cut after it must not lose them too (nothing re-reads a stale block on restart;
   // the simulator found acknowledged transfers lost this way, ADR 0013). Only drops: unsynced,

@@ -35,6 +35,7 @@
 #include <set>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "chain/chain_error.h"
@@ -366,6 +367,9 @@ class ChainState {
   std::set<const BlockIndexEntry*, HeightOrder> by_height_;   // GUARDED_BY(mu_): every entry
   std::set<const BlockIndexEntry*, HeightOrder> leaves_;      // GUARDED_BY(mu_): entries without a child
   Mempool mempool_;                                           // GUARDED_BY(mu_)
+  // Pooled transactions whose journal records the connects of this activation already erased
+  // (in their atomic batch): after_tip_change does not erase them a second time. GUARDED_BY(mu_)
+  std::unordered_set<TxId, util::FixedBytesHasher> journal_erased_;
   uint64_t next_sequence_ = 1;                                // GUARDED_BY(mu_)
   std::atomic<uint64_t> tip_generation_{0};
   std::atomic<uint64_t> mempool_generation_{0};

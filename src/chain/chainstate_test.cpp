@@ -633,6 +633,38 @@ TEST(ChainStateStorage, JournalReplaysAcknowledgedTransactionsAndForgetsConfirme
   EXPECT_EQ(*n, 0u);  // everything confirmed: the journal forgot it with the connect
 }
 
+// A block erases from the journal exactly the pooled transfers it confirmed or made invalid
+// (here: one conflicting with a pooled nonce), once each, and keeps every other.
+TEST(ChainStateStorage, BlockErasesFromTheJournalWhatItConfirmsOrInvalidates) {
+  storage::TestDir dir;
+  std::set<primitives::TxId> want;
+  {
+    TestNode node(params(), &dir);
+    std::vector<primitives::Transaction> a, b;
+    for (uint64_t n = 0; n < 5; ++n) a.push_back(transfer(1, 2, n));
+    for (uint64_t n = 0; n < 2; ++n) b.push_back(transfer(3, 4, n));
+    for (const auto& t : a) ASSERT_TRUE(node->submit_transaction(t).ok());
+    for (const auto& t : b) ASSERT_TRUE(node->submit_transaction(t).ok());
+    // Account 3 spends nearly everything at nonce 0 in another transfer: its pooled nonce 0
+    // conflicts, and its pooled nonce 1 no longer fits the balance.
+    auto conflict = transfer(3, 5, 0, consensus::kDevAccountFunds - 100);
+    Forge forge(params());
+    auto blk = forge.make(params().genesis_id, {a[0], a[1], conflict});
+    auto r = node->process_block(blk);
+    ASSERT_TRUE(r.ok() && r->tip_changed) << (r ? "" : r.error().to_string());
+    EXPECT_EQ(node->mempool_size(), 3u);
+    want = {a[2].id(), a[3].id(), a[4].id()};
+  }
+  auto db = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(db.ok());
+  std::set<primitives::TxId> journal;
+  ASSERT_TRUE((*db)->for_each(storage::Column::kMempool, [&](util::ByteSpan k, util::ByteSpan) {
+    journal.insert(primitives::TxId::from_span(k));
+    return true;
+  }).ok());
+  EXPECT_EQ(journal, want);
+}
+
 // Templates are extended with the mempool's appends while the tip and the mempool's layout
 // hold, and rebuilt otherwise; every one of them is a valid block of pooled transactions.
 TEST(ChainState, TemplateExtendsWithAppendsAndRebuildsOnChange) {

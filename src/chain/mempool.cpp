@@ -130,14 +130,47 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
                                            const std::vector<Transaction>& returned,
                                            const AccountLookup& state) {
   reshaped();
-  // Gather, per affected sender, its pooled and returned transactions.
+  std::vector<TxId> dropped;
+  // The common case, a block that confirmed a prefix of each sender's queue: the confirmed
+  // front goes, and if the rest still starts at the account's nonce and fits its balance the
+  // invariant holds as it is (exactly what re-admitting it would keep, and the entries keep
+  // their arrival order). Only a sender with returned transactions, or whose queue no longer
+  // fits (a conflicting transaction confirmed, a balance that fell), is rebuilt below.
+  std::set<AccountKey> returned_senders;
+  for (const auto& tx : returned) returned_senders.insert(tx.sender);
+  std::vector<AccountKey> rebuild;
+  for (const auto& key : accounts) {
+    if (returned_senders.count(key)) {
+      rebuild.push_back(key);
+      continue;
+    }
+    auto qit = queues_.find(key);
+    if (qit == queues_.end()) continue;
+    Queue& q = qit->second;
+    const Account acc = state(key);
+    while (!q.by_nonce.empty() && q.by_nonce.begin()->first < acc.nonce) {
+      auto it = q.by_nonce.begin();
+      if (q.by_nonce.size() == 1) erase_tail_key(key, q);  // the last one is also the tail
+      q.total_cost -= it->second.tx.amount + it->second.tx.fee;
+      dropped.push_back(it->second.id);
+      by_id_.erase(it->second.id);
+      q.by_nonce.erase(it);
+    }
+    if (q.by_nonce.empty()) {
+      queues_.erase(qit);
+      continue;
+    }
+    if (q.by_nonce.begin()->first != acc.nonce || q.total_cost > acc.balance) rebuild.push_back(key);
+  }
+  // Gather, per sender to rebuild, its pooled and returned transactions.
   std::map<AccountKey, std::map<uint64_t, std::pair<Transaction, TxId>>> work;
   std::set<TxId> before;
   for (const auto& tx : returned) {
     auto& slot = work[tx.sender];
     slot.emplace(tx.nonce, std::make_pair(tx, tx.id()));  // first (oldest block) wins
   }
-  for (const auto& key : accounts) {
+  const std::set<AccountKey> rebuilt(rebuild.begin(), rebuild.end());
+  for (const auto& key : rebuild) {
     auto qit = queues_.find(key);
     if (qit == queues_.end()) continue;
     auto& slot = work[key];
@@ -151,7 +184,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     queues_.erase(qit);
   }
   for (auto& [sender, txs] : work) {
-    if (!accounts.count(sender)) {
+    if (!rebuilt.count(sender)) {
       // A returned transaction's sender whose state did not change but who has a queue:
       // merge it in as well.
       auto qit = queues_.find(sender);
@@ -167,7 +200,6 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     }
     for (auto& [nonce, pair] : txs) (void)add(pair.first, pair.second, state);
   }
-  std::vector<TxId> dropped;
   for (const auto& id : before)
     if (!by_id_.count(id)) dropped.push_back(id);
   return dropped;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "consensus/params.h"
 
 using namespace peerchain;
@@ -151,4 +153,97 @@ TEST(Mempool, MatchesShortIdsItIsAskedFor) {
       EXPECT_FALSE(ids.count(t.id()));
     }
   EXPECT_TRUE(m.match_short_ids(sid, [](uint64_t) { return false; }).empty());
+}
+
+// After a block, update_accounts keeps exactly what re-admitting every pooled transaction of the
+// touched senders against their new state would keep, whatever the block did: confirmed a
+// prefix of a queue, confirmed a conflicting transaction, moved a balance up or down. (Its fast
+// path trims the confirmed front and keeps the rest in place when it still fits.)
+TEST(Mempool, UpdateAccountsKeepsWhatReadmissionWouldKeep) {
+  std::mt19937_64 rng(7);
+  auto pick = [&rng](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
+  for (int round = 0; round < 300; ++round) {
+    Fixture f;
+    Mempool m;
+    constexpr uint32_t kSenders = 6;
+    std::map<AccountKey, std::vector<Transaction>> pooled;
+    for (uint32_t s = 1; s <= kSenders; ++s) {
+      const uint64_t first = pick(3);
+      f.state[key(s)] = Account{static_cast<Amount>(500 + pick(2000)), first};
+      const uint64_t n = pick(8);
+      for (uint64_t k = 0; k < n; ++k) {
+        auto t = tx(s, first + k, 1 + pick(3), 50 + pick(150));
+        if (m.add(t, t.id(), f.lookup()).ok()) pooled[key(s)].push_back(t);
+      }
+    }
+    // The block: per sender, one of the things a block can do to its account.
+    std::set<AccountKey> touched;
+    for (uint32_t s = 1; s <= kSenders; ++s) {
+      auto& acc = f.state[key(s)];
+      const auto& q = pooled[key(s)];
+      switch (pick(5)) {
+        case 0: break;  // untouched
+        case 1: {       // confirmed a prefix of its queue
+          const uint64_t k = q.empty() ? 0 : pick(q.size() + 1);
+          for (uint64_t i = 0; i < k; ++i) acc.balance -= q[i].amount + q[i].fee;
+          acc.nonce += k;
+          touched.insert(key(s));
+          break;
+        }
+        case 2: {  // confirmed a conflicting transaction at its next nonce
+          const Amount spent = std::min<Amount>(acc.balance, 50 + pick(600));
+          acc.balance -= spent;
+          acc.nonce += 1;
+          touched.insert(key(s));
+          break;
+        }
+        case 3:  // received funds
+          acc.balance += pick(500);
+          touched.insert(key(s));
+          break;
+        default:  // touched, state unchanged
+          touched.insert(key(s));
+          break;
+      }
+    }
+    std::set<TxId> before;
+    for (const auto& [k, q] : pooled)
+      for (const auto& t : q) before.insert(t.id());
+    auto dropped = m.update_accounts(touched, {}, f.lookup());
+
+    // The reference: every pooled transaction re-admitted, in nonce order, to an empty pool.
+    Mempool ref;
+    for (const auto& [k, q] : pooled)
+      for (const auto& t : q) (void)ref.add(t, t.id(), f.lookup());
+    std::set<TxId> want_dropped;
+    for (const auto& id : before) {
+      const bool untouched_sender = [&] {
+        for (const auto& [k, q] : pooled)
+          for (const auto& t : q)
+            if (t.id() == id) return !touched.count(k);
+        return false;
+      }();
+      if (untouched_sender) {
+        ASSERT_TRUE(m.contains(id)) << "round " << round;  // senders not touched keep everything
+      } else {
+        ASSERT_EQ(m.contains(id), ref.contains(id)) << "round " << round;
+        if (!ref.contains(id)) want_dropped.insert(id);
+      }
+    }
+    EXPECT_EQ(std::set<TxId>(dropped.begin(), dropped.end()), want_dropped) << "round " << round;
+    EXPECT_EQ(dropped.size(), want_dropped.size()) << "round " << round;  // each id once
+    // The invariant: every sender's queue starts at its nonce and fits its balance.
+    for (uint32_t s = 1; s <= kSenders; ++s) {
+      auto [n, cost] = m.pending(key(s));
+      EXPECT_LE(cost, f.state[key(s)].balance) << "round " << round;
+      auto sel = m.select(1000);
+      uint64_t expect = f.state[key(s)].nonce;
+      for (const auto* e : sel) {
+        if (e->tx.sender == key(s)) {
+          EXPECT_EQ(e->tx.nonce, expect++) << "round " << round;
+        }
+      }
+      EXPECT_EQ(expect - f.state[key(s)].nonce, n);
+    }
+  }
 }
