@@ -543,6 +543,33 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   }
   uint64_t stale = 0;
   for (const auto& id : seen_ids) stale += !final_height.count(id);
+  // Why each stale block lost, from the tip events alone (their miner is the node that reported
+  // it first; the winner is the final chain's block at its height):
+  //   raced:      mined before any node had the winner (a simultaneous find, lost on the next block);
+  //   in flight:  the winner existed but had not reached its miner's tip yet (relay + validation);
+  //   old tip:    its miner already held the winner (the template lagged the tip).
+  uint64_t stale_raced = 0, stale_in_flight = 0, stale_old_tip = 0;
+  {
+    std::lock_guard lock(events.mu);
+    std::unordered_map<std::string, std::pair<size_t, const Event*>> first_event;  // stale id -> (node, event)
+    for (size_t i = 0; i < n_nodes; ++i)
+      for (const auto& e : events.per_node[i]) {
+        if (final_height.count(e.id)) continue;
+        auto [it, fresh] = first_event.try_emplace(e.id, i, &e);
+        if (!fresh && e.t < it->second.second->t) it->second = {i, &e};
+      }
+    for (const auto& [id, first] : first_event) {
+      const auto [miner, ev] = first;
+      double winner_first = -1;  // the first moment any node held the final chain up to this height
+      if (ev->height <= tip_height)
+        for (size_t i = 0; i < n_nodes; ++i)
+          if (double t = incl[i][ev->height]; t >= 0 && (winner_first < 0 || t < winner_first)) winner_first = t;
+      const double at_miner = ev->height <= tip_height ? incl[miner][ev->height] : -1;
+      if (winner_first < 0 || ev->t <= winner_first) ++stale_raced;
+      else if (at_miner < 0 || ev->t < at_miner) ++stale_in_flight;
+      else ++stale_old_tip;
+    }
+  }
 
   uint64_t found = 0, lost = 0;
   std::vector<double> latency;
@@ -585,6 +612,7 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
               {"block_propagation_ms", {{"p50", percentile(propagation, 50)}, {"p99", percentile(propagation, 99)}, {"samples", propagation.size()}}},
               {"stale_blocks", stale},
               {"stale_per_hundred", tip_height > start_height ? 100.0 * static_cast<double>(stale) / (tip_height - start_height) : 0},
+              {"stale_by_cause", {{"raced", stale_raced}, {"winner_in_flight", stale_in_flight}, {"old_tip", stale_old_tip}}},
               {"signature_limit", {{"verify_per_second_per_core", verify_rate}, {"cores", cores}, {"transfers_per_second", sig_limit}}},
               {"fraction_of_signature_limit", sig_limit > 0 ? tps / sig_limit : 0}};
   // Compact relay over the run, all nodes together: bytes per relayed block as a sketch (and
@@ -646,6 +674,11 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   std::printf("blocks: %u; propagation p50 %.1f ms, p99 %.1f ms (%zu samples); stale %llu (%.1f per hundred)\n",
               tip_height - start_height, percentile(propagation, 50), percentile(propagation, 99), propagation.size(),
               static_cast<unsigned long long>(stale), report["stale_per_hundred"].get<double>());
+  if (stale)
+    std::printf("stale by cause: raced (mined before the winner existed) %llu, winner in flight (mined while the winner "
+                "was relayed or validated) %llu, old tip (mined after its miner held the winner) %llu\n",
+                static_cast<unsigned long long>(stale_raced), static_cast<unsigned long long>(stale_in_flight),
+                static_cast<unsigned long long>(stale_old_tip));
   {
     const auto& cr = report["compact_relay"];
     std::printf("block relay: %.0f sketches of %.0f bytes (with blocktxn answers) for blocks of %.0f bytes (%.1f%%); "
