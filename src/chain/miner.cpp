@@ -101,6 +101,27 @@ void Miner::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void Miner::hold(uint32_t height) {
+  uint32_t h = hold_height_.load();
+  while (h < height && !hold_height_.compare_exchange_weak(h, height)) {
+  }
+  hold_until_ms_.store(steady_ms() + opts_.max_hold_ms);
+  holds_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Miner::held(const BlockTemplate& tmpl) const {
+  // The template extends the tip; a held block at its height or above is ahead of that tip.
+  return hold_height_.load(std::memory_order_relaxed) >= tmpl.block.header.height &&
+         steady_ms() < hold_until_ms_.load(std::memory_order_relaxed);
+}
+
 void Miner::run() {
   util::set_thread_name("pc-miner");
   using clock = std::chrono::steady_clock;
@@ -126,7 +147,8 @@ void Miner::run() {
       need_s = std::max(need_s, std::chrono::duration<double>(busy).count() / share);
       double elapsed = std::chrono::duration<double>(clock::now() - born).count();
       if (elapsed >= need_s) break;
-      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(need_s - elapsed, 0.05)));
+      // Short naps: a tip change (stop_now) is noticed within 5 ms, not after a 50 ms sleep.
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(need_s - elapsed, 0.005)));
     }
     last_mark = clock::now();
     return false;
@@ -136,10 +158,19 @@ void Miner::run() {
     uint64_t mgen = chain_.mempool_generation();
     const size_t limit = std::min(opts_.max_block_txs, opts_.block_txs_policy ? opts_.block_txs_policy() : SIZE_MAX);
     BlockTemplate tmpl = chain_.create_template(opts_.reward_key, limit);
+    if (held(tmpl)) {
+      // A better block is being rebuilt or validated: wait for it (or the hold's end) and mine
+      // on whatever the tip is then. The wait is not counted as busy time.
+      while (running_.load() && held(tmpl) && chain_.tip_generation() == gen)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      last_mark = clock::now();
+      continue;
+    }
     const auto started = clock::now();
     auto stop_now = [&] {
       if (!running_.load(std::memory_order_relaxed)) return true;
       if (chain_.tip_generation() != gen) return true;
+      if (held(tmpl)) return true;
       auto age = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
       if (chain_.mempool_generation() != mgen && age >= opts_.template_refresh_ms) return true;
       return age >= 1000;  // keep the timestamp fresh
@@ -160,6 +191,7 @@ void Miner::run() {
       hashes_.fetch_add(done - counted, std::memory_order_relaxed);
     }
     if (found) {
+      if (opts_.on_found) opts_.on_found(tmpl.block);
       auto r = chain_.process_block(tmpl.block);
       if (r) {
         blocks_found_.fetch_add(1);

@@ -31,6 +31,10 @@ struct MinerOptions {
   // default: none. Asked before each template: at most this many transfers (the node's
   // block-size policy, policy_block_txs); max_block_txs still bounds it.
   std::function<size_t()> block_txs_policy;
+  int64_t max_hold_ms = 2000;          // default: a hold (Miner::hold) lasts at most 2 s
+  // default: none. Called with a block the miner found, before it is submitted to the chain
+  // (the node sends its sketch to its high-bandwidth peers first).
+  std::function<void(const primitives::Block&)> on_found;
 };
 
 // The block-size policy: a block should cost its receivers at most `share` of the block
@@ -60,6 +64,15 @@ class Miner {
   uint64_t hashes() const { return hashes_.load(); }
   uint64_t blocks_found() const { return blocks_found_.load(); }
 
+  // A block at `height` with more work than our tip is on its way in (its header holds; its
+  // body is being rebuilt or validated). Until our tip reaches that height, or kMaxHoldMs pass
+  // (the block was invalid, or never came), hashing on the old tip would only make a block
+  // that loses the race: the miner pauses instead (at most MinerOptions::max_hold_ms; an
+  // invalid block with a valid proof of work costs its sender a block's work and us that pause).
+  // Thread-safe; called by the network thread.
+  void hold(uint32_t height);
+  uint64_t holds() const { return holds_.load(); }
+
   // Mines `n` blocks on the current tip at full speed on the calling thread (the dev network's
   // `generate`). Returns the ids of the blocks that were accepted; stops early if `cancel`
   // becomes true.
@@ -82,6 +95,10 @@ class Miner {
   std::thread thread_;
   std::atomic<uint64_t> hashes_{0};
   std::atomic<uint64_t> blocks_found_{0};
+  std::atomic<uint32_t> hold_height_{0};
+  std::atomic<int64_t> hold_until_ms_{0};  // steady clock
+  std::atomic<uint64_t> holds_{0};
+  bool held(const BlockTemplate& tmpl) const;
 };
 
 }  // namespace peerchain::chain

@@ -113,3 +113,44 @@ TEST(Miner, PolicyBoundsTheTemplate) {
   ASSERT_TRUE(b);
   EXPECT_LE(b->txs.size(), 2u);
 }
+
+// A better block on its way in holds the miner until the tip reaches it: no hashing on the old
+// tip meanwhile (a block found there would lose the race). A block that never comes holds it
+// for max_hold_ms at most.
+TEST(Miner, HoldsWhileABetterBlockIsValidatedAndResumes) {
+  TestNode node(easy_params());
+  MinerOptions opts;
+  opts.reward_key = consensus::dev_account_key(0).pubkey();
+  opts.max_hashes_per_second = 20'000;
+  opts.max_hold_ms = 60'000;
+  Miner miner(node.chain(), opts);
+  // Held before it starts: the first template (height 1) is at the held height.
+  miner.hold(1);
+  EXPECT_EQ(miner.holds(), 1u);
+  miner.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(miner.hashes(), 0u);
+  EXPECT_EQ(node->tip().height, 0u);
+  // The awaited block arrives (made elsewhere): the miner mines on it at once.
+  Forge forge(node->params());
+  ASSERT_TRUE(node->process_block(forge.make(node->params().genesis_id)).ok());
+  ASSERT_TRUE(wait_for([&] { return node->tip().height >= 2; }, std::chrono::seconds(30)));
+  EXPECT_GT(miner.hashes(), 0u);
+  miner.stop();
+}
+
+TEST(Miner, HoldEndsAfterMaxHoldMs) {
+  TestNode node(easy_params());
+  MinerOptions opts;
+  opts.reward_key = consensus::dev_account_key(0).pubkey();
+  opts.max_hashes_per_second = 20'000;
+  opts.max_hold_ms = 300;
+  Miner miner(node.chain(), opts);
+  miner.hold(50);  // a block far ahead that never comes
+  const auto start = std::chrono::steady_clock::now();
+  miner.start();
+  ASSERT_TRUE(wait_for([&] { return miner.hashes() > 0; }, std::chrono::seconds(30)));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  ASSERT_TRUE(wait_for([&] { return node->tip().height >= 1; }, std::chrono::seconds(30)));
+  miner.stop();
+}

@@ -143,6 +143,9 @@ util::Status Node::start() {
   pmo.queue_blocks = services_.worker_threads;
   pmo.compact_relay = opts_.compact_relay;
   pmo.salt_seed = services_.random();
+  pmo.on_better_block = [this](uint32_t height) {
+    if (auto* m = hold_target_.load(std::memory_order_acquire)) m->hold(height);
+  };
   peer_manager_ = std::make_unique<PeerManager>(*chain_, *adapter_, clock_, pmo);
   chain_->set_events({[this](const chain::TipInfo& tip, uint32_t disconnected) {
                         net_->set_best_height(tip.height);
@@ -185,7 +188,9 @@ util::Status Node::start() {
       auto mo = chain::default_miner_options(params_, *opts_.miner_key);
       if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
       mo.block_txs_policy = [this] { return template_txs_limit(); };
+      mo.on_found = [this](const primitives::Block& b) { peer_manager_->relay_mined_block(b); };
       miner_ = std::make_unique<chain::Miner>(*chain_, mo);
+      hold_target_.store(miner_.get(), std::memory_order_release);
       miner_->start();
     }
   }
@@ -257,6 +262,7 @@ uint64_t Node::wait_tip_change(uint64_t seen, std::chrono::milliseconds timeout)
 }
 
 void Node::stop() {
+  hold_target_.store(nullptr, std::memory_order_release);
   if (miner_) miner_->stop();
   Scheduler::TaskId tick_task = 0;
   {

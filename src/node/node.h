@@ -117,6 +117,7 @@ class Node {
   std::unique_ptr<PeerNetwork> adapter_;
   std::unique_ptr<PeerManager> peer_manager_;
   std::unique_ptr<chain::Miner> miner_;
+  std::atomic<chain::Miner*> hold_target_{nullptr};  // miner_, for the network thread's on_better_block
   ForeignHandler foreign_;
   std::vector<chain::ChainEvents> listeners_;
   mutable std::mutex tip_mu_;

@@ -614,7 +614,8 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
   const auto tip = chain_.tip();
   const bool on_tip = block.header.prev_id == tip.id;
   std::optional<consensus::Checked<chain::ChainState::HeaderRun>> run;
-  if (!requested || (opts_.compact_relay && on_tip)) run = chain_.check_header_run(std::span(&block.header, 1));
+  if (!requested || opts_.on_better_block || (opts_.compact_relay && on_tip))
+    run = chain_.check_header_run(std::span(&block.header, 1));
   if (!requested) {
     // Unrequested (Bitcoin's fRequested rule): stored only if it gives us a chain with more work
     // than our tip, so a peer cannot make us store blocks nobody needs. An unknown parent or an
@@ -624,6 +625,8 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
       return;
     }
   }
+  if (run && *run && tip.chain_work < (*run)->chain_work && opts_.on_better_block)
+    opts_.on_better_block(block.header.height);
   if (opts_.compact_relay && on_tip && run && *run && tip.chain_work < (*run)->chain_work) {
     // Only a body that matches its header's Merkle root is kept and sketched on (see
     // remember_recent); a mutated one goes on to validation, which refuses it.
@@ -845,6 +848,12 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
   for (auto id : to) net_.send(id, msg::kHeaders, payload);
 }
 
+void PeerManager::relay_mined_block(const primitives::Block& block) {
+  if (!opts_.compact_relay) return;
+  const auto bid = block.id();
+  if (auto rb = remember_recent(block, bid)) push_sketches(*rb, std::nullopt);
+}
+
 void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind::kTx, id}); }
 
 void PeerManager::tick() {
@@ -1047,6 +1056,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   const auto tip_work = chain_.tip().chain_work;
   if (run->chain_work < tip_work) return;
   const bool sibling = !(tip_work < run->chain_work);
+  if (!sibling && opts_.on_better_block) opts_.on_better_block(cb->header.height);
   auto pb = PartialBlock::start(*cb);
   if (!pb) return fall_back(id, bid, pb.error().to_string());
   // Candidates: our mempool (one short id per pooled transaction), then the recent blocks' own

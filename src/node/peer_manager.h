@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,6 +89,10 @@ struct PeerManagerOptions {
   // Compact block relay (node/compact.h; docs/spec/p2p.md "Compact blocks"). default: on. Off:
   // no sendcmpct is sent, so peers announce with headers and send full blocks, as before.
   bool compact_relay = true;
+  // default: none. Called (on the network thread) with the height of a block that a peer sent
+  // whole or as a sketch, whose header holds and gives more work than our tip, before its body
+  // is rebuilt and validated: the node's miner holds its hashing meanwhile (chain::Miner::hold).
+  std::function<void(uint32_t height)> on_better_block;
   // default: 3 peers are asked to push sketches (high bandwidth): the last ones whose block
   // became our tip first; the first connected fill the slots until then
   size_t compact_hb_peers = 3;
@@ -167,6 +172,11 @@ class PeerManager {
 
   // Chain events (from ChainEvents): announce to peers.
   void on_tip_changed(const chain::TipInfo& tip);
+  // Our miner found `block` (on our tip, from our own template): its sketch goes to the
+  // high-bandwidth peers now, before we connect it ourselves, so they rebuild and validate it
+  // while we do (BIP152's relay before validation, for the miner's own block too). The other
+  // peers get its header when it is connected (on_tip_changed), as before. Thread-safe.
+  void relay_mined_block(const primitives::Block& block);
   void on_tx_accepted(const primitives::TxId& id);
 
   // Timers: flushes batched announcements, retries stalled downloads, polls for headers.

@@ -745,3 +745,57 @@ TEST(PeerManager, InvalidBlockFromASketchCostsTheRelayerNothing) {
   ASSERT_EQ(net.bans.size(), 1u);
   EXPECT_NE(net.bans[0].second.find("bad-signature"), std::string::npos) << net.bans[0].second;
 }
+
+// A block with more work than the tip announces itself to the node's miner (on_better_block)
+// when its sketch or body arrives, before it is validated: whole or as a sketch, not for a
+// sibling of the tip (equal work: mining on our own tip still races fairly).
+TEST(PeerManager, BetterBlockIsAnnouncedToTheMinerBeforeItIsValidated) {
+  for (bool compact : {true, false}) {
+    SCOPED_TRACE(compact ? "sketch" : "whole block");
+    FakeNet* netp = nullptr;
+    std::vector<std::pair<uint32_t, uint32_t>> seen;  // (announced height, node 1's tip then)
+    PeerManagerOptions o;
+    o.compact_relay = compact;
+    o.on_better_block = [&](uint32_t h) { seen.emplace_back(h, netp->chain(1).tip().height); };
+    FakeNet net(2, params(), o);
+    netp = &net;
+    // A sibling first: both mine height 1 apart, then meet. Equal work: nothing announced.
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+    ASSERT_EQ(chain::Miner::generate(net.chain(1), consensus::dev_account_key(1).pubkey(), 1).size(), 1u);
+    net.connect(0, 1);
+    net.pump();
+    EXPECT_TRUE(seen.empty());
+    // Node 0 extends its branch: node 1 hears of height 2 while its tip is still at 1.
+    seen.clear();
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+    net.pump();
+    ASSERT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.front(), std::make_pair(2u, 1u));
+  }
+}
+
+// The miner's own block: its sketch leaves before the miner connects it, and the connect that
+// follows sends nothing more to a peer that already has it.
+TEST(PeerManager, MinedBlockSketchLeavesBeforeItsMinerConnectsIt) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  net.pump();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 3, 9)).ok());
+  net.pump();
+  auto tmpl = net.chain(0).create_template(consensus::dev_account_key(0).pubkey());
+  uint64_t hashes = 0;
+  ASSERT_TRUE(chain::Miner::solve(tmpl, [] { return false; }, hashes));
+  net.sent.clear();
+  net.members[0].manager->relay_mined_block(tmpl.block);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, tmpl.block.id());
+  EXPECT_EQ(net.chain(0).tip().height, 0u);  // not connected by its miner yet
+  EXPECT_EQ(net.sent[msg::kCmpctBlock], 1u);
+  ASSERT_TRUE(net.chain(0).process_block(tmpl.block).ok());
+  net.pump();
+  EXPECT_EQ(net.chain(0).tip().id, tmpl.block.id());
+  EXPECT_EQ(net.sent[msg::kCmpctBlock], 1u);
+  EXPECT_EQ(net.sent[msg::kBlock] + net.sent[msg::kHeaders], 0u);
+  EXPECT_TRUE(net.bans.empty());
+}

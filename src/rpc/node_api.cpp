@@ -149,6 +149,7 @@ Json mining_info(node::Node& n) {
               {"block_policy", block_policy_json(n)},
               {"miner_hashes", miner ? miner->hashes() : uint64_t{0}},
               {"miner_blocks", miner ? miner->blocks_found() : uint64_t{0}},
+              {"miner_holds", miner ? miner->holds() : uint64_t{0}},
               {"mempool_size", n.chain().mempool_size()},
               // Who this node's blocks pay (the network view colours blocks by it); null when the
               // node has no miner key (not mining on main).
@@ -774,6 +775,8 @@ HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const 
     if (auto* miner = n.miner()) {
       gauge("peerchain_miner_hashes_total", "Hashes tried by the miner.", static_cast<double>(miner->hashes()), "counter");
       gauge("peerchain_miner_blocks_total", "Blocks found by the miner.", static_cast<double>(miner->blocks_found()), "counter");
+      gauge("peerchain_miner_holds_total", "Times the miner paused for a better block being validated.",
+            static_cast<double>(miner->holds()), "counter");
     }
     auto ac = n.chain().account_cache_stats();
     gauge("peerchain_account_cache_hits_total", "Account reads answered by the cache in front of the database.",
