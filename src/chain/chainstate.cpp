@@ -1149,30 +1149,7 @@ std::map<AccountKey, Account> ChainState::all_accounts() const {
   return out;
 }
 
-std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
-  std::lock_guard lock(mu_);
-  if (const auto* e = mempool_.get(id)) return TxInfo{e->tx, std::nullopt, 0, 0};
-  auto v = db_->get(Column::kTxIndex, id.span());
-  if (!v) note_fault(v.error(), true);
-  if (!v || !*v) return std::nullopt;
-  auto corrupt = [&](const std::string& what) -> std::optional<TxInfo> {
-    note_fault({std::string(storage::kErrCorrupt), "tx index record of " + id.hex() + ": " + what}, true);
-    return std::nullopt;
-  };
-  auto loc = storage::decode_tx_location(**v);
-  if (!loc) return corrupt(loc.error().to_string());
-  auto it = index_.find(loc->block);
-  if (it == index_.end()) return corrupt("names unknown block " + loc->block.hex());
-  auto b = read_block(loc->block);
-  if (!b) return std::nullopt;  // recorded
-  if (!*b || loc->position >= (*b)->txs.size()) return corrupt("names a missing block or position");
-  uint32_t h = it->second->height();
-  return TxInfo{(*b)->txs[loc->position], loc->block, h, tip_entry()->height() - h + 1};
-}
-
-std::optional<TxPlace> ChainState::transaction_place(const TxId& id) const {
-  std::lock_guard lock(mu_);
-  if (mempool_.get(id)) return TxPlace{};
+std::optional<std::pair<TxPlace, uint32_t>> ChainState::indexed_place(const TxId& id) const {
   auto v = db_->get(Column::kTxIndex, id.span());
   if (!v) note_fault(v.error(), true);
   if (!v || !*v) return std::nullopt;
@@ -1185,7 +1162,36 @@ std::optional<TxPlace> ChainState::transaction_place(const TxId& id) const {
     return std::nullopt;
   }
   uint32_t h = it->second->height();
-  return TxPlace{loc->block, h, tip_entry()->height() - h + 1};
+  return std::make_pair(TxPlace{loc->block, h, tip_entry()->height() - h + 1}, loc->position);
+}
+
+std::optional<TxInfo> ChainState::transaction(const TxId& id) const {
+  std::optional<std::pair<TxPlace, uint32_t>> at;
+  {
+    std::lock_guard lock(mu_);
+    if (const auto* e = mempool_.get(id)) return TxInfo{e->tx, std::nullopt, 0, 0};
+    at = indexed_place(id);
+  }
+  if (!at) return std::nullopt;
+  // The block is read and decoded without the chain lock (blocks are never deleted, and a
+  // RocksDB read needs no lock): a large one takes milliseconds, which connects need not wait.
+  const auto& [place, position] = *at;
+  auto b = read_block(*place.block);
+  if (!b) return std::nullopt;  // recorded
+  if (!*b || position >= (*b)->txs.size()) {
+    note_fault({std::string(storage::kErrCorrupt), "tx index record of " + id.hex() + ": names a missing block or position"},
+               true);
+    return std::nullopt;
+  }
+  return TxInfo{std::move((*b)->txs[position]), place.block, place.height, place.confirmations};
+}
+
+std::optional<TxPlace> ChainState::transaction_place(const TxId& id) const {
+  std::lock_guard lock(mu_);
+  if (mempool_.get(id)) return TxPlace{};
+  auto at = indexed_place(id);
+  if (!at) return std::nullopt;
+  return at->first;
 }
 
 std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) const {

@@ -306,6 +306,9 @@ class ChainState {
   BlockIndexEntry* add_entry(const BlockHeader& h, const BlockId& id, uint8_t status, uint64_t seq);
   consensus::ParentContext parent_context(const BlockIndexEntry* parent) const;
   primitives::Account load_account(const primitives::AccountKey& key) const;
+  // REQUIRES mu_. Where the tx index says `id` was confirmed (its block's place and the
+  // transfer's position in it); nullopt if nowhere. A read fault or a corrupt record is noted.
+  std::optional<std::pair<TxPlace, uint32_t>> indexed_place(const TxId& id) const;
   util::Status connect_tip(BlockIndexEntry* e, const Block& b, std::vector<primitives::TxId>* ids,
                            std::set<primitives::AccountKey>& touched, consensus::Rejection* why, bool sync = true);
   util::Status disconnect_tip(std::vector<Block>& disconnected, std::set<primitives::AccountKey>& touched);
