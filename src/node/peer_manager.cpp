@@ -345,6 +345,7 @@ void PeerManager::request_blocks(PeerId id) {
     if (blkq_bytes_ > 0 && blkq_bytes_ >= opts_.max_queued_block_bytes / 2) return;
   }
   auto wanted = chain_.blocks_to_fetch(256);
+  const BlockId tip_id = opts_.compact_relay ? chain_.tip().id : BlockId{};
   std::vector<InvItem> ask;
   {
     std::lock_guard lock(mu_);
@@ -363,7 +364,16 @@ void PeerManager::request_blocks(PeerId id) {
       if (hdr && hdr->height > p.best_height) continue;  // the peer has not shown it has it
       requested_[bid] = id;
       p.in_flight[bid] = now;
-      ask.push_back({InvKind::kBlock, bid});
+      // Low-bandwidth compact relay (BIP152): the block that extends our tip, from a peer that
+      // understands sketches, is asked for as one; our mempool most likely holds its transfers.
+      // Blocks further back (a sync) come whole.
+      if (opts_.compact_relay && p.compact && hdr && hdr->prev_id == tip_id) {
+        p.sketch_asked.insert(bid);
+        ask.push_back({InvKind::kCmpctBlock, bid});
+        counters_.sketches_requested.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        ask.push_back({InvKind::kBlock, bid});
+      }
     }
   }
   if (!ask.empty()) net_.send(id, msg::kGetData, encode_inv(ask));
@@ -383,7 +393,7 @@ void PeerManager::handle_inv(PeerId id, util::ByteSpan payload) {
   }
   for (const auto& item : *items) {
     if (item.kind == InvKind::kTx) tx_ids.push_back(item.id);
-    else if (!chain_.header(item.id)) unknown_block = true;
+    else if (item.kind == InvKind::kBlock && !chain_.header(item.id)) unknown_block = true;
   }
   // Overloaded (admission queue half full): ask for nothing more; those transactions arrive in
   // blocks. Relay traffic then cannot crowd out blocks and headers.
@@ -406,13 +416,31 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   // one travels in its block. Each id once: a getdata naming one id 5,000 times costs one.
   std::vector<primitives::TxId> tx_ids;
   std::vector<BlockId> block_ids;
+  std::vector<RecentBlock> sketches;  // kCmpctBlock items found among the recent blocks
   {
     std::unordered_set<crypto::Hash256, util::FixedBytesHasher> seen;
+    std::lock_guard lock(mu_);
+    auto pit = peers_.find(id);
+    if (pit == peers_.end()) return;
+    auto& served = pit->second.sketches_served;
     for (const auto& item : *items) {
       if (!seen.insert(item.id).second) continue;
+      if (item.kind == InvKind::kCmpctBlock && opts_.compact_relay &&
+          std::find(served.begin(), served.end(), item.id) == served.end()) {
+        auto rb = std::find_if(recent_.begin(), recent_.end(), [&](const RecentBlock& r) { return r.id == item.id; });
+        if (rb != recent_.end()) {
+          sketches.push_back(*rb);
+          served.push_back(item.id);
+          while (served.size() > std::max<size_t>(1, opts_.recent_blocks)) served.pop_front();
+          continue;
+        }
+      }
+      // Not among the recent blocks (BIP152: a deep block is sent whole), or asked for again:
+      // as a block request.
       (item.kind == InvKind::kTx ? tx_ids : block_ids).push_back(item.id);
     }
   }
+  for (const auto& rb : sketches) send_sketch(id, rb);
   auto txs = chain_.mempool_transactions(tx_ids);
   for (size_t i = 0; i < tx_ids.size(); ++i) {
     if (txs[i]) net_.send(id, msg::kTx, primitives::encode_transaction(*txs[i]));
@@ -769,8 +797,9 @@ void PeerManager::handle_notfound(PeerId id, util::ByteSpan payload) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
   for (const auto& item : *items) {
-    if (item.kind != InvKind::kBlock) continue;
+    if (item.kind == InvKind::kTx) continue;
     it->second.in_flight.erase(item.id);
+    it->second.sketch_asked.erase(item.id);
     auto rq = requested_.find(item.id);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
   }
@@ -812,6 +841,7 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
   if (!header) return;
   std::vector<PeerId> to, sketch_to;
   std::optional<RecentBlock> recent;
+  bool low_bandwidth = false;  // a peer told of it by header may ask for its sketch
   {
     std::lock_guard lock(mu_);
     for (auto& [id, p] : peers_) {
@@ -820,11 +850,15 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
         sketch_to.push_back(id);  // push_sketches() marks it known
         continue;
       }
+      low_bandwidth = low_bandwidth || (opts_.compact_relay && p.compact);
       mark_known(p, tip.id);
       to.push_back(id);
     }
     for (const auto& rb : recent_)
       if (rb.id == tip.id) recent = rb;
+  }
+  if (low_bandwidth && sketch_to.empty() && !recent) {
+    if (auto b = chain_.block(tip.id)) remember_recent(std::move(*b), tip.id);
   }
   if (!sketch_to.empty()) {
     // Our own block (a peer's was pushed on arrival): read back once, kept for getblocktxn.
@@ -955,9 +989,31 @@ std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives:
   return rb;
 }
 
-void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> from) {
+std::vector<uint32_t> PeerManager::prefill_for(const Peer& p, const std::vector<primitives::TxId>& ids) const {
+  // Sent whole: what the peer was never told of nor told us of (it most likely lacks it), and
+  // what is still waiting in its batched announcements (marked known when queued).
+  std::unordered_set<crypto::Hash256, util::FixedBytesHasher> unannounced;
+  for (const auto& item : p.pending_inv)
+    if (item.kind == InvKind::kTx) unannounced.insert(item.id);
+  std::vector<uint32_t> prefill;
+  for (uint32_t i = 0; i < ids.size() && prefill.size() < opts_.max_prefilled; ++i)
+    if (!p.known.count(ids[i]) || unannounced.count(ids[i])) prefill.push_back(i);
+  return prefill;
+}
+
+void PeerManager::send_cmpct(PeerId id, const RecentBlock& rb, uint64_t salt, const std::vector<uint32_t>& prefill) {
   const auto& block = *rb.block;
-  const auto& ids = *rb.ids;
+  auto payload = encode_cmpctblock(make_compact_block(block, *rb.ids, salt, prefill));
+  const size_t full = block.encoded_size();
+  counters_.sketches_sent.fetch_add(1, std::memory_order_relaxed);
+  counters_.sketch_bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+  counters_.sketched_block_bytes.fetch_add(full, std::memory_order_relaxed);
+  util::log().debug("block {} height {}: sketch of {} bytes ({} prefilled) to peer {}, the block is {} bytes", rb.id.hex(),
+                    block.header.height, payload.size(), prefill.size(), id, full);
+  net_.send(id, msg::kCmpctBlock, std::move(payload));
+}
+
+void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> from) {
   std::vector<std::pair<PeerId, std::vector<uint32_t>>> to;
   uint64_t salt = 0;
   {
@@ -966,28 +1022,24 @@ void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> fro
     for (auto& [id, p] : peers_) {
       if (!p.push_sketches || (from && id == *from) || p.known.count(rb.id)) continue;
       mark_known(p, rb.id);
-      // Sent whole: what the peer was never told of nor told us of (it most likely lacks it),
-      // and what is still waiting in its batched announcements (marked known when queued).
-      std::unordered_set<crypto::Hash256, util::FixedBytesHasher> unannounced;
-      for (const auto& item : p.pending_inv)
-        if (item.kind == InvKind::kTx) unannounced.insert(item.id);
-      std::vector<uint32_t> prefill;
-      for (uint32_t i = 0; i < ids.size() && prefill.size() < opts_.max_prefilled; ++i)
-        if (!p.known.count(ids[i]) || unannounced.count(ids[i])) prefill.push_back(i);
-      to.emplace_back(id, std::move(prefill));
+      to.emplace_back(id, prefill_for(p, *rb.ids));
     }
   }
-  if (to.empty()) return;
-  const size_t full = block.encoded_size();
-  for (auto& [id, prefill] : to) {
-    auto payload = encode_cmpctblock(make_compact_block(block, ids, salt, prefill));
-    counters_.sketches_sent.fetch_add(1, std::memory_order_relaxed);
-    counters_.sketch_bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
-    counters_.sketched_block_bytes.fetch_add(full, std::memory_order_relaxed);
-    util::log().debug("block {} height {}: sketch of {} bytes ({} prefilled) to peer {}, the block is {} bytes", rb.id.hex(),
-                      block.header.height, payload.size(), prefill.size(), id, full);
-    net_.send(id, msg::kCmpctBlock, std::move(payload));
+  for (auto& [id, prefill] : to) send_cmpct(id, rb, salt, prefill);
+}
+
+void PeerManager::send_sketch(PeerId id, const RecentBlock& rb) {
+  std::vector<uint32_t> prefill;
+  uint64_t salt = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    salt = splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_));
+    mark_known(it->second, rb.id);
+    prefill = prefill_for(it->second, *rb.ids);
   }
+  send_cmpct(id, rb, salt, prefill);
 }
 
 void PeerManager::promote_hb(PeerId id) {
@@ -1030,6 +1082,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   counters_.sketches_received.fetch_add(1, std::memory_order_relaxed);
   const auto bid = cb->header.id();
   bool other_fetching = false;
+  bool asked = false;  // the answer to our getdata kCmpctBlock (low-bandwidth mode)
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
@@ -1037,14 +1090,24 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     Peer& p = it->second;
     mark_known(p, bid);
     p.best_height = std::max(p.best_height, cb->header.height);
-    if (p.rebuilding.count(bid) || p.in_flight.count(bid)) return;  // already under way from this peer
+    asked = p.sketch_asked.erase(bid) != 0;
+    if (p.rebuilding.count(bid) || (p.in_flight.count(bid) && !asked)) return;  // already under way from this peer
     auto rq = requested_.find(bid);
-    other_fetching = rq != requested_.end();
+    other_fetching = rq != requested_.end() && !(asked && rq->second == id);
   }
-  if (chain_.in_active_chain(bid)) return;
+  // An asked-for sketch that is not rebuilt after all: the request ends here (the block comes
+  // the usual way if it is still wanted).
+  auto end_request = [&] {
+    if (!asked) return;
+    std::lock_guard lock(mu_);
+    if (auto it = peers_.find(id); it != peers_.end()) it->second.in_flight.erase(bid);
+    if (auto rq = requested_.find(bid); rq != requested_.end() && rq->second == id) requested_.erase(rq);
+  };
+  if (chain_.in_active_chain(bid)) return end_request();
   // The header first: proof of work, target, time and parent, as for a headers message.
   auto run = chain_.check_header_run(std::span(&cb->header, 1));
   if (!run) {
+    end_request();
     if (run.error().code == RejectCode::kMissingParent) return send_getheaders(id);
     if (int p = penalty(run.error().code); p > 0)
       return misbehave(id, p, "invalid cmpctblock header: " + run.error().to_string());
@@ -1054,11 +1117,14 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   // Less work than our tip: nothing to rebuild. As much (a sibling of our tip, a race): rebuilt
   // only if no round trip is needed, so the block is at hand should its branch win.
   const auto tip_work = chain_.tip().chain_work;
-  if (run->chain_work < tip_work) return;
+  if (run->chain_work < tip_work) return end_request();
   const bool sibling = !(tip_work < run->chain_work);
   if (!sibling && opts_.on_better_block) opts_.on_better_block(cb->header.height);
   auto pb = PartialBlock::start(*cb);
-  if (!pb) return fall_back(id, bid, pb.error().to_string());
+  if (!pb) {
+    end_request();
+    return fall_back(id, bid, pb.error().to_string());
+  }
   // Candidates: our mempool (one short id per pooled transaction), then the recent blocks' own
   // (a sibling of our tip holds transactions that left the mempool with it).
   const auto key = pb->key();
@@ -1085,7 +1151,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     }
     return finish_rebuild(id, bid, *pb, false);
   }
-  if (other_fetching || sibling) return;  // the whole block is on its way from another peer, or not needed now
+  if (other_fetching || (sibling && !asked)) return;  // the whole block is on its way from another peer, or not needed now
   auto missing = pb->missing();
   bool full = false;
   {
@@ -1093,7 +1159,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& p = it->second;
-    if (p.in_flight.size() >= opts_.max_blocks_in_flight) {
+    if (!asked && p.in_flight.size() >= opts_.max_blocks_in_flight) {
       return;  // its download window is full: the block comes the usual way (headers, getdata)
     } else if (p.rebuilding.size() >= opts_.max_rebuilds_per_peer) {
       full = true;

@@ -124,6 +124,7 @@ struct PeerCounters {
   // rebuilt after a getblocktxn, fell back to the full block, or ignored (not a new tip, or
   // already known).
   std::atomic<uint64_t> sketches_received{0};
+  std::atomic<uint64_t> sketches_requested{0};  // getdata kCmpctBlock sent (low-bandwidth mode)
   std::atomic<uint64_t> rebuilt_no_round_trip{0};
   std::atomic<uint64_t> rebuilt_round_trip{0};
   std::atomic<uint64_t> fell_back{0};
@@ -220,6 +221,13 @@ class PeerManager {
     std::optional<HeaderPresync> presync;
     bool compact = false;        // sent sendcmpct: understands sketches
     bool push_sketches = false;  // asked us (sendcmpct 1) to push sketches unsolicited
+    // Blocks we asked of it as sketches (getdata kCmpctBlock, low-bandwidth mode); each is also
+    // in in_flight, which bounds this set.
+    std::unordered_set<primitives::BlockId, util::FixedBytesHasher> sketch_asked;
+    // The last blocks it got a sketch of on request (at most recent_blocks): a second request
+    // for one is served whole through the getdata queue and its byte budget, so repeated
+    // requests cannot make us encode sketches without limit.
+    std::deque<primitives::BlockId> sketches_served;
     // Sketches waiting for the peer's blocktxn (at most max_rebuilds_per_peer); each is also in
     // in_flight, so the download timeout ends it.
     std::map<primitives::BlockId, PartialBlock> rebuilding;
@@ -254,6 +262,11 @@ class PeerManager {
   void fall_back(PeerId id, const primitives::BlockId& bid, const std::string& why);
   // Pushes sketches of `rb` to the peers that asked for them and do not know it (never `from`).
   void push_sketches(const RecentBlock& rb, std::optional<PeerId> from);
+  // One sketch of `rb` to `id` (the answer to its getdata kCmpctBlock).
+  void send_sketch(PeerId id, const RecentBlock& rb);
+  void send_cmpct(PeerId id, const RecentBlock& rb, uint64_t salt, const std::vector<uint32_t>& prefill);
+  // REQUIRES mu_. The positions of rb's transfers to send whole to `p`.
+  std::vector<uint32_t> prefill_for(const Peer& p, const std::vector<primitives::TxId>& ids) const;
   // Keeps `block` among the recent ones (computing its ids once) and returns it.
   // nullopt when the body does not match the header's Merkle root: a mutated block (an honest
   // header with another body) is never kept, so it can neither be relayed as a sketch nor stand

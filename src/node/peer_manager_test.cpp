@@ -799,3 +799,63 @@ TEST(PeerManager, MinedBlockSketchLeavesBeforeItsMinerConnectsIt) {
   EXPECT_EQ(net.sent[msg::kBlock] + net.sent[msg::kHeaders], 0u);
   EXPECT_TRUE(net.bans.empty());
 }
+
+// Low-bandwidth compact relay (BIP152): with no peer asked to push sketches, a block announced
+// by its header is asked for as a sketch (getdata kCmpctBlock) when it extends the tip, and
+// rebuilt from the mempool; a block no longer among the sender's recent ones comes whole.
+TEST(PeerManager, LowBandwidthPeersAskForTheSketchOfAnAnnouncedBlock) {
+  PeerManagerOptions o;
+  o.compact_hb_peers = 0;
+  FakeNet net(3, params(), o);
+  net.connect(0, 1);
+  net.connect(1, 2);
+  net.pump();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 3, 9)).ok());
+  net.pump();
+  ASSERT_EQ(net.chain(2).mempool_size(), 30u);
+  net.sent.clear();
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.pump();
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(net.chain(i).tip().id, net.chain(0).tip().id) << i;
+    const auto& c = net.members[i].manager->counters();
+    EXPECT_EQ(c.rebuilt_no_round_trip.load(), 1u) << i;
+    EXPECT_EQ(c.fell_back.load(), 0u) << i;
+  }
+  EXPECT_EQ(net.sent[msg::kHeaders], 2u);     // announced by header, hop by hop
+  EXPECT_EQ(net.sent[msg::kCmpctBlock], 2u);  // each hop answered with a sketch
+  EXPECT_EQ(net.sent[msg::kBlock], 0u);
+  EXPECT_TRUE(net.bans.empty());
+
+  // Five more blocks: the first leaves node 0's recent ones; asked for as a sketch, it comes whole.
+  const auto first = net.chain(0).tip().id;
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 5).size(), 5u);
+  net.pump();
+  net.sent.clear();
+  net.members[0].manager->on_message(1, msg::kGetData, encode_inv({{InvKind::kCmpctBlock, first}}));
+  net.pump();
+  EXPECT_EQ(net.sent[msg::kBlock], 1u);
+  EXPECT_EQ(net.sent[msg::kCmpctBlock], 0u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+// A peer asking again and again for the sketch of a recent block gets one sketch; the
+// repeats are served whole through the getdata queue and its byte budget.
+TEST(PeerManager, RepeatedSketchRequestsAreServedWhole) {
+  PeerManagerOptions o;
+  o.compact_hb_peers = 0;
+  FakeNet net(2, params(), o);
+  net.connect(0, 1);
+  net.pump();
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.pump();
+  const auto tip = net.chain(0).tip().id;
+  ASSERT_EQ(net.chain(1).tip().id, tip);
+  net.sent.clear();
+  for (int i = 0; i < 3; ++i)
+    net.members[0].manager->on_message(1, msg::kGetData, encode_inv({{InvKind::kCmpctBlock, tip}}));
+  net.pump();
+  EXPECT_EQ(net.sent[msg::kCmpctBlock], 0u);  // node 1 already had its sketch
+  EXPECT_EQ(net.sent[msg::kBlock], 3u);
+  EXPECT_TRUE(net.bans.empty());
+}

@@ -42,7 +42,7 @@ util::Result<std::vector<InvItem>> decode_inv(util::ByteSpan payload) {
   out.reserve(*n);
   for (uint64_t i = 0; i < *n; ++i) {
     uint8_t kind = *r.u8();
-    if (kind != 1 && kind != 2) return util::fail("bad-kind", "unknown inventory kind " + std::to_string(kind));
+    if (kind < 1 || kind > 3) return util::fail("bad-kind", "unknown inventory kind " + std::to_string(kind));
     out.push_back({static_cast<InvKind>(kind), *r.fixed<32>()});
   }
   return out;

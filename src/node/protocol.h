@@ -40,7 +40,9 @@ inline constexpr size_t kMaxInv = 5000;
 inline constexpr size_t kMaxLocator = 101;
 inline constexpr size_t kMaxHeaders = 2000;
 
-enum class InvKind : uint8_t { kTx = 1, kBlock = 2 };
+// kCmpctBlock (getdata only): the block as a sketch (`cmpctblock`) if the sender still holds
+// it among its recent blocks, else whole; low-bandwidth compact relay (docs/spec/p2p.md).
+enum class InvKind : uint8_t { kTx = 1, kBlock = 2, kCmpctBlock = 3 };
 
 struct InvItem {
   InvKind kind;

@@ -340,6 +340,7 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
     auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return Json{{"enabled", n.options().compact_relay},
                 {"sketches_received", v(c.sketches_received)},
+                {"sketches_requested", v(c.sketches_requested)},
                 {"rebuilt_without_round_trip", v(c.rebuilt_no_round_trip)},
                 {"rebuilt_with_round_trip", v(c.rebuilt_round_trip)},
                 {"fell_back_to_block", v(c.fell_back)},
