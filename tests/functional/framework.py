@@ -59,6 +59,11 @@ def cli_runner(ctx, env):
     return cli
 
 
+def compact_blocks(node):
+    """The node's compact relay counters (getnetworkinfo.compact_blocks)."""
+    return node.rpc("getnetworkinfo")["compact_blocks"]
+
+
 def wait_for(cond, timeout, what, interval=0.2):
     deadline = time.monotonic() + timeout
     last_exc = None

@@ -5,13 +5,9 @@ one leaf announces its blocks to H by header, and H asks for the block as a sket
 kind 3) and rebuilds it from its mempool. Each leaf mines one block of transfers everyone
 holds: every block reaches every node, none crosses whole, and H requested at least one
 sketch. Addresses 127.0.0.137-141."""
-from framework import free_port, main, wait_for
+from framework import compact_blocks as cb, free_port, main, wait_for
 
 HOSTS = ["127.0.0.137", "127.0.0.138", "127.0.0.139", "127.0.0.140", "127.0.0.141"]
-
-
-def cb(n):
-    return n.rpc("getnetworkinfo")["compact_blocks"]
 
 
 def body(ctx):

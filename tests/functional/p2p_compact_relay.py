@@ -5,13 +5,9 @@ A mines them, and the block reaches B and C as sketches rebuilt from their mempo
 round trip and no whole block on the wire; B pushes its sketch on to C before validating the
 block. A second pair D - E with `--compact-relay off` sends the block whole.
 Addresses 127.0.0.121-129 (this area's range)."""
-from framework import free_port, main, wait_for
+from framework import compact_blocks as cb, free_port, main, wait_for
 
 HOSTS = ["127.0.0.121", "127.0.0.122", "127.0.0.123", "127.0.0.124", "127.0.0.125"]
-
-
-def cb(n):
-    return n.rpc("getnetworkinfo")["compact_blocks"]
 
 
 def body(ctx):
