@@ -138,10 +138,10 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
   // fits (a conflicting transaction confirmed, a balance that fell), is rebuilt below.
   std::set<AccountKey> returned_senders;
   for (const auto& tx : returned) returned_senders.insert(tx.sender);
-  std::vector<AccountKey> rebuild;
+  std::set<AccountKey> rebuild;
   for (const auto& key : accounts) {
     if (returned_senders.count(key)) {
-      rebuild.push_back(key);
+      rebuild.insert(key);
       continue;
     }
     auto qit = queues_.find(key);
@@ -160,7 +160,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
       queues_.erase(qit);
       continue;
     }
-    if (q.by_nonce.begin()->first != acc.nonce || q.total_cost > acc.balance) rebuild.push_back(key);
+    if (q.by_nonce.begin()->first != acc.nonce || q.total_cost > acc.balance) rebuild.insert(key);
   }
   // Gather, per sender to rebuild, its pooled and returned transactions.
   std::map<AccountKey, std::map<uint64_t, std::pair<Transaction, TxId>>> work;
@@ -169,7 +169,6 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     auto& slot = work[tx.sender];
     slot.emplace(tx.nonce, std::make_pair(tx, tx.id()));  // first (oldest block) wins
   }
-  const std::set<AccountKey> rebuilt(rebuild.begin(), rebuild.end());
   for (const auto& key : rebuild) {
     auto qit = queues_.find(key);
     if (qit == queues_.end()) continue;
@@ -184,7 +183,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     queues_.erase(qit);
   }
   for (auto& [sender, txs] : work) {
-    if (!rebuilt.count(sender)) {
+    if (!rebuild.count(sender)) {
       // A returned transaction's sender whose state did not change but who has a queue:
       // merge it in as well.
       auto qit = queues_.find(sender);

@@ -653,9 +653,9 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
       return;
     }
   }
-  if (run && *run && tip.chain_work < (*run)->chain_work && opts_.on_better_block)
-    opts_.on_better_block(block.header.height);
-  if (opts_.compact_relay && on_tip && run && *run && tip.chain_work < (*run)->chain_work) {
+  const bool better = run && *run && tip.chain_work < (*run)->chain_work;
+  if (better && opts_.on_better_block) opts_.on_better_block(block.header.height);
+  if (opts_.compact_relay && on_tip && better) {
     // Only a body that matches its header's Merkle root is kept and sketched on (see
     // remember_recent); a mutated one goes on to validation, which refuses it.
     if (auto rb = remember_recent(block, bid)) push_sketches(*rb, id);
@@ -857,14 +857,12 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
     for (const auto& rb : recent_)
       if (rb.id == tip.id) recent = rb;
   }
-  if (low_bandwidth && sketch_to.empty() && !recent) {
-    if (auto b = chain_.block(tip.id)) remember_recent(std::move(*b), tip.id);
+  // Our own block (a peer's was kept on arrival): read back once, kept for getblocktxn and for
+  // the sketch requests of low-bandwidth peers.
+  if ((low_bandwidth || !sketch_to.empty()) && !recent) {
+    if (auto b = chain_.block(tip.id)) recent = remember_recent(std::move(*b), tip.id);
   }
   if (!sketch_to.empty()) {
-    // Our own block (a peer's was pushed on arrival): read back once, kept for getblocktxn.
-    if (!recent) {
-      if (auto b = chain_.block(tip.id)) recent = remember_recent(std::move(*b), tip.id);
-    }
     if (recent) {
       push_sketches(*recent, std::nullopt);
     } else {
@@ -989,6 +987,8 @@ std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives:
   return rb;
 }
 
+uint64_t PeerManager::next_salt() { return splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_)); }
+
 std::vector<uint32_t> PeerManager::prefill_for(const Peer& p, const std::vector<primitives::TxId>& ids) const {
   // Sent whole: what the peer was never told of nor told us of (it most likely lacks it), and
   // what is still waiting in its batched announcements (marked known when queued).
@@ -1018,7 +1018,7 @@ void PeerManager::push_sketches(const RecentBlock& rb, std::optional<PeerId> fro
   uint64_t salt = 0;
   {
     std::lock_guard lock(mu_);
-    salt = splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_));
+    salt = next_salt();
     for (auto& [id, p] : peers_) {
       if (!p.push_sketches || (from && id == *from) || p.known.count(rb.id)) continue;
       mark_known(p, rb.id);
@@ -1035,7 +1035,7 @@ void PeerManager::send_sketch(PeerId id, const RecentBlock& rb) {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
-    salt = splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_));
+    salt = next_salt();
     mark_known(it->second, rb.id);
     prefill = prefill_for(it->second, *rb.ids);
   }

@@ -265,6 +265,8 @@ class PeerManager {
   // One sketch of `rb` to `id` (the answer to its getdata kCmpctBlock).
   void send_sketch(PeerId id, const RecentBlock& rb);
   void send_cmpct(PeerId id, const RecentBlock& rb, uint64_t salt, const std::vector<uint32_t>& prefill);
+  // REQUIRES mu_. A fresh salt for a sketch's short ids.
+  uint64_t next_salt();
   // REQUIRES mu_. The positions of rb's transfers to send whole to `p`.
   std::vector<uint32_t> prefill_for(const Peer& p, const std::vector<primitives::TxId>& ids) const;
   // Keeps `block` among the recent ones (computing its ids once) and returns it.
