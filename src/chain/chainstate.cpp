@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "chain/parallel_verify.h"
 #include "chain/planted.h"
@@ -157,10 +158,16 @@ util::Status ChainState::load() {
                                              " network's " + params_.genesis_id.hex());
     auto schema = db_->get(Column::kMeta, key_of(storage::kMetaSchema));
     if (!schema) return util::unexpected(schema.error());
-    util::Writer want;
-    want.u32(storage::kSchemaVersion);
-    if (!*schema || **schema != want.data())
+    auto version = [](uint32_t v) {
+      util::Writer w;
+      w.u32(v);
+      return std::move(w).take();
+    };
+    if (*schema && **schema == version(storage::kSchemaJournalByTxid)) {
+      if (auto st = upgrade_journal_keys(); !st) return st;
+    } else if (!*schema || **schema != version(storage::kSchemaVersion)) {
       return util::fail("corrupt", "unsupported or missing database schema version");
+    }
   }
 
   // Load the block index; entries are linked and their work summed in height order.
@@ -230,7 +237,8 @@ util::Status ChainState::load() {
     // them here lost acknowledged transfers (found by the simulator, ADR 0013).
     storage::WriteBatch journal;
     for (const auto& b : disconnected)
-      for (const auto& tx : b.txs) journal.put(Column::kMempool, tx.id().span(), primitives::encode_transaction(tx));
+      for (const auto& tx : b.txs)
+        journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
     if (!journal.empty())
       if (auto w = db_->write(journal, true); !w) {
         note_fault(w.error(), false);
@@ -324,14 +332,18 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     touched.insert(key);
   }
   batch.put(Column::kUndo, e->id.span(), storage::encode_undo(undo));
-  std::vector<TxId> erased;
-  for (uint32_t i = 0; i < ids_in->size(); ++i) {
+  for (uint32_t i = 0; i < ids_in->size(); ++i)
     batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
-    // Confirmed: out of the journal, in the same atomic batch (only what the journal may hold).
-    if (mempool_.contains((*ids_in)[i])) {
-      batch.erase(Column::kMempool, (*ids_in)[i].span());
-      erased.push_back((*ids_in)[i]);
-    }
+  // Confirmed: out of the journal, in the same atomic batch. One range per sender whose nonce
+  // moved and who has pooled transfers covers every record the journal may hold at those
+  // nonces (the confirmed transfers' and any conflicting ones'), however many there are.
+  std::vector<std::tuple<AccountKey, uint64_t, uint64_t>> erased;
+  for (const auto& [key, before] : eff->before) {
+    auto after = eff->after.find(key);
+    const uint64_t to = after == eff->after.end() ? before.nonce : after->second.nonce;
+    if (to <= before.nonce || mempool_.pending(key).first == 0) continue;
+    batch.erase_range(Column::kMempool, storage::journal_key(key, before.nonce), storage::journal_key(key, to));
+    erased.emplace_back(key, before.nonce, to);
   }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
   if (auto st = db_->write(batch, sync); !st) {
@@ -340,7 +352,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     return st;
   }
   for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
-  journal_erased_.insert(erased.begin(), erased.end());
+  for (const auto& [key, from, to] : erased) journal_erased_[key].emplace_back(from, to);
   active_.push_back(e);
   return {};
 }
@@ -523,6 +535,13 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
   return {};
 }
 
+bool ChainState::journal_erased(const AccountKey& sender, uint64_t nonce) const {
+  auto it = journal_erased_.find(sender);
+  if (it == journal_erased_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(),
+                     [&](const auto& range) { return range.first <= nonce && nonce < range.second; });
+}
+
 void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block>& disconnected,
                                   const std::set<AccountKey>& touched, std::vector<TxId>& readmitted,
                                   TipInfo& tip_after, ChainEvents& events) {
@@ -540,10 +559,10 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
     auto txid = tx.id();
     if (!mempool_.contains(txid)) continue;
     readmitted.push_back(txid);
-    journal.put(Column::kMempool, txid.span(), primitives::encode_transaction(tx));
+    journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
   }
-  for (const auto& id : dropped)
-    if (!journal_erased_.count(id)) journal.erase(Column::kMempool, id.span());
+  for (const auto& d : dropped)
+    if (!journal_erased(d.sender, d.nonce)) journal.erase(Column::kMempool, storage::journal_key(d.sender, d.nonce));
   journal_erased_.clear();
   // Synced when transfers came back: the disconnect that took them out of the chain is synced,
   // so a power cut after it must not lose them too (nothing re-reads a stale block on restart;
@@ -924,7 +943,9 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
       read_fault_.reset();
       auto r = mempool_.add(tx, id, [this](const AccountKey& k) { return load_account(k); });
       if (read_fault_) {  // the sender's state was unreadable: no verdict on the transaction
-        if (r) for (const auto& gone : mempool_.remove(id)) batch.erase(Column::kMempool, gone.span());
+        if (r)
+          for (const auto& gone : mempool_.remove(id))
+            batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce));
         out.push_back(util::unexpected(LocalError{StorageState::kCorrupt, read_fault_->to_string()}));
         continue;
       }
@@ -942,8 +963,9 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
         out.push_back(util::unexpected(r.error()));
         continue;
       }
-      if (journal) batch.put(Column::kMempool, id.span(), primitives::encode_transaction(tx));
-      for (const auto& gone : *r) batch.erase(Column::kMempool, gone.span());  // evicted or replaced
+      // Evicted or replaced first: a replacement's record has the key of the one it replaces.
+      for (const auto& gone : *r) batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce));
+      if (journal) batch.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
       accepted.push_back(id);
       accepted_at.push_back(out.size());
       out.push_back(id);
@@ -971,9 +993,13 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
   return out;
 }
 
-util::Result<size_t> ChainState::replay_mempool_journal() {
-  std::vector<primitives::Transaction> txs;
-  std::vector<util::Bytes> keys;
+util::Status ChainState::upgrade_journal_keys() {
+  // Schema 1 keyed the journal by txid, schema 2 by (sender, nonce) (ADR 0018): every record is
+  // rewritten, with the version, in one synced batch, so a crash leaves the old journal or the
+  // new one. Two records at one nonce (a replacement and the one it replaced, both left by a
+  // crash) keep the higher fee, as schema 1's replay did.
+  std::map<storage::JournalKey, primitives::Transaction> moved;
+  storage::WriteBatch batch;
   std::optional<util::Error> bad;
   auto st = db_->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
     auto tx = primitives::decode_transaction(v);
@@ -981,19 +1007,40 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
       bad = util::Error{std::string(storage::kErrCorrupt), "mempool journal record " + util::to_hex(k) + " does not decode"};
       return false;
     }
+    batch.erase(Column::kMempool, k);
+    auto [it, fresh] = moved.emplace(storage::journal_key(tx->sender, tx->nonce), *tx);
+    if (!fresh && tx->fee > it->second.fee) it->second = *tx;
+    return true;
+  });
+  if (!st) return st;
+  if (bad) return util::unexpected(*bad);
+  for (const auto& [key, tx] : moved) batch.put(Column::kMempool, key, primitives::encode_transaction(tx));
+  util::Writer version;
+  version.u32(storage::kSchemaVersion);
+  batch.put(Column::kMeta, key_of(storage::kMetaSchema), version.data());
+  if (auto w = db_->write(batch, true); !w) return w;
+  util::log().info("database schema {} -> {}: {} mempool journal records keyed by sender and nonce",
+                   storage::kSchemaJournalByTxid, storage::kSchemaVersion, moved.size());
+  return {};
+}
+
+util::Result<size_t> ChainState::replay_mempool_journal() {
+  // Records come in key order, which is each sender's nonce order: the order the mempool needs
+  // (it refuses gaps).
+  std::vector<primitives::Transaction> txs;
+  std::optional<util::Error> bad;
+  auto st = db_->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto tx = primitives::decode_transaction(v);
+    if (!tx || k.size() != storage::kJournalKeySize ||
+        !std::equal(k.begin(), k.end(), storage::journal_key(tx->sender, tx->nonce).begin())) {
+      bad = util::Error{std::string(storage::kErrCorrupt), "mempool journal record " + util::to_hex(k) + " does not decode"};
+      return false;
+    }
     txs.push_back(std::move(*tx));
-    keys.emplace_back(k.begin(), k.end());
     return true;
   });
   if (!st) return util::unexpected(st.error());
   if (bad) return util::unexpected(*bad);
-  // Each sender's in nonce order (the mempool refuses gaps); for a replaced nonce the higher
-  // fee first, so the replacement wins again and the one it replaced is refused.
-  std::sort(txs.begin(), txs.end(), [](const primitives::Transaction& a, const primitives::Transaction& b) {
-    if (a.sender != b.sender) return a.sender < b.sender;
-    if (a.nonce != b.nonce) return a.nonce < b.nonce;
-    return a.fee > b.fee;
-  });
   auto results = admit_transactions(txs, /*journal=*/false);
   size_t readmitted = 0;
   storage::WriteBatch forget;
@@ -1005,7 +1052,8 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
                         local->message);
     } else {
       util::log().debug("mempool journal: {} not re-admitted: {}", txs[i].id().hex(), results[i].error().to_string());
-      forget.erase(Column::kMempool, txs[i].id().span());  // confirmed meanwhile, or no longer valid
+      // Confirmed meanwhile, or no longer valid.
+      forget.erase(Column::kMempool, storage::journal_key(txs[i].sender, txs[i].nonce));
     }
   }
   if (!forget.empty())

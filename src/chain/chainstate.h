@@ -18,8 +18,9 @@
 //
 // Acknowledged means durable: a transaction submit_transactions() accepts is in the mempool
 // journal (storage Column::kMempool) by a synced write before the call returns; concurrent
-// callers share one fsync (RocksDB's write groups). A connect erases its transactions from the
-// journal in its own batch; replay_mempool_journal() re-admits the rest at start.
+// callers share one fsync (RocksDB's write groups). Records are keyed by (sender, nonce)
+// (storage/schema.h): a connect erases the nonces it confirms from the journal in its own batch,
+// one range per sender; replay_mempool_journal() re-admits the rest at start.
 //
 // Thread-safety: all public methods are thread-safe. One mutex guards the index, the active
 // chain and the mempool; signature checks run before taking it.
@@ -370,9 +371,12 @@ class ChainState {
   std::set<const BlockIndexEntry*, HeightOrder> by_height_;   // GUARDED_BY(mu_): every entry
   std::set<const BlockIndexEntry*, HeightOrder> leaves_;      // GUARDED_BY(mu_): entries without a child
   Mempool mempool_;                                           // GUARDED_BY(mu_)
-  // Pooled transactions whose journal records the connects of this activation already erased
-  // (in their atomic batch): after_tip_change does not erase them a second time. GUARDED_BY(mu_)
-  std::unordered_set<TxId, util::FixedBytesHasher> journal_erased_;
+  // The journal ranges (sender, [first nonce, end nonce)) the connects of this activation
+  // already erased in their atomic batches: after_tip_change does not erase a dropped
+  // transaction's record a second time. GUARDED_BY(mu_)
+  std::map<AccountKey, std::vector<std::pair<uint64_t, uint64_t>>> journal_erased_;
+  bool journal_erased(const AccountKey& sender, uint64_t nonce) const;  // REQUIRES: mu_
+  util::Status upgrade_journal_keys();  // REQUIRES: mu_ (load): schema 1's journal to schema 2's
   uint64_t next_sequence_ = 1;                                // GUARDED_BY(mu_)
   std::atomic<uint64_t> tip_generation_{0};
   std::atomic<uint64_t> mempool_generation_{0};

@@ -658,11 +658,60 @@ TEST(ChainStateStorage, BlockErasesFromTheJournalWhatItConfirmsOrInvalidates) {
   auto db = storage::Database::open(dir.sub("chain"));
   ASSERT_TRUE(db.ok());
   std::set<primitives::TxId> journal;
-  ASSERT_TRUE((*db)->for_each(storage::Column::kMempool, [&](util::ByteSpan k, util::ByteSpan) {
-    journal.insert(primitives::TxId::from_span(k));
+  size_t records = 0;
+  ASSERT_TRUE((*db)->for_each(storage::Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
+    auto tx = primitives::decode_transaction(v);
+    EXPECT_TRUE(tx.ok());
+    if (!tx) return true;
+    const auto key = storage::journal_key(tx->sender, tx->nonce);  // records are keyed (sender, nonce)
+    EXPECT_TRUE(std::equal(k.begin(), k.end(), key.begin(), key.end()));
+    journal.insert(tx->id());
+    ++records;
     return true;
   }).ok());
   EXPECT_EQ(journal, want);
+  EXPECT_EQ(records, want.size());
+}
+
+// A database of schema 1 (journal keyed by txid) is upgraded at open, in one synced batch, and
+// every acknowledged transfer it journaled is replayed; at a nonce held twice (a replacement and
+// the one it replaced, left by a crash) the higher fee wins, as it did before.
+TEST(ChainStateStorage, SchemaOneJournalIsRekeyedAtOpenAndReplayed) {
+  storage::TestDir dir;
+  std::vector<primitives::Transaction> txs{transfer(1, 2, 0), transfer(1, 2, 1, 500, 50), transfer(3, 4, 0)};
+  const auto replaced = transfer(1, 2, 1);  // fee 1
+  { TestNode node(params(), &dir); }  // a fresh database with its genesis
+  {
+    auto db = storage::Database::open(dir.sub("chain"));
+    ASSERT_TRUE(db.ok());
+    storage::WriteBatch old;
+    for (const auto& tx : txs) old.put(storage::Column::kMempool, tx.id().span(), primitives::encode_transaction(tx));
+    old.put(storage::Column::kMempool, replaced.id().span(), primitives::encode_transaction(replaced));
+    util::Writer v1;
+    v1.u32(storage::kSchemaJournalByTxid);
+    old.put(storage::Column::kMeta, util::as_bytes(storage::kMetaSchema), v1.data());
+    ASSERT_TRUE((*db)->write(old, true).ok());
+  }
+  {
+    TestNode node(params(), &dir);
+    auto n = node->replay_mempool_journal();
+    ASSERT_TRUE(n.ok()) << n.error().to_string();
+    EXPECT_EQ(*n, 3u);
+    for (const auto& tx : txs) EXPECT_TRUE(node->transaction(tx.id()).has_value());
+    EXPECT_FALSE(node->transaction(replaced.id()).has_value());
+  }
+  auto db = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(db.ok());
+  util::Writer v2;
+  v2.u32(storage::kSchemaVersion);
+  EXPECT_EQ((*db)->get(storage::Column::kMeta, util::as_bytes(storage::kMetaSchema)).value(), v2.data());
+  size_t records = 0;
+  ASSERT_TRUE((*db)->for_each(storage::Column::kMempool, [&](util::ByteSpan k, util::ByteSpan) {
+    EXPECT_EQ(k.size(), storage::kJournalKeySize);
+    ++records;
+    return true;
+  }).ok());
+  EXPECT_EQ(records, 3u);
 }
 
 // Templates are extended with the mempool's appends while the tip and the mempool's layout

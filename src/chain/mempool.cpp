@@ -29,14 +29,14 @@ void Mempool::remove_from(const AccountKey& sender, Queue& q,
   insert_tail_key(sender, q);
 }
 
-bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<TxId>& evicted) {
+bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<Removed>& evicted) {
   for (auto it = tails_.begin(); it != tails_.end(); ++it) {
     if (it->fee >= than_fee) return false;
     if (it->sender == protect) continue;
     AccountKey sender = it->sender;
     auto qit = queues_.find(sender);
     auto last = std::prev(qit->second.by_nonce.end());
-    evicted.push_back(last->second.id);
+    evicted.push_back({last->second.id, sender, last->first});
     remove_from(sender, qit->second, last);
     if (qit->second.by_nonce.empty()) queues_.erase(qit);
     return true;
@@ -44,7 +44,7 @@ bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<
   return false;
 }
 
-Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, const AccountLookup& state) {
+Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id, const AccountLookup& state) {
   if (by_id_.count(id)) return reject(RejectCode::kDuplicate, "already in the mempool");
   if (tx.fee < opts_.min_fee)
     return reject(RejectCode::kFeeTooLow, "fee " + std::to_string(tx.fee) + " below minimum " +
@@ -60,7 +60,7 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
     return reject(RejectCode::kNonceTooHigh, "nonce " + std::to_string(tx.nonce) + ", next acceptable is " +
                                                  std::to_string(expected));
   Amount cost = tx.amount + tx.fee;
-  std::vector<TxId> removed;
+  std::vector<Removed> removed;
 
   if (tx.nonce < expected) {
     // Replacement of a pooled transaction.
@@ -77,7 +77,7 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
       return reject(RejectCode::kInsufficientFunds, "balance " + std::to_string(acc.balance) +
                                                         " does not cover pending + this transaction");
     erase_tail_key(tx.sender, q);
-    removed.push_back(old->second.id);
+    removed.push_back({old->second.id, tx.sender, tx.nonce});
     by_id_.erase(old->second.id);
     q.total_cost -= old->second.tx.amount + old->second.tx.fee;
     old->second = MempoolEntry{tx, id, next_sequence_++};
@@ -90,7 +90,7 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
       if (running > acc.balance) {
         while (it != q.by_nonce.end()) {
           q.total_cost -= it->second.tx.amount + it->second.tx.fee;
-          removed.push_back(it->second.id);
+          removed.push_back({it->second.id, tx.sender, it->first});
           by_id_.erase(it->second.id);
           it = q.by_nonce.erase(it);
         }
@@ -126,11 +126,11 @@ Checked<std::vector<TxId>> Mempool::add(const Transaction& tx, const TxId& id, c
   return removed;
 }
 
-std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
+std::vector<Removed> Mempool::update_accounts(const std::set<AccountKey>& accounts,
                                            const std::vector<Transaction>& returned,
                                            const AccountLookup& state) {
   reshaped();
-  std::vector<TxId> dropped;
+  std::vector<Removed> dropped;
   // The common case, a block that confirmed a prefix of each sender's queue: the confirmed
   // front goes, and if the rest still starts at the account's nonce and fits its balance the
   // invariant holds as it is (exactly what re-admitting it would keep, and the entries keep
@@ -152,7 +152,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
       auto it = q.by_nonce.begin();
       if (q.by_nonce.size() == 1) erase_tail_key(key, q);  // the last one is also the tail
       q.total_cost -= it->second.tx.amount + it->second.tx.fee;
-      dropped.push_back(it->second.id);
+      dropped.push_back({it->second.id, key, it->first});
       by_id_.erase(it->second.id);
       q.by_nonce.erase(it);
     }
@@ -164,7 +164,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
   }
   // Gather, per sender to rebuild, its pooled and returned transactions.
   std::map<AccountKey, std::map<uint64_t, std::pair<Transaction, TxId>>> work;
-  std::set<TxId> before;
+  std::map<TxId, std::pair<AccountKey, uint64_t>> before;  // rebuilt: id -> sender, nonce
   for (const auto& tx : returned) {
     auto& slot = work[tx.sender];
     slot.emplace(tx.nonce, std::make_pair(tx, tx.id()));  // first (oldest block) wins
@@ -174,7 +174,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     if (qit == queues_.end()) continue;
     auto& slot = work[key];
     for (auto& [nonce, e] : qit->second.by_nonce) {
-      before.insert(e.id);
+      before.emplace(e.id, std::make_pair(key, nonce));
       // A pooled transaction keeps its place unless a returned one already holds the nonce.
       slot.emplace(nonce, std::make_pair(e.tx, e.id));
     }
@@ -189,7 +189,7 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
       auto qit = queues_.find(sender);
       if (qit != queues_.end()) {
         for (auto& [nonce, e] : qit->second.by_nonce) {
-          before.insert(e.id);
+          before.emplace(e.id, std::make_pair(sender, nonce));
           txs.emplace(nonce, std::make_pair(e.tx, e.id));
         }
         erase_tail_key(sender, qit->second);
@@ -199,13 +199,13 @@ std::vector<TxId> Mempool::update_accounts(const std::set<AccountKey>& accounts,
     }
     for (auto& [nonce, pair] : txs) (void)add(pair.first, pair.second, state);
   }
-  for (const auto& id : before)
-    if (!by_id_.count(id)) dropped.push_back(id);
+  for (const auto& [id, at] : before)
+    if (!by_id_.count(id)) dropped.push_back({id, at.first, at.second});
   return dropped;
 }
 
-std::vector<TxId> Mempool::remove(const TxId& id) {
-  std::vector<TxId> removed;
+std::vector<Removed> Mempool::remove(const TxId& id) {
+  std::vector<Removed> removed;
   auto bit = by_id_.find(id);
   if (bit == by_id_.end()) return removed;
   reshaped();
@@ -216,7 +216,7 @@ std::vector<TxId> Mempool::remove(const TxId& id) {
   // From the highest nonce down, so each removal leaves the tail key right.
   while (!q.by_nonce.empty() && q.by_nonce.rbegin()->first >= nonce) {
     auto last = std::prev(q.by_nonce.end());
-    removed.push_back(last->second.id);
+    removed.push_back({last->second.id, sender, last->first});
     remove_from(sender, q, last);
   }
   if (q.by_nonce.empty()) queues_.erase(qit);

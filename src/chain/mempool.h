@@ -50,6 +50,13 @@ struct MempoolEntry {
   uint64_t sequence;  // arrival order
 };
 
+// A transaction that left the pool, with the sender and nonce that name its journal record.
+struct Removed {
+  TxId id;
+  AccountKey sender;
+  uint64_t nonce;
+};
+
 class Mempool {
  public:
   using AccountLookup = std::function<Account(const AccountKey&)>;
@@ -57,21 +64,21 @@ class Mempool {
   explicit Mempool(MempoolOptions opts = {}) : opts_(opts) {}
 
   // REQUIRES: tx passed check_tx_shape and its signature verified; id == tx.id().
-  // On success returns the ids of transactions that were evicted or replaced.
-  Checked<std::vector<TxId>> add(const Transaction& tx, const TxId& id, const AccountLookup& state);
+  // On success returns the transactions that were evicted or replaced.
+  Checked<std::vector<Removed>> add(const Transaction& tx, const TxId& id, const AccountLookup& state);
 
   // Re-establishes the invariant for `accounts` after their confirmed state changed (a block
   // was connected or disconnected): their pooled transactions and `returned` ones (from
   // disconnected blocks, already verified) are re-admitted in nonce order; what no longer
-  // fits is dropped. Returns the ids dropped.
-  std::vector<TxId> update_accounts(const std::set<AccountKey>& accounts,
+  // fits is dropped. Returns the transactions dropped, each once.
+  std::vector<Removed> update_accounts(const std::set<AccountKey>& accounts,
                                     const std::vector<Transaction>& returned,
                                     const AccountLookup& state);
 
   // Removes `id` and its sender's later transactions (they need it: nonces stay consecutive).
-  // Returns the ids removed; empty if `id` is not pooled. Used when a transaction cannot be
+  // Returns what was removed; empty if `id` is not pooled. Used when a transaction cannot be
   // made durable (the journal write failed) and so must not stay acknowledged.
-  std::vector<TxId> remove(const TxId& id);
+  std::vector<Removed> remove(const TxId& id);
 
   // Up to max_txs transactions, highest fee first, each sender's in nonce order.
   std::vector<const MempoolEntry*> select(size_t max_txs) const;
@@ -113,7 +120,7 @@ class Mempool {
   void erase_tail_key(const AccountKey& sender, const Queue& q);
   void insert_tail_key(const AccountKey& sender, const Queue& q);
   void remove_from(const AccountKey& sender, Queue& q, std::map<uint64_t, MempoolEntry>::iterator it);
-  bool evict_one(Amount than_fee, const AccountKey& protect, std::vector<TxId>& evicted);
+  bool evict_one(Amount than_fee, const AccountKey& protect, std::vector<Removed>& evicted);
 
   MempoolOptions opts_;
   std::map<AccountKey, Queue> queues_;

@@ -60,7 +60,9 @@ TEST(Mempool, ReplacementNeedsFeeBumpAndDropsWhatNoLongerFits) {
   auto repl = tx(1, 0, 110, 190);
   auto r = m.add(repl, repl.id(), f.lookup());
   ASSERT_TRUE(r.ok()) << r.error().to_string();
-  EXPECT_EQ(r->size(), 2u);  // the replaced one and the dropped follower
+  ASSERT_EQ(r->size(), 2u);  // the replaced one and the dropped follower, with their journal names
+  EXPECT_TRUE((*r)[0].id == tx(1, 0, 100).id() && (*r)[0].sender == key(1) && (*r)[0].nonce == 0);
+  EXPECT_TRUE((*r)[1].id == tx(1, 1, 1).id() && (*r)[1].sender == key(1) && (*r)[1].nonce == 1);
   EXPECT_EQ(m.size(), 1u);
   EXPECT_TRUE(m.contains(repl.id()));
 }
@@ -91,7 +93,7 @@ TEST(Mempool, EvictsCheapestTailWhenFull) {
   auto r = m.add(tx(4, 0, 3), tx(4, 0, 3).id(), f.lookup());
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 1u);
-  EXPECT_EQ((*r)[0], tx(2, 0, 2).id());
+  EXPECT_TRUE((*r)[0].id == tx(2, 0, 2).id() && (*r)[0].sender == key(2) && (*r)[0].nonce == 0);
   EXPECT_EQ(m.size(), 3u);
 }
 
@@ -230,7 +232,17 @@ TEST(Mempool, UpdateAccountsKeepsWhatReadmissionWouldKeep) {
         if (!ref.contains(id)) want_dropped.insert(id);
       }
     }
-    EXPECT_EQ(std::set<TxId>(dropped.begin(), dropped.end()), want_dropped) << "round " << round;
+    std::set<TxId> dropped_ids;
+    for (const auto& d : dropped) {
+      dropped_ids.insert(d.id);
+      // Each removal names its journal record: the sender and nonce of the transaction.
+      bool named = false;
+      for (const auto& [k, q] : pooled)
+        for (const auto& t : q)
+          if (t.id() == d.id) named = d.sender == t.sender && d.nonce == t.nonce;
+      EXPECT_TRUE(named) << "round " << round;
+    }
+    EXPECT_EQ(dropped_ids, want_dropped) << "round " << round;
     EXPECT_EQ(dropped.size(), want_dropped.size()) << "round " << round;  // each id once
     // The invariant: every sender's queue starts at its nonce and fits its balance.
     for (uint32_t s = 1; s <= kSenders; ++s) {

@@ -73,8 +73,9 @@ class RocksDatabase final : public Database {
   util::Status write(const WriteBatch& batch, bool sync) override {
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
-      auto s = op.erase ? wb.Delete(handle(op.column), slice(op.key))
-                        : wb.Put(handle(op.column), slice(op.key), slice(op.value));
+      auto s = op.kind == WriteBatch::Kind::kPut     ? wb.Put(handle(op.column), slice(op.key), slice(op.value))
+               : op.kind == WriteBatch::Kind::kErase ? wb.Delete(handle(op.column), slice(op.key))
+                                                     : wb.DeleteRange(handle(op.column), slice(op.key), slice(op.value));
       if (!s.ok()) return io_error("batch", s);
     }
     rocksdb::WriteOptions wo;

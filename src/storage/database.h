@@ -24,24 +24,31 @@ enum class Column : uint8_t {
   kAccounts,     // account key -> account state
   kUndo,         // block id -> undo record
   kTxIndex,      // txid -> block id + position (active chain only)
-  kMempool,      // txid -> encoded transaction: the journal of acknowledged transfers (ADR 0011)
+  kMempool,      // sender | nonce -> encoded transaction: the journal of acknowledged transfers (ADR 0011, 0018)
 };
 inline constexpr size_t kColumnCount = 7;
 
 // An ordered list of puts and deletes applied atomically by Database::write.
 class WriteBatch {
  public:
+  enum class Kind : uint8_t { kPut, kErase, kEraseRange };
   struct Op {
     Column column;
     util::Bytes key;
-    util::Bytes value;
-    bool erase;
+    util::Bytes value;  // kEraseRange: the end of the range (excluded)
+    Kind kind;
   };
   void put(Column c, util::ByteSpan key, util::ByteSpan value) {
-    ops_.push_back({c, util::Bytes(key.begin(), key.end()), util::Bytes(value.begin(), value.end()), false});
+    ops_.push_back({c, util::Bytes(key.begin(), key.end()), util::Bytes(value.begin(), value.end()), Kind::kPut});
   }
   void erase(Column c, util::ByteSpan key) {
-    ops_.push_back({c, util::Bytes(key.begin(), key.end()), {}, true});
+    ops_.push_back({c, util::Bytes(key.begin(), key.end()), {}, Kind::kErase});
+  }
+  // Erases every record whose key is in [begin, end) (bytewise order) at this point of the batch:
+  // puts later in the batch, or in later batches, are not affected. One op for any number of
+  // records (RocksDB's DeleteRange: a single range tombstone).
+  void erase_range(Column c, util::ByteSpan begin, util::ByteSpan end) {
+    ops_.push_back({c, util::Bytes(begin.begin(), begin.end()), util::Bytes(end.begin(), end.end()), Kind::kEraseRange});
   }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }

@@ -40,6 +40,29 @@ TEST(Database, BatchPutGetEraseAcrossColumns) {
   EXPECT_TRUE((*db)->get(Column::kBlocks, b("k1")).value().has_value());
 }
 
+// A range erase removes what the range holds at its place in the batch: not a later put, not a
+// neighbour outside [begin, end).
+TEST(Database, EraseRangeRemovesTheRecordsInItsRangeAtItsPlaceInTheBatch) {
+  TestDir dir;
+  auto db = Database::open(dir.sub("db"));
+  ASSERT_TRUE(db.ok()) << db.error().to_string();
+  WriteBatch batch;
+  for (auto k : {"a", "b1", "b2", "b3", "c"}) batch.put(Column::kMempool, b(k), b("v"));
+  ASSERT_TRUE((*db)->write(batch, true).ok());
+  WriteBatch range;
+  range.put(Column::kMempool, b("b4"), b("v"));
+  range.erase_range(Column::kMempool, b("b"), b("b3"));
+  range.put(Column::kMempool, b("b2"), b("again"));
+  ASSERT_TRUE((*db)->write(range, true).ok());
+  std::vector<util::Bytes> keys;
+  ASSERT_TRUE((*db)->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan) {
+    keys.emplace_back(k.begin(), k.end());
+    return true;
+  }).ok());
+  EXPECT_EQ(keys, (std::vector<util::Bytes>{b("a"), b("b2"), b("b3"), b("b4"), b("c")}));
+  EXPECT_EQ(*(*db)->get(Column::kMempool, b("b2")).value(), b("again"));
+}
+
 TEST(Database, PersistsAcrossReopen) {
   TestDir dir;
   {

@@ -32,7 +32,7 @@ void MemoryDisk::power_cut(size_t keep_batches) {
         continue;
       }
       auto& records = durable_[static_cast<size_t>(op.column)];
-      if (op.erase)
+      if (op.kind == WriteBatch::Kind::kErase)  // range erases are logged as point erases
         records.erase(op.key);
       else
         records[op.key] = std::move(op.value);
@@ -159,17 +159,36 @@ util::Status MemoryDatabase::write(const WriteBatch& batch, bool sync) {
     return util::unexpected(std::move(*fault));
   }
   auto& counters = disk_->counters_;
+  // A range erase becomes the point erases of the records it covers when it is applied (what
+  // was visible then), so the volatile log replays exactly what RocksDB's WAL would.
+  std::vector<WriteBatch::Op> ops;
+  ops.reserve(batch.ops().size());
   for (const auto& op : batch.ops()) {
     const size_t i = static_cast<size_t>(op.column);
+    if (op.kind == WriteBatch::Kind::kEraseRange) {
+      counters.bytes += op.key.size() + op.value.size();
+      std::set<util::Bytes> covered;
+      for (auto d = disk_->durable_[i].lower_bound(op.key); d != disk_->durable_[i].end() && d->first < op.value; ++d)
+        covered.insert(d->first);
+      for (auto v = disk_->volatile_[i].lower_bound(op.key); v != disk_->volatile_[i].end() && v->first < op.value; ++v)
+        covered.insert(v->first);
+      for (const auto& k : covered) {
+        disk_->corrupt_keys_[i].erase(k);
+        disk_->volatile_[i][k].reset();
+        ops.push_back({op.column, k, {}, WriteBatch::Kind::kErase});
+      }
+      continue;
+    }
     disk_->corrupt_keys_[i].erase(op.key);  // a rewritten record carries a fresh checksum
     counters.bytes += op.key.size() + op.value.size();
     auto& slot = disk_->volatile_[i][op.key];
-    if (op.erase)
+    if (op.kind == WriteBatch::Kind::kErase)
       slot.reset();
     else
       slot = op.value;
+    ops.push_back(op);
   }
-  if (!sync && !batch.empty()) disk_->volatile_log_.push_back(batch.ops());
+  if (!sync && !ops.empty()) disk_->volatile_log_.push_back(std::move(ops));
   ++counters.writes;
   if (sync) {
     ++counters.synced_writes;

@@ -150,6 +150,27 @@ TEST(MemoryDatabase, PowerCutCanKeepAPrefixOfTheUnsyncedBatches) {
   EXPECT_EQ(read(*db, Column::kAccounts, "b"), b("1"));
 }
 
+// A range erase covers durable and volatile records alike, at its place in the batch, and a
+// power cut replays it as RocksDB's WAL would: only what it covered when it was written.
+TEST(MemoryDatabase, EraseRangeCoversDurableAndVolatileRecordsAndReplaysAfterAPowerCut) {
+  auto disk = MemoryDisk::create();
+  {
+    auto db = open_db(disk);
+    ASSERT_TRUE(put(*db, "b1", "durable", true, Column::kMempool).ok());
+    ASSERT_TRUE(put(*db, "a", "durable", true, Column::kMempool).ok());
+    ASSERT_TRUE(put(*db, "b2", "volatile", false, Column::kMempool).ok());
+    ASSERT_TRUE(put(*db, "c", "volatile", false, Column::kMempool).ok());
+    WriteBatch range;
+    range.erase_range(Column::kMempool, b("b"), b("c"));
+    range.put(Column::kMempool, b("b3"), b("after"));
+    ASSERT_TRUE(db->write(range, false).ok());
+    EXPECT_EQ(keys(*db, Column::kMempool), (std::vector<std::string>{"a", "b3", "c"}));
+  }
+  disk->power_cut(3);  // the three unsynced batches were intact
+  auto db = open_db(disk);
+  EXPECT_EQ(keys(*db, Column::kMempool), (std::vector<std::string>{"a", "b3", "c"}));
+}
+
 TEST(MemoryDatabase, BatchIsAtomicAcrossAPowerCut) {
   auto disk = MemoryDisk::create();
   {

@@ -1,6 +1,15 @@
 #include "storage/schema.h"
 
+#include <algorithm>
+
 namespace peerchain::storage {
+
+JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce) {
+  JournalKey k;
+  std::copy(sender.begin(), sender.end(), k.begin());
+  for (size_t i = 0; i < 8; ++i) k[32 + i] = static_cast<uint8_t>(nonce >> (56 - 8 * i));
+  return k;
+}
 
 util::Bytes encode_index_record(const BlockIndexRecord& r) {
   util::Writer w(primitives::BlockHeader::kEncodedSize + 9);

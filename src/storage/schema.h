@@ -6,10 +6,15 @@
 //   kUndo        id -> CompactSize(n) | n x (key 32 | existed u8 | account 16)
 //   kTxIndex     txid -> block id 32 | position u32
 //   kMeta        "schema" -> u32, "genesis" -> id, "tip" -> id
+//   kMempool     sender 32 | nonce u64 big-endian -> encode_transaction (156): the journal of
+//                acknowledged transfers, in (sender, nonce) order so a run of one sender's
+//                records is written in key order and erased by one range (ADR 0018). Schema 1
+//                keyed it by txid; ChainState::load rewrites such a journal once.
 // Every decoder is strict (exact sizes, bounded counts): a corrupt record is reported, never
 // trusted.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -19,7 +24,8 @@
 
 namespace peerchain::storage {
 
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kSchemaJournalByTxid = 1;  // the schema before ADR 0018, upgraded at open
 inline constexpr std::string_view kMetaSchema = "schema";
 inline constexpr std::string_view kMetaGenesis = "genesis";
 inline constexpr std::string_view kMetaTip = "tip";
@@ -46,6 +52,12 @@ struct UndoRecord {
 };
 util::Bytes encode_undo(const UndoRecord& u);
 util::Result<UndoRecord> decode_undo(util::ByteSpan in);
+
+// The journal record's key of `sender`'s transfer with `nonce`; bytewise order is (sender, nonce)
+// order.
+inline constexpr size_t kJournalKeySize = 40;
+using JournalKey = std::array<uint8_t, kJournalKeySize>;
+JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce);
 
 struct TxLocation {
   primitives::BlockId block;
