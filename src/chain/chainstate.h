@@ -134,6 +134,9 @@ struct ChainEvents {
 
 class ChainState {
  public:
+  // A connect erases a sender's run of at least this many journal records with one range
+  // tombstone, a shorter one record by record (ADR 0018).
+  static constexpr uint64_t kJournalRangeMin = 32;
   // Opens or initialises the chain in `db` for `params`. Fails if the database belongs to
   // another network or is corrupt.
   static util::Result<std::unique_ptr<ChainState>> open(const consensus::Params& params,

@@ -673,6 +673,33 @@ TEST(ChainStateStorage, BlockErasesFromTheJournalWhatItConfirmsOrInvalidates) {
   EXPECT_EQ(records, want.size());
 }
 
+// A long run of one sender's nonces (kJournalRangeMin or more) leaves the journal in one range
+// with the block that confirms it; the sender's later records stay.
+TEST(ChainStateStorage, BlockErasesALongRunFromTheJournalAndKeepsTheRest) {
+  storage::TestDir dir;
+  const uint64_t confirmed = ChainState::kJournalRangeMin + 3;
+  std::vector<primitives::Transaction> run;
+  for (uint64_t n = 0; n < confirmed + 4; ++n) run.push_back(transfer(1, 2, n, 10));
+  std::set<primitives::TxId> want;
+  {
+    TestNode node(params(), &dir);
+    for (const auto& r : node->submit_transactions(run)) ASSERT_TRUE(r.ok());
+    Forge forge(params());
+    auto blk = forge.make(params().genesis_id, {run.begin(), run.begin() + static_cast<std::ptrdiff_t>(confirmed)});
+    auto r = node->process_block(blk);
+    ASSERT_TRUE(r.ok() && r->tip_changed) << (r ? "" : r.error().to_string());
+    for (uint64_t n = confirmed; n < run.size(); ++n) want.insert(run[n].id());
+  }
+  auto db = storage::Database::open(dir.sub("chain"));
+  ASSERT_TRUE(db.ok());
+  std::set<primitives::TxId> journal;
+  ASSERT_TRUE((*db)->for_each(storage::Column::kMempool, [&](util::ByteSpan, util::ByteSpan v) {
+    if (auto tx = primitives::decode_transaction(v)) journal.insert(tx->id());
+    return true;
+  }).ok());
+  EXPECT_EQ(journal, want);
+}
+
 // A database of schema 1 (journal keyed by txid) is upgraded at open, in one synced batch, and
 // every acknowledged transfer it journaled is replayed; at a nonce held twice (a replacement and
 // the one it replaced, left by a crash) the higher fee wins, as it did before.
