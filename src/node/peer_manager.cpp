@@ -395,10 +395,13 @@ void PeerManager::handle_inv(PeerId id, util::ByteSpan payload) {
     if (item.kind == InvKind::kTx) tx_ids.push_back(item.id);
     else if (item.kind == InvKind::kBlock && !chain_.header(item.id)) unknown_block = true;
   }
-  // Overloaded (admission queue half full): ask for nothing more; those transactions arrive in
-  // blocks. Relay traffic then cannot crowd out blocks and headers.
+  // Overloaded (admission queue half full): ask for nothing more now, so relay traffic cannot
+  // crowd out blocks and headers; tick() asks for them once the queue has room.
   bool overloaded = opts_.queue_txs && queued_txs() >= opts_.max_queued_txs / 2;
-  if (!tx_ids.empty() && !overloaded) {
+  if (!tx_ids.empty() && overloaded) {
+    std::lock_guard lock(txq_mu_);
+    for (const auto& t : tx_ids) defer_tx(id, t);
+  } else if (!tx_ids.empty()) {
     auto known = chain_.known_transactions(tx_ids);
     for (size_t i = 0; i < tx_ids.size(); ++i)
       if (!known[i]) want_txs.push_back({InvKind::kTx, tx_ids[i]});
@@ -567,7 +570,7 @@ void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
     size_t queued = 0;
     {
       std::lock_guard lock(txq_mu_);
-      if (txq_.size() >= opts_.max_queued_txs) return;  // overloaded: it will come in a block
+      if (txq_.size() >= opts_.max_queued_txs) return defer_tx(id, txid);  // overloaded: asked again later
       txq_.push_back({id, std::move(*tx)});
       queued = txq_.size();
     }
@@ -612,6 +615,39 @@ size_t PeerManager::admit_queued_txs(std::chrono::milliseconds wait) {
       misbehave(batch[i].peer, p, "invalid tx " + txs[i].id().hex() + ": " + results[i].error().to_string());
   }
   return batch.size();
+}
+
+void PeerManager::defer_tx(PeerId peer, const primitives::TxId& id) {
+  deferred_txs_.emplace_back(peer, id);
+  while (deferred_txs_.size() > opts_.max_queued_txs) deferred_txs_.pop_front();
+}
+
+void PeerManager::fetch_deferred_txs() {
+  // As many as the admission queue has room for below its overload mark, oldest first.
+  std::vector<std::pair<PeerId, primitives::TxId>> take;
+  {
+    std::lock_guard lock(txq_mu_);
+    const size_t mark = opts_.max_queued_txs / 2;
+    if (deferred_txs_.empty() || txq_.size() >= mark) return;
+    const size_t n = std::min(deferred_txs_.size(), mark - txq_.size());
+    take.assign(deferred_txs_.begin(), deferred_txs_.begin() + static_cast<std::ptrdiff_t>(n));
+    deferred_txs_.erase(deferred_txs_.begin(), deferred_txs_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<primitives::TxId> ids;
+  ids.reserve(take.size());
+  for (const auto& [peer, id] : take) ids.push_back(id);
+  auto known = chain_.known_transactions(ids);  // confirmed or pooled meanwhile: not asked for
+  std::map<PeerId, std::vector<InvItem>> want;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < take.size(); ++i)
+      if (!known[i] && peers_.count(take[i].first)) want[take[i].first].push_back({InvKind::kTx, ids[i]});
+  }
+  for (auto& [peer, items] : want)
+    for (size_t off = 0; off < items.size(); off += kMaxInv)
+      net_.send(peer, msg::kGetData,
+                encode_inv(std::vector<InvItem>(items.begin() + static_cast<std::ptrdiff_t>(off),
+                                                items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), off + kMaxInv)))));
 }
 
 size_t PeerManager::queued_txs() const {
@@ -940,6 +976,7 @@ void PeerManager::tick() {
   }
   for (auto& [id, items] : flush) net_.send(id, msg::kInv, encode_inv(items));
   for (auto id : serve) serve_getdata(id);
+  if (opts_.queue_txs) fetch_deferred_txs();
   {
     auto best = chain_.best_header();
     auto tip = chain_.tip();

@@ -327,6 +327,13 @@ class PeerManager {
   mutable std::mutex txq_mu_;
   std::condition_variable txq_cv_;
   std::vector<QueuedTx> txq_;                          // GUARDED_BY(txq_mu_)
+  // Transactions declined while the admission queue was overloaded (announced and not asked
+  // for, or delivered and dropped), with the peer that has them: tick() asks for them once the
+  // queue has room, so they do not wait for their holder to mine them. At most max_queued_txs;
+  // past that the oldest are forgotten.
+  std::deque<std::pair<PeerId, primitives::TxId>> deferred_txs_;  // GUARDED_BY(txq_mu_)
+  void defer_tx(PeerId peer, const primitives::TxId& id);          // REQUIRES: txq_mu_
+  void fetch_deferred_txs();
 
   struct QueuedBlock {
     PeerId peer = 0;

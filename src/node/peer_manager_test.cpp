@@ -265,6 +265,35 @@ TEST(PeerManager, TransactionAndBlockCrossALine) {
   }
 }
 
+// Transfers a node declines while its admission queue is overloaded (delivered past the queue's
+// cap, or announced while it is half full) are asked for again once the queue has room, so they
+// reach its mempool before any block carries them.
+TEST(PeerManager, TransfersDeclinedWhileOverloadedAreFetchedOnceThereIsRoom) {
+  PeerManagerOptions opts;
+  opts.queue_txs = true;
+  opts.max_queued_txs = 8;  // overloaded from 4 waiting; full at 8
+  FakeNet net(2, params(), opts);
+  net.connect(0, 1);
+  net.pump();
+  // 12 delivered at once: 8 queued, 4 past the cap.
+  std::vector<primitives::Transaction> all;
+  for (int i = 0; i < 12; ++i) {
+    all.push_back(transfer(net.chain(0), 1, 2));
+    ASSERT_TRUE(net.chain(0).submit_transaction(all.back()).ok());
+  }
+  net.pump();
+  // 4 more announced while 8 wait: not asked for now (8 declined in all: what it remembers).
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 3, 4)).ok());
+  net.pump();
+  EXPECT_EQ(net.members[1].manager->queued_txs(), 8u);
+  for (int round = 0; round < 10 && net.chain(1).mempool_size() < 16; ++round) {
+    net.members[1].manager->admit_queued_txs(std::chrono::milliseconds(0));
+    net.pump();
+  }
+  EXPECT_EQ(net.chain(1).mempool_size(), 16u);
+  for (const auto& t : all) EXPECT_TRUE(net.chain(1).transaction(t.id()).has_value()) << t.nonce;
+}
+
 TEST(PeerManager, PartitionHealsOntoTheHeavierSideWithNothingLost) {
   FakeNet net(2, params());
   net.connect(0, 1);
