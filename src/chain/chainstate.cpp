@@ -238,7 +238,7 @@ util::Status ChainState::load() {
     storage::WriteBatch journal;
     for (const auto& b : disconnected)
       for (const auto& tx : b.txs)
-        journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
+        journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce, tx.id()), primitives::encode_transaction(tx));
     if (!journal.empty())
       if (auto w = db_->write(journal, true); !w) {
         note_fault(w.error(), false);
@@ -348,9 +348,10 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     const uint64_t end = std::min<uint64_t>(to, before.nonce + pending);
     if (end <= before.nonce) continue;
     if (end - before.nonce >= kJournalRangeMin) {
-      batch.erase_range(Column::kMempool, storage::journal_key(key, before.nonce), storage::journal_key(key, end));
+      batch.erase_range(Column::kMempool, storage::journal_bound(key, before.nonce), storage::journal_bound(key, end));
     } else {
-      for (uint64_t n = before.nonce; n < end; ++n) batch.erase(Column::kMempool, storage::journal_key(key, n));
+      for (uint64_t n = before.nonce; n < end; ++n)
+        if (const auto* pooled = mempool_.at(key, n)) batch.erase(Column::kMempool, storage::journal_key(key, n, pooled->id));
     }
     erased.emplace_back(key, before.nonce, end);
   }
@@ -568,10 +569,10 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
     auto txid = tx.id();
     if (!mempool_.contains(txid)) continue;
     readmitted.push_back(txid);
-    journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
+    journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce, txid), primitives::encode_transaction(tx));
   }
   for (const auto& d : dropped)
-    if (!journal_erased(d.sender, d.nonce)) journal.erase(Column::kMempool, storage::journal_key(d.sender, d.nonce));
+    if (!journal_erased(d.sender, d.nonce)) journal.erase(Column::kMempool, storage::journal_key(d.sender, d.nonce, d.id));
   journal_erased_.clear();
   // Synced when transfers came back: the disconnect that took them out of the chain is synced,
   // so a power cut after it must not lose them too (nothing re-reads a stale block on restart;
@@ -954,7 +955,7 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
       if (read_fault_) {  // the sender's state was unreadable: no verdict on the transaction
         if (r)
           for (const auto& gone : mempool_.remove(id))
-            batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce));
+            batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce, gone.id));
         out.push_back(util::unexpected(LocalError{StorageState::kCorrupt, read_fault_->to_string()}));
         continue;
       }
@@ -972,9 +973,10 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
         out.push_back(util::unexpected(r.error()));
         continue;
       }
-      // Evicted or replaced first: a replacement's record has the key of the one it replaces.
-      for (const auto& gone : *r) batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce));
-      if (journal) batch.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce), primitives::encode_transaction(tx));
+      for (const auto& gone : *r)  // evicted or replaced
+        batch.erase(Column::kMempool, storage::journal_key(gone.sender, gone.nonce, gone.id));
+      if (journal)
+        batch.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce, id), primitives::encode_transaction(tx));
       accepted.push_back(id);
       accepted_at.push_back(out.size());
       out.push_back(id);
@@ -1003,11 +1005,10 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
 }
 
 util::Status ChainState::upgrade_journal_keys() {
-  // Schema 1 keyed the journal by txid, schema 2 by (sender, nonce) (ADR 0018): every record is
-  // rewritten, with the version, in one synced batch, so a crash leaves the old journal or the
-  // new one. Two records at one nonce (a replacement and the one it replaced, both left by a
-  // crash) keep the higher fee, as schema 1's replay did.
-  std::map<storage::JournalKey, primitives::Transaction> moved;
+  // Schema 1 keyed the journal by txid, schema 2 by (sender, nonce, txid) (ADR 0018): every
+  // record is rewritten, with the version, in one synced batch, so a crash leaves the old journal
+  // or the new one.
+  size_t moved = 0;
   storage::WriteBatch batch;
   std::optional<util::Error> bad;
   auto st = db_->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
@@ -1017,19 +1018,18 @@ util::Status ChainState::upgrade_journal_keys() {
       return false;
     }
     batch.erase(Column::kMempool, k);
-    auto [it, fresh] = moved.emplace(storage::journal_key(tx->sender, tx->nonce), *tx);
-    if (!fresh && tx->fee > it->second.fee) it->second = *tx;
+    batch.put(Column::kMempool, storage::journal_key(tx->sender, tx->nonce, tx->id()), v);
+    ++moved;
     return true;
   });
   if (!st) return st;
   if (bad) return util::unexpected(*bad);
-  for (const auto& [key, tx] : moved) batch.put(Column::kMempool, key, primitives::encode_transaction(tx));
   util::Writer version;
   version.u32(storage::kSchemaVersion);
   batch.put(Column::kMeta, key_of(storage::kMetaSchema), version.data());
   if (auto w = db_->write(batch, true); !w) return w;
   util::log().info("database schema {} -> {}: {} mempool journal records keyed by sender and nonce",
-                   storage::kSchemaJournalByTxid, storage::kSchemaVersion, moved.size());
+                   storage::kSchemaJournalByTxid, storage::kSchemaVersion, moved);
   return {};
 }
 
@@ -1041,7 +1041,7 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
   auto st = db_->for_each(Column::kMempool, [&](util::ByteSpan k, util::ByteSpan v) {
     auto tx = primitives::decode_transaction(v);
     if (!tx || k.size() != storage::kJournalKeySize ||
-        !std::equal(k.begin(), k.end(), storage::journal_key(tx->sender, tx->nonce).begin())) {
+        !std::equal(k.begin(), k.end(), storage::journal_key(tx->sender, tx->nonce, tx->id()).begin())) {
       bad = util::Error{std::string(storage::kErrCorrupt), "mempool journal record " + util::to_hex(k) + " does not decode"};
       return false;
     }
@@ -1050,6 +1050,13 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
   });
   if (!st) return util::unexpected(st.error());
   if (bad) return util::unexpected(*bad);
+  // On a nonce held twice (a replacement and the one it replaced, both left by a crash) the
+  // higher fee first, so the replacement wins again and the one it replaced is refused.
+  std::stable_sort(txs.begin(), txs.end(), [](const primitives::Transaction& a, const primitives::Transaction& b) {
+    if (a.sender != b.sender) return a.sender < b.sender;
+    if (a.nonce != b.nonce) return a.nonce < b.nonce;
+    return a.fee > b.fee;
+  });
   auto results = admit_transactions(txs, /*journal=*/false);
   size_t readmitted = 0;
   storage::WriteBatch forget;
@@ -1062,7 +1069,7 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
     } else {
       util::log().debug("mempool journal: {} not re-admitted: {}", txs[i].id().hex(), results[i].error().to_string());
       // Confirmed meanwhile, or no longer valid.
-      forget.erase(Column::kMempool, storage::journal_key(txs[i].sender, txs[i].nonce));
+      forget.erase(Column::kMempool, storage::journal_key(txs[i].sender, txs[i].nonce, txs[i].id()));
     }
   }
   if (!forget.empty())

@@ -4,6 +4,8 @@
 #include <rapidcheck/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -493,7 +495,22 @@ class FlakyDatabase final : public storage::Database {
   }
   util::Status write(const storage::WriteBatch& batch, bool sync) override {
     if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "write: IO error: No space left on device");
+    if (hold_next.exchange(false)) {  // this write waits for release(): later ones overtake it
+      std::unique_lock lock(hold_mu_);
+      holding_ = true;
+      hold_cv_.notify_all();
+      hold_cv_.wait(lock, [&] { return !holding_; });
+    }
     return inner_->write(batch, sync);
+  }
+  void wait_holding() {
+    std::unique_lock lock(hold_mu_);
+    hold_cv_.wait(lock, [&] { return holding_; });
+  }
+  void release() {
+    std::lock_guard lock(hold_mu_);
+    holding_ = false;
+    hold_cv_.notify_all();
   }
   util::Status for_each(storage::Column c,
                         const std::function<bool(util::ByteSpan, util::ByteSpan)>& fn) const override {
@@ -505,9 +522,13 @@ class FlakyDatabase final : public storage::Database {
     return inner_->resume();
   }
   bool fail_writes = false;
+  std::atomic<bool> hold_next{false};
 
  private:
   std::unique_ptr<storage::Database> inner_;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool holding_ = false;  // GUARDED_BY(hold_mu_)
 };
 
 }  // namespace
@@ -590,6 +611,30 @@ TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
   EXPECT_TRUE(chain.submit_transaction(transfer(3, 4, 0)).ok());
 }
 
+// Journal writes happen outside the chain lock, so two calls' writes may land in either order.
+// Here a replacement's write is overtaken by that of the replacement replacing it: after a
+// crash the last acknowledged transfer (the highest fee) must still be what replay keeps.
+TEST(ChainStateStorage, ReplacementsWhoseJournalWritesLandOutOfOrderKeepTheLastOne) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  const auto first = transfer(1, 2, 0, 500, 1), second = transfer(1, 2, 0, 500, 50),
+             third = transfer(1, 2, 0, 500, 100);
+  ASSERT_TRUE(f.chain->submit_transaction(first).ok());
+  f.disk->hold_next = true;
+  std::thread slow([&] { EXPECT_TRUE(f.chain->submit_transaction(second).ok()); });
+  f.disk->wait_holding();
+  ASSERT_TRUE(f.chain->submit_transaction(third).ok());  // lands first
+  f.disk->release();
+  slow.join();
+  ASSERT_TRUE(f.chain->transaction(third.id()).has_value());
+  f.chain.reset();  // as after kill -9: only the journal is left
+  TestNode node(params(), &f.dir);
+  ASSERT_TRUE(node->replay_mempool_journal().ok());
+  EXPECT_TRUE(node->transaction(third.id()).has_value());
+  EXPECT_FALSE(node->transaction(second.id()).has_value());
+  EXPECT_EQ(node->mempool_size(), 1u);
+}
+
 TEST(ChainStateStorage, FailedJournalWriteTakesTheTransactionsBack) {
   FlakyChain f;
   ASSERT_NE(f.chain, nullptr);
@@ -663,7 +708,7 @@ TEST(ChainStateStorage, BlockErasesFromTheJournalWhatItConfirmsOrInvalidates) {
     auto tx = primitives::decode_transaction(v);
     EXPECT_TRUE(tx.ok());
     if (!tx) return true;
-    const auto key = storage::journal_key(tx->sender, tx->nonce);  // records are keyed (sender, nonce)
+    const auto key = storage::journal_key(tx->sender, tx->nonce, tx->id());  // keyed (sender, nonce, txid)
     EXPECT_TRUE(std::equal(k.begin(), k.end(), key.begin(), key.end()));
     journal.insert(tx->id());
     ++records;

@@ -253,6 +253,13 @@ const MempoolEntry* Mempool::get(const TxId& id) const {
   return &queues_.at(it->second.first).by_nonce.at(it->second.second);
 }
 
+const MempoolEntry* Mempool::at(const AccountKey& sender, uint64_t nonce) const {
+  auto qit = queues_.find(sender);
+  if (qit == queues_.end()) return nullptr;
+  auto it = qit->second.by_nonce.find(nonce);
+  return it == qit->second.by_nonce.end() ? nullptr : &it->second;
+}
+
 std::pair<size_t, Amount> Mempool::pending(const AccountKey& sender) const {
   auto it = queues_.find(sender);
   if (it == queues_.end()) return {0, 0};

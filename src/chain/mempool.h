@@ -84,6 +84,8 @@ class Mempool {
   std::vector<const MempoolEntry*> select(size_t max_txs) const;
 
   bool contains(const TxId& id) const { return by_id_.count(id) != 0; }
+  // The pooled transaction of `sender` at `nonce`, if any.
+  const MempoolEntry* at(const AccountKey& sender, uint64_t nonce) const;
   const MempoolEntry* get(const TxId& id) const;
   size_t size() const { return by_id_.size(); }
   size_t bytes() const { return by_id_.size() * Transaction::kEncodedSize; }

@@ -24,7 +24,7 @@ enum class Column : uint8_t {
   kAccounts,     // account key -> account state
   kUndo,         // block id -> undo record
   kTxIndex,      // txid -> block id + position (active chain only)
-  kMempool,      // sender | nonce -> encoded transaction: the journal of acknowledged transfers (ADR 0011, 0018)
+  kMempool,      // sender | nonce | txid -> encoded transaction: the journal of acknowledged transfers (ADR 0011, 0018)
 };
 inline constexpr size_t kColumnCount = 7;
 

@@ -4,10 +4,18 @@
 
 namespace peerchain::storage {
 
-JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce) {
-  JournalKey k;
+JournalBound journal_bound(const primitives::AccountKey& sender, uint64_t nonce) {
+  JournalBound k;
   std::copy(sender.begin(), sender.end(), k.begin());
   for (size_t i = 0; i < 8; ++i) k[32 + i] = static_cast<uint8_t>(nonce >> (56 - 8 * i));
+  return k;
+}
+
+JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce, const primitives::TxId& id) {
+  JournalKey k;
+  const auto bound = journal_bound(sender, nonce);
+  std::copy(bound.begin(), bound.end(), k.begin());
+  std::copy(id.begin(), id.end(), k.begin() + bound.size());
   return k;
 }
 

@@ -6,7 +6,7 @@
 //   kUndo        id -> CompactSize(n) | n x (key 32 | existed u8 | account 16)
 //   kTxIndex     txid -> block id 32 | position u32
 //   kMeta        "schema" -> u32, "genesis" -> id, "tip" -> id
-//   kMempool     sender 32 | nonce u64 big-endian -> encode_transaction (156): the journal of
+//   kMempool     sender 32 | nonce u64 big-endian | txid 32 -> encode_transaction (156): the journal of
 //                acknowledged transfers, in (sender, nonce) order so a run of one sender's
 //                records is written in key order and erased by one range (ADR 0018). Schema 1
 //                keyed it by txid; ChainState::load rewrites such a journal once.
@@ -53,11 +53,17 @@ struct UndoRecord {
 util::Bytes encode_undo(const UndoRecord& u);
 util::Result<UndoRecord> decode_undo(util::ByteSpan in);
 
-// The journal record's key of `sender`'s transfer with `nonce`; bytewise order is (sender, nonce)
-// order.
-inline constexpr size_t kJournalKeySize = 40;
+// The journal record's key of `sender`'s transfer `id` with `nonce`: sender 32 | nonce 8
+// big-endian | txid 32, so bytewise order is (sender, nonce) order. Two transfers at one nonce (a
+// replacement and the one it replaced) have two keys: admission batches are written outside the
+// chain lock and may land in any order, and neither can then erase or overwrite the other's
+// record (replay keeps the higher fee). A range of nonces is [journal_bound(sender, a),
+// journal_bound(sender, e)).
+inline constexpr size_t kJournalKeySize = 72;
 using JournalKey = std::array<uint8_t, kJournalKeySize>;
-JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce);
+using JournalBound = std::array<uint8_t, 40>;
+JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce, const primitives::TxId& id);
+JournalBound journal_bound(const primitives::AccountKey& sender, uint64_t nonce);
 
 struct TxLocation {
   primitives::BlockId block;
