@@ -137,9 +137,7 @@ util::Status ChainState::init_genesis() {
     Account acc{a.amount, 0};
     batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(acc));
   }
-  util::Writer schema;
-  schema.u32(storage::kSchemaVersion);
-  batch.put(Column::kMeta, key_of(storage::kMetaSchema), schema.data());
+  batch.put(Column::kMeta, key_of(storage::kMetaSchema), storage::encode_schema_version(storage::kSchemaVersion));
   batch.put(Column::kMeta, key_of(storage::kMetaGenesis), params_.genesis_id.span());
   batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
   return db_->write(batch, true);
@@ -158,14 +156,9 @@ util::Status ChainState::load() {
                                              " network's " + params_.genesis_id.hex());
     auto schema = db_->get(Column::kMeta, key_of(storage::kMetaSchema));
     if (!schema) return util::unexpected(schema.error());
-    auto version = [](uint32_t v) {
-      util::Writer w;
-      w.u32(v);
-      return std::move(w).take();
-    };
-    if (*schema && **schema == version(storage::kSchemaJournalByTxid)) {
+    if (*schema && **schema == storage::encode_schema_version(storage::kSchemaJournalByTxid)) {
       if (auto st = upgrade_journal_keys(); !st) return st;
-    } else if (!*schema || **schema != version(storage::kSchemaVersion)) {
+    } else if (!*schema || **schema != storage::encode_schema_version(storage::kSchemaVersion)) {
       return util::fail("corrupt", "unsupported or missing database schema version");
     }
   }
@@ -1024,11 +1017,9 @@ util::Status ChainState::upgrade_journal_keys() {
   });
   if (!st) return st;
   if (bad) return util::unexpected(*bad);
-  util::Writer version;
-  version.u32(storage::kSchemaVersion);
-  batch.put(Column::kMeta, key_of(storage::kMetaSchema), version.data());
+  batch.put(Column::kMeta, key_of(storage::kMetaSchema), storage::encode_schema_version(storage::kSchemaVersion));
   if (auto w = db_->write(batch, true); !w) return w;
-  util::log().info("database schema {} -> {}: {} mempool journal records keyed by sender and nonce",
+  util::log().info("database schema {} -> {}: {} mempool journal records keyed by sender, nonce and txid",
                    storage::kSchemaJournalByTxid, storage::kSchemaVersion, moved);
   return {};
 }

@@ -18,9 +18,10 @@
 //
 // Acknowledged means durable: a transaction submit_transactions() accepts is in the mempool
 // journal (storage Column::kMempool) by a synced write before the call returns; concurrent
-// callers share one fsync (RocksDB's write groups). Records are keyed by (sender, nonce)
+// callers share one fsync (RocksDB's write groups). Records are keyed by (sender, nonce, txid)
 // (storage/schema.h): a connect erases the nonces it confirms from the journal in its own batch,
-// one range per sender; replay_mempool_journal() re-admits the rest at start.
+// a run of kJournalRangeMin or more of one sender's nonces by one range, shorter runs key by key;
+// replay_mempool_journal() re-admits the rest at start.
 //
 // Thread-safety: all public methods are thread-safe. One mutex guards the index, the active
 // chain and the mempool; signature checks run before taking it.

@@ -19,6 +19,12 @@ JournalKey journal_key(const primitives::AccountKey& sender, uint64_t nonce, con
   return k;
 }
 
+util::Bytes encode_schema_version(uint32_t version) {
+  util::Writer w;
+  w.u32(version);
+  return std::move(w).take();
+}
+
 util::Bytes encode_index_record(const BlockIndexRecord& r) {
   util::Writer w(primitives::BlockHeader::kEncodedSize + 9);
   primitives::write_header(w, r.header);

@@ -27,6 +27,8 @@ namespace peerchain::storage {
 inline constexpr uint32_t kSchemaVersion = 2;
 inline constexpr uint32_t kSchemaJournalByTxid = 1;  // the schema before ADR 0018, upgraded at open
 inline constexpr std::string_view kMetaSchema = "schema";
+// The "schema" record's value: the version as u32 little-endian (docs/spec/encoding.md).
+util::Bytes encode_schema_version(uint32_t version);
 inline constexpr std::string_view kMetaGenesis = "genesis";
 inline constexpr std::string_view kMetaTip = "tip";
 
