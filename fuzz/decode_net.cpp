@@ -1,5 +1,5 @@
 // Fuzz: the peer protocol's decoders: the incremental frame decoder (fed in random chunk
-// sizes), hello, addr, reason, and the node messages (inv, locator, headers). Whatever a peer
+// sizes), hello, addr, reason, and the node messages (inv, locator, txs, headers). Whatever a peer
 // sends must yield frames or a typed error, never a crash or an allocation beyond the caps.
 #include <cstdlib>
 
@@ -42,6 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto loc = node::decode_locator(in)) {
     if (node::encode_locator(*loc) != util::Bytes(data, data + size)) std::abort();
+  }
+  if (auto txs = node::decode_txs(in)) {
+    std::vector<const primitives::Transaction*> ptrs;
+    for (const auto& t : *txs) ptrs.push_back(&t);
+    if (node::encode_txs(ptrs) != util::Bytes(data, data + size)) std::abort();
   }
   if (auto hs = node::decode_headers(in)) {
     if (node::encode_headers(*hs) != util::Bytes(data, data + size)) std::abort();

@@ -174,7 +174,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       default: {  // any message type with any payload
-        auto type = static_cast<uint16_t>(in.ConsumeBool() ? in.ConsumeIntegralInRange<int>(16, 27)
+        auto type = static_cast<uint16_t>(in.ConsumeBool() ? in.ConsumeIntegralInRange<int>(16, 28)
                                                            : in.ConsumeIntegral<uint16_t>());
         auto len = in.ConsumeIntegralInRange<size_t>(0, 4096);
         auto bytes = in.ConsumeBytes<uint8_t>(len);

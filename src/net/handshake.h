@@ -18,8 +18,9 @@
 
 namespace peerchain::net {
 
-// The protocol version this code speaks, and the lowest one it accepts from a peer.
-inline constexpr uint32_t kProtocolVersion = 1;
+// The protocol version this code speaks, and the lowest one it accepts from a peer. 2 adds the
+// node's batched `txs` message (node/protocol.h), sent only to peers that announce 2 or more.
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 
 inline constexpr size_t kMaxUserAgentLength = 64;

@@ -15,6 +15,7 @@ namespace {
 
 Hello sample() {
   Hello h;
+  h.protocol_version = 1;  // as the spec's vector
   h.magic = Magic{{0xf9, 0xbe, 0xb4, 0xd9}};
   h.chain_id = 2;
   h.genesis_id[0] = 0xaa;

@@ -109,13 +109,13 @@ util::Status Node::start() {
   no.max_outbound = opts_.discover ? opts_.max_outbound : 0;  // 0: only the configured peers
   no.limits = node_message_limits(params_);
   // Transaction relay is bulk: blocks and headers go first (ADR 0008).
-  no.low_priority_types = {msg::kInv, msg::kTx};
+  no.low_priority_types = {msg::kInv, msg::kTx, msg::kTxs};
   if (auto st = secure_options(no); !st) return st;
 
   net::NetEvents ev;
   ev.on_connected = [this](const net::PeerInfo& p) {
     util::LogScope scope(services_.logger);
-    peer_manager_->on_connected(p.id, p.address, p.inbound, p.hello.best_height);
+    peer_manager_->on_connected(p.id, p.address, p.inbound, p.hello.best_height, p.hello.protocol_version);
   };
   ev.on_message = [this](net::PeerId id, uint16_t type, util::Bytes payload) {
     util::LogScope scope(services_.logger);

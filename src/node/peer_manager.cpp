@@ -75,13 +75,15 @@ int64_t PeerManager::timer_now_ms() {
   return timer_ms_;
 }
 
-void PeerManager::on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height) {
+void PeerManager::on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height,
+                               uint32_t protocol_version) {
   {
     std::lock_guard lock(mu_);
     Peer& p = peers_[id];
     p.address = address;
     p.inbound = inbound;
     p.best_height = best_height;
+    p.batch_txs = protocol_version >= kProtocolVersionTxs;
   }
   // net logs the connection at info ("net: peer N connected ..."): one line per connect.
   util::log().debug("peer {} connected: {} ({}), height {}", id, address, inbound ? "inbound" : "outbound", best_height);
@@ -128,6 +130,7 @@ void PeerManager::on_message(PeerId id, uint16_t type, util::Bytes payload) {
     case msg::kInv: return handle_inv(id, payload);
     case msg::kGetData: return handle_getdata(id, payload);
     case msg::kTx: return handle_tx(id, payload);
+    case msg::kTxs: return handle_txs(id, payload);
     case msg::kBlock: return handle_block(id, payload);
     case msg::kNotFound: return handle_notfound(id, payload);
     case msg::kMempool: return handle_mempool(id, payload);
@@ -420,11 +423,13 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   std::vector<primitives::TxId> tx_ids;
   std::vector<BlockId> block_ids;
   std::vector<RecentBlock> sketches;  // kCmpctBlock items found among the recent blocks
+  bool batch_txs = false;
   {
     std::unordered_set<crypto::Hash256, util::FixedBytesHasher> seen;
     std::lock_guard lock(mu_);
     auto pit = peers_.find(id);
     if (pit == peers_.end()) return;
+    batch_txs = pit->second.batch_txs;
     auto& served = pit->second.sketches_served;
     for (const auto& item : *items) {
       if (!seen.insert(item.id).second) continue;
@@ -445,9 +450,23 @@ void PeerManager::handle_getdata(PeerId id, util::ByteSpan payload) {
   }
   for (const auto& rb : sketches) send_sketch(id, rb);
   auto txs = chain_.mempool_transactions(tx_ids);
-  for (size_t i = 0; i < tx_ids.size(); ++i) {
-    if (txs[i]) net_.send(id, msg::kTx, primitives::encode_transaction(*txs[i]));
-    else missing.push_back({InvKind::kTx, tx_ids[i]});
+  if (batch_txs) {
+    // One `txs` frame per kMaxTxsPerMessage transfers: one frame, seal and send instead of one
+    // per transfer.
+    std::vector<const primitives::Transaction*> found;
+    found.reserve(tx_ids.size());
+    for (size_t i = 0; i < tx_ids.size(); ++i) {
+      if (txs[i]) found.push_back(&*txs[i]);
+      else missing.push_back({InvKind::kTx, tx_ids[i]});
+    }
+    for (size_t off = 0; off < found.size(); off += kMaxTxsPerMessage)
+      net_.send(id, msg::kTxs,
+                encode_txs(std::span(found).subspan(off, std::min(kMaxTxsPerMessage, found.size() - off))));
+  } else {
+    for (size_t i = 0; i < tx_ids.size(); ++i) {
+      if (txs[i]) net_.send(id, msg::kTx, primitives::encode_transaction(*txs[i]));
+      else missing.push_back({InvKind::kTx, tx_ids[i]});
+    }
   }
   // Blocks: an index lookup now (unknown ones get notfound at once); those we know wait in the
   // peer's queue, at most max_pending_getdata_blocks, and are read and sent a budget at a time.
@@ -559,32 +578,50 @@ void PeerManager::handle_mempool(PeerId id, util::ByteSpan payload) {
 void PeerManager::handle_tx(PeerId id, util::ByteSpan payload) {
   auto tx = primitives::decode_transaction(payload);
   if (!tx) return misbehave(id, 100, "malformed tx: " + tx.error().to_string());
-  auto txid = tx->id();
+  std::vector<primitives::Transaction> txs;
+  txs.push_back(std::move(*tx));
+  take_txs(id, std::move(txs));
+}
+
+void PeerManager::handle_txs(PeerId id, util::ByteSpan payload) {
+  auto txs = decode_txs(payload);
+  if (!txs) return misbehave(id, 100, "malformed txs: " + txs.error().to_string());
+  take_txs(id, std::move(*txs));
+}
+
+void PeerManager::take_txs(PeerId id, std::vector<primitives::Transaction> txs) {
+  std::vector<primitives::TxId> ids;
+  ids.reserve(txs.size());
+  for (const auto& tx : txs) ids.push_back(tx.id());
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
-    mark_known(it->second, txid);
+    for (const auto& t : ids) mark_known(it->second, t);
   }
   if (opts_.queue_txs) {
-    size_t queued = 0;
+    size_t before = 0, after = 0;
     {
       std::lock_guard lock(txq_mu_);
-      if (txq_.size() >= opts_.max_queued_txs) return defer_tx(id, txid);  // overloaded: asked again later
-      txq_.push_back({id, std::move(*tx)});
-      queued = txq_.size();
+      before = txq_.size();
+      for (size_t i = 0; i < txs.size(); ++i) {
+        if (txq_.size() >= opts_.max_queued_txs) defer_tx(id, ids[i]);  // overloaded: asked again later
+        else txq_.push_back({id, std::move(txs[i])});
+      }
+      after = txq_.size();
     }
     // Wake the admission thread for the first transaction and when a batch is full; it
     // gathers the rest itself (a wake-up per transaction cost more than the checks).
-    if (queued == 1 || queued == kAdmissionBatch) txq_cv_.notify_one();
+    if ((before == 0 && after > 0) || (before < kAdmissionBatch && after >= kAdmissionBatch)) txq_cv_.notify_one();
     return;
   }
-  auto r = chain_.submit_transaction(*tx);  // on success the chain fires on_tx_accepted: relay
-  // A local (storage) error is ours, never the peer's: no penalty.
-  if (!r && r.error().rejection()) {
-    counters_.txs_rejected.add(consensus::reject_token(r.error().rejection()->code));
-    if (int p = penalty(r.error().rejection()->code); p > 0)
-      misbehave(id, p, "invalid tx " + txid.hex() + ": " + r.error().to_string());
+  auto results = chain_.submit_transactions(txs);  // each success fires on_tx_accepted: relay
+  for (size_t i = 0; i < results.size(); ++i) {
+    // A local (storage) error is ours, never the peer's: no penalty.
+    if (results[i] || !results[i].error().rejection()) continue;
+    counters_.txs_rejected.add(consensus::reject_token(results[i].error().rejection()->code));
+    if (int p = penalty(results[i].error().rejection()->code); p > 0)
+      misbehave(id, p, "invalid tx " + ids[i].hex() + ": " + results[i].error().to_string());
   }
 }
 

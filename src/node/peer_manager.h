@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "chain/chainstate.h"
+#include "net/handshake.h"
 #include "node/compact.h"
 #include "node/protocol.h"
 #include "util/clock.h"
@@ -167,7 +168,9 @@ class PeerManager {
               PeerManagerOptions opts = {});
 
   // Transport events.
-  void on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height);
+  // `protocol_version`: from the peer's hello (kProtocolVersionTxs and later get `txs` batches).
+  void on_connected(PeerId id, const std::string& address, bool inbound, uint32_t best_height,
+                    uint32_t protocol_version = net::kProtocolVersion);
   void on_message(PeerId id, uint16_t type, util::Bytes payload);
   void on_disconnected(PeerId id);
 
@@ -218,6 +221,7 @@ class PeerManager {
     std::unordered_set<primitives::BlockId, util::FixedBytesHasher> getdata_pending;
     bool serving = false;          // a thread is serving getdata_blocks (one at a time, in order)
     bool answered_mempool = false; // a mempool request is answered once per connection
+    bool batch_txs = false;        // protocol >= kProtocolVersionTxs: answered with `txs`
     std::optional<HeaderPresync> presync;
     bool compact = false;        // sent sendcmpct: understands sketches
     bool push_sketches = false;  // asked us (sendcmpct 1) to push sketches unsolicited
@@ -248,6 +252,9 @@ class PeerManager {
   void handle_inv(PeerId id, util::ByteSpan payload);
   void handle_getdata(PeerId id, util::ByteSpan payload);
   void handle_tx(PeerId id, util::ByteSpan payload);
+  void handle_txs(PeerId id, util::ByteSpan payload);
+  // Relayed transfers (one `tx`, or a `txs` batch): queued for admission, or admitted at once.
+  void take_txs(PeerId id, std::vector<primitives::Transaction> txs);
   void handle_block(PeerId id, util::ByteSpan payload);
   void handle_notfound(PeerId id, util::ByteSpan payload);
   void handle_mempool(PeerId id, util::ByteSpan payload);

@@ -59,14 +59,15 @@ class FakeNet {
       members.push_back(std::move(m));
     }
   }
-  void connect(size_t a, size_t b) {
+  // Both ends announce `version` in their hellos.
+  void connect(size_t a, size_t b, uint32_t version = net::kProtocolVersion) {
     {
       std::lock_guard lock(mu);
       links.insert({a, b});
       links.insert({b, a});
     }
-    members[a].manager->on_connected(b, "node" + std::to_string(b), false, members[b].node->chain().tip().height);
-    members[b].manager->on_connected(a, "node" + std::to_string(a), true, members[a].node->chain().tip().height);
+    members[a].manager->on_connected(b, "node" + std::to_string(b), false, members[b].node->chain().tip().height, version);
+    members[b].manager->on_connected(a, "node" + std::to_string(a), true, members[a].node->chain().tip().height, version);
   }
   void cut(size_t a, size_t b) {
     {
@@ -292,6 +293,58 @@ TEST(PeerManager, TransfersDeclinedWhileOverloadedAreFetchedOnceThereIsRoom) {
   }
   EXPECT_EQ(net.chain(1).mempool_size(), 16u);
   for (const auto& t : all) EXPECT_TRUE(net.chain(1).transaction(t.id()).has_value()) << t.nonce;
+}
+
+// Peers of protocol 2 get the transfers they ask for in `txs` batches of at most
+// kMaxTxsPerMessage; a peer of protocol 1 gets one `tx` per transfer. Both end with all of them.
+TEST(PeerManager, TransfersCrossInBatchesToPeersOfProtocolTwoAndOneByOneToOlderPeers) {
+  FakeNet net(3, params());
+  net.connect(0, 1);     // protocol 2
+  net.connect(0, 2, 1);  // protocol 1
+  net.pump();
+  std::vector<primitives::Transaction> all;
+  for (uint32_t i = 0; i < 1200; ++i) {
+    all.push_back(transfer(net.chain(0), 1 + i % 12, 20));
+    ASSERT_TRUE(net.chain(0).submit_transaction(all.back()).ok());
+  }
+  net.sent.clear();
+  net.pump();
+  EXPECT_EQ(net.sent[msg::kTxs], 2u);     // 1,000 + 200, to node 1
+  EXPECT_EQ(net.sent[msg::kTx], 1200u);   // to node 2
+  for (size_t n = 1; n < 3; ++n) {
+    EXPECT_EQ(net.chain(n).mempool_size(), 1200u) << n;
+    for (const auto& t : all) ASSERT_TRUE(net.chain(n).transaction(t.id()).has_value()) << n;
+  }
+}
+
+// A `txs` that does not decode (no transfer, a count its bytes do not match, a count past the
+// cap) or that carries a forged transfer costs the sender the full score, as a bad `tx` does.
+TEST(PeerManager, MalformedOrForgedTxsBatchesAreBanned) {
+  FakeNet net(2, params());
+  auto good = transfer(net.chain(1), 2, 3);
+  auto forged = transfer(net.chain(1), 4, 5);
+  forged.amount += 1;
+  std::vector<const primitives::Transaction*> two{&good, &forged};
+  auto short_by_one = encode_txs(two);
+  short_by_one.pop_back();
+  util::Bytes past_cap{0xfd, 0xe9, 0x03};  // 1,001 transfers claimed
+  past_cap.resize(3 + 156, 0);
+  const std::vector<std::pair<util::Bytes, std::string>> cases{
+      {util::Bytes{0x00}, "malformed txs"},
+      {short_by_one, "malformed txs"},
+      {past_cap, "malformed txs"},
+      {encode_txs(two), "bad-signature"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    net.connect(0, 1);
+    net.pump();
+    net.queue.push_back({1, 0, msg::kTxs, cases[i].first});
+    net.pump();
+    ASSERT_EQ(net.bans.size(), i + 1) << i;
+    EXPECT_NE(net.bans[i].second.find(cases[i].second), std::string::npos) << net.bans[i].second;
+  }
+  // The good transfer beside the forged one was still admitted: its own verdict.
+  EXPECT_TRUE(net.chain(0).transaction(good.id()).has_value());
 }
 
 TEST(PeerManager, PartitionHealsOntoTheHeavierSideWithNothingLost) {

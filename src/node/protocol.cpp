@@ -11,6 +11,7 @@ net::MessageLimits node_message_limits(const consensus::Params& params) {
   limits.set(msg::kGetData, inv);
   limits.set(msg::kNotFound, inv);
   limits.set(msg::kTx, static_cast<uint32_t>(primitives::Transaction::kEncodedSize));
+  limits.set(msg::kTxs, static_cast<uint32_t>(9 + kMaxTxsPerMessage * primitives::Transaction::kEncodedSize));
   limits.set(msg::kBlock, static_cast<uint32_t>(params.max_block_bytes));
   limits.set(msg::kGetHeaders, static_cast<uint32_t>(9 + kMaxLocator * 32));
   limits.set(msg::kMempool, 0);
@@ -44,6 +45,30 @@ util::Result<std::vector<InvItem>> decode_inv(util::ByteSpan payload) {
     uint8_t kind = *r.u8();
     if (kind < 1 || kind > 3) return util::fail("bad-kind", "unknown inventory kind " + std::to_string(kind));
     out.push_back({static_cast<InvKind>(kind), *r.fixed<32>()});
+  }
+  return out;
+}
+
+util::Bytes encode_txs(std::span<const primitives::Transaction* const> txs) {
+  util::Writer w(9 + txs.size() * primitives::Transaction::kEncodedSize);
+  w.compact_size(txs.size());
+  for (const auto* tx : txs) primitives::write_transaction(w, *tx);
+  return std::move(w).take();
+}
+
+util::Result<std::vector<primitives::Transaction>> decode_txs(util::ByteSpan payload) {
+  util::Reader r(payload);
+  auto n = r.compact_size(kMaxTxsPerMessage);
+  if (!n) return util::unexpected(n.error());
+  if (*n == 0) return util::fail("bad-count", "txs carries no transaction");
+  if (r.remaining() != *n * primitives::Transaction::kEncodedSize)
+    return util::fail("bad-length", "txs count does not match its bytes");
+  std::vector<primitives::Transaction> out;
+  out.reserve(*n);
+  for (uint64_t i = 0; i < *n; ++i) {
+    auto tx = primitives::read_transaction(r);
+    if (!tx) return util::unexpected(tx.error());
+    out.push_back(std::move(*tx));
   }
   return out;
 }

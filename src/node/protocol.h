@@ -7,11 +7,14 @@
 //   getheaders              CompactSize n (<= kMaxLocator) | n x id 32   (a locator)
 //   headers                 CompactSize n (<= kMaxHeaders) | n x header (118)
 //   mempool                 empty: "send me an inv of your mempool" (BIP35), once per connection
+//   txs                     CompactSize n (1..kMaxTxsPerMessage) | n x transaction (156): the
+//                           answer to a getdata of transfers, batched (peers of protocol >= 2)
 //   sendcmpct, cmpctblock, getblocktxn, blocktxn   compact block relay: node/compact.h
 //
 // Decoders are strict and bound every count before allocating. Pure; thread-safe.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "consensus/params.h"
@@ -34,7 +37,14 @@ inline constexpr uint16_t kSendCmpct = 24;
 inline constexpr uint16_t kCmpctBlock = 25;
 inline constexpr uint16_t kGetBlockTxn = 26;
 inline constexpr uint16_t kBlockTxn = 27;
+// Batched transfer relay (protocol version 2).
+inline constexpr uint16_t kTxs = 28;
 }  // namespace msg
+
+// The first protocol version whose peers understand `txs` (net::kProtocolVersion is 2): a getdata
+// from such a peer is answered with `txs` batches, one from an older peer with one `tx` per transfer.
+inline constexpr uint32_t kProtocolVersionTxs = 2;
+inline constexpr size_t kMaxTxsPerMessage = 1000;
 
 inline constexpr size_t kMaxInv = 5000;
 inline constexpr size_t kMaxLocator = 101;
@@ -58,6 +68,10 @@ util::Result<std::vector<InvItem>> decode_inv(util::ByteSpan payload);
 
 util::Bytes encode_locator(const std::vector<primitives::BlockId>& ids);  // REQUIRES: <= kMaxLocator
 util::Result<std::vector<primitives::BlockId>> decode_locator(util::ByteSpan payload);
+
+// REQUIRES: 1 <= txs.size() <= kMaxTxsPerMessage.
+util::Bytes encode_txs(std::span<const primitives::Transaction* const> txs);
+util::Result<std::vector<primitives::Transaction>> decode_txs(util::ByteSpan payload);
 
 util::Bytes encode_headers(const std::vector<primitives::BlockHeader>& headers);  // REQUIRES: <= kMaxHeaders
 util::Result<std::vector<primitives::BlockHeader>> decode_headers(util::ByteSpan payload);

@@ -41,3 +41,25 @@ TEST(Protocol, HeadersRoundTripAndLimits) {
   EXPECT_GE(*limits.max_payload(msg::kHeaders), encode_headers(std::vector<primitives::BlockHeader>(kMaxHeaders)).size());
   EXPECT_FALSE(limits.max_payload(99).has_value());
 }
+
+TEST(Protocol, TxsRoundTripAndStrict) {
+  std::vector<primitives::Transaction> txs(3);
+  for (uint64_t i = 0; i < 3; ++i) txs[i].nonce = i + 1;
+  std::vector<const primitives::Transaction*> ptrs{&txs[0], &txs[1], &txs[2]};
+  auto bytes = encode_txs(ptrs);
+  EXPECT_EQ(bytes.size(), 1 + 3 * 156u);
+  auto back = decode_txs(bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, txs);
+  EXPECT_EQ(decode_txs(util::Bytes{0x00}).error().code, "bad-count");  // an empty batch is malformed
+  auto longer = bytes;
+  longer.push_back(0);
+  EXPECT_EQ(decode_txs(longer).error().code, "bad-length");
+  bytes.pop_back();
+  EXPECT_EQ(decode_txs(bytes).error().code, "bad-length");
+  util::Bytes past_cap{0xfd, 0xe9, 0x03};  // 1,001: over kMaxTxsPerMessage, refused before reading on
+  EXPECT_EQ(decode_txs(past_cap).error().code, "too-large");
+  auto limits = node_message_limits(consensus::dev_params());
+  std::vector<const primitives::Transaction*> full(kMaxTxsPerMessage, &txs[0]);
+  EXPECT_GE(*limits.max_payload(msg::kTxs), encode_txs(full).size());
+}

@@ -45,9 +45,9 @@ def frame(type_, payload, magic=DEV_MAGIC, length=None):
     return magic + struct.pack("<HI", type_, n) + sha256d(payload)[:4] + payload
 
 
-def hello(genesis_hex, chain_id=2, magic=DEV_MAGIC, nonce=None, height=0, agent=b"hostile/1"):
+def hello(genesis_hex, chain_id=2, magic=DEV_MAGIC, nonce=None, height=0, agent=b"hostile/1", version=1):
     nonce = nonce if nonce is not None else struct.unpack("<Q", os.urandom(8))[0]
-    return (struct.pack("<I", 1) + magic + struct.pack("<I", chain_id) + bytes.fromhex(genesis_hex) +
+    return (struct.pack("<I", version) + magic + struct.pack("<I", chain_id) + bytes.fromhex(genesis_hex) +
             struct.pack("<QHI", nonce, 0, height) + compact_size(len(agent)) + agent)
 
 
