@@ -1,5 +1,8 @@
 #include "primitives/transaction.h"
 
+#include <array>
+#include <cstring>
+
 namespace peerchain::primitives {
 
 namespace {
@@ -11,40 +14,48 @@ const crypto::TaggedHash& txid_hasher() {
   static const crypto::TaggedHash h("peerchain/txid");
   return h;
 }
-void write_unsigned(util::Writer& w, const Transaction& tx) {
-  w.u32(tx.chain_id);
-  w.fixed(tx.sender);
-  w.fixed(tx.recipient);
-  w.u64(tx.amount);
-  w.u64(tx.fee);
-  w.u64(tx.nonce);
+// The encoding in a stack buffer: ids and signing hashes are taken several times per transfer
+// on every node, and a Writer cost a heap allocation and a push_back per byte each time.
+using Encoded = std::array<uint8_t, Transaction::kEncodedSize>;
+void put_le(uint8_t* p, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+Encoded encode_fixed(const Transaction& tx) {
+  Encoded b;
+  uint8_t* p = b.data();
+  put_le(p, tx.chain_id, 4);
+  std::memcpy(p + 4, tx.sender.data.data(), 32);
+  std::memcpy(p + 36, tx.recipient.data.data(), 32);
+  put_le(p + 68, tx.amount, 8);
+  put_le(p + 76, tx.fee, 8);
+  put_le(p + 84, tx.nonce, 8);
+  static_assert(Transaction::kUnsignedSize == 92);
+  std::memcpy(p + 92, tx.signature.data.data(), 64);
+  return b;
 }
 }  // namespace
 
 crypto::Hash256 Transaction::signing_hash() const {
-  util::Writer w(kUnsignedSize);
-  write_unsigned(w, *this);
-  return sig_hasher()(w.data());
+  const Encoded b = encode_fixed(*this);
+  return sig_hasher()(util::ByteSpan(b.data(), kUnsignedSize));
 }
 
 TxId Transaction::id() const {
-  util::Writer w(kEncodedSize);
-  write_transaction(w, *this);
-  return txid_hasher()(w.data());
+  const Encoded b = encode_fixed(*this);
+  return txid_hasher()(util::ByteSpan(b.data(), b.size()));
 }
 
 void Transaction::sign(const crypto::SecretKey& key) { signature = key.sign(signing_hash()); }
 void Transaction::sign(const crypto::Signer& signer) { signature = signer.sign(signing_hash()); }
 
 void write_transaction(util::Writer& w, const Transaction& tx) {
-  write_unsigned(w, tx);
-  w.fixed(tx.signature);
+  const Encoded b = encode_fixed(tx);
+  w.bytes(util::ByteSpan(b.data(), b.size()));
 }
 
 util::Bytes encode_transaction(const Transaction& tx) {
-  util::Writer w(Transaction::kEncodedSize);
-  write_transaction(w, tx);
-  return std::move(w).take();
+  const Encoded b = encode_fixed(tx);
+  return util::Bytes(b.begin(), b.end());
 }
 
 util::Result<Transaction> read_transaction(util::Reader& r) {
