@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -54,8 +55,39 @@ struct FixedBytes {
     std::memcpy(out.data.data(), s.data(), N);
     return out;
   }
-  auto operator<=>(const FixedBytes&) const = default;
-  bool operator==(const FixedBytes&) const = default;
+  // Bytewise (lexicographic) order, as memcmp. For sizes that are a multiple of 8 (ids, keys,
+  // signatures) compared 8 bytes at a time inline: ids are compared in every hash-table probe and
+  // map step, and a call to memcmp per comparison was 2.5 % of the seed workload's CPU.
+  constexpr bool operator==(const FixedBytes& o) const {
+    if constexpr (N % 8 == 0 && std::endian::native == std::endian::little) {
+      if (!std::is_constant_evaluated()) {
+        uint64_t diff = 0;
+        for (size_t i = 0; i < N; i += 8) diff |= word(i) ^ o.word(i);
+        return diff == 0;
+      }
+    }
+    return data == o.data;
+  }
+  constexpr std::strong_ordering operator<=>(const FixedBytes& o) const {
+    if constexpr (N % 8 == 0 && std::endian::native == std::endian::little) {
+      if (!std::is_constant_evaluated()) {
+        for (size_t i = 0; i < N; i += 8) {
+          const uint64_t a = word(i), b = o.word(i);
+          // Byte-swapped, the first differing byte is the most significant one.
+          if (a != b) return __builtin_bswap64(a) <=> __builtin_bswap64(b);
+        }
+        return std::strong_ordering::equal;
+      }
+    }
+    return data <=> o.data;
+  }
+
+ private:
+  uint64_t word(size_t i) const {
+    uint64_t w;
+    std::memcpy(&w, data.data() + i, 8);
+    return w;
+  }
 };
 
 // Hash functor for unordered containers keyed by hashes that are already uniformly
