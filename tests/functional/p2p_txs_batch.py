@@ -86,9 +86,7 @@ def body(ctx):
         return p
 
     def banned(p, what, name):
-        reason = p.expect_closed()
-        assert reason and "banned" in reason and what in reason, f"{name}: expected a ban for {what}, got {reason!r}"
-        case(name, "ban", reason)
+        case(name, "ban", pp.expect_banned(p, what, name))
         assert node.alive(), "the node died"
         node.rpc("getblockchaininfo")
 

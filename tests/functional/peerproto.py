@@ -288,3 +288,10 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
+
+
+def expect_banned(p, what, name):
+    """Reads until the node closes `p`; the reason must be a ban naming `what`. Returns it."""
+    reason = p.expect_closed()
+    assert reason and "banned" in reason and what in reason, f"{name}: expected a ban for {what}, got {reason!r}"
+    return reason
