@@ -154,13 +154,22 @@ void Connection::do_read() {
       [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->on_read(ec, n); });
 }
 
+bool Connection::reading() const {
+  if (phase_ == Phase::kSniffing) return true;
+  if (phase_ != Phase::kSession) return false;
+  auto st = session_.state();
+  return st == PeerSession::State::kHandshake || st == PeerSession::State::kActive;
+}
+
+void Connection::resume_reading() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (!self->read_paused_) return;
+    self->read_paused_ = false;
+    if (self->reading()) self->do_read();
+  });
+}
+
 void Connection::on_read(const boost::system::error_code& ec, size_t n) {
-  auto reading = [this] {
-    if (phase_ == Phase::kSniffing) return true;
-    if (phase_ != Phase::kSession) return false;
-    auto st = session_.state();
-    return st == PeerSession::State::kHandshake || st == PeerSession::State::kActive;
-  };
   if (!reading()) return;
   if (ec) {
     bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
@@ -176,6 +185,11 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
   } else {
     session_.on_bytes(in, now_ms());
     pump();
+    // The receiver's queue for this peer is full: its bytes wait in TCP until it drains.
+    if (reading() && host_.hold_reading(*this)) {
+      read_paused_ = true;
+      return;
+    }
   }
   if (reading()) do_read();
 }

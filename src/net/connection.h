@@ -88,6 +88,8 @@ class ConnectionHost {
   // Both hello_acks exchanged. false: refuse (the manager is stopping).
   virtual bool on_established(Connection& c, const Hello& remote, const std::string& address) = 0;
   virtual void on_message(Connection& c, uint16_t type, Bytes payload) = 0;
+  // After a read's messages were delivered: true pauses reading until Connection::resume_reading.
+  virtual bool hold_reading(Connection& c) = 0;
   virtual std::vector<NetAddress> on_getaddr(Connection& c) = 0;
   virtual void on_addr(Connection& c, const std::vector<NetAddress>& addrs) = 0;
   virtual void on_closed(Connection& c, const std::string& reason) = 0;
@@ -119,6 +121,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Sess
   // Idempotent: the first reason wins. Thread-safe.
   void close(std::string reason, bool tell_remote = true);
 
+  // Reads again after ConnectionHost::hold_reading paused it; nothing if it is not paused.
+  // Thread-safe.
+  void resume_reading();
+
   PeerId id() const { return id_; }
   bool inbound() const { return inbound_; }
   // Bytes of frames queued and not yet written.
@@ -149,6 +155,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Sess
   void on_resolved(const boost::system::error_code& ec, const tcp::resolver::results_type& results);
   void on_connect(const boost::system::error_code& ec, const tcp::endpoint& ep);
   void do_read();
+  bool reading() const;  // the phase and session still take bytes
   void on_read(const boost::system::error_code& ec, size_t n);
   void sniff(ByteSpan in);
   // After every call into the session: write what it queued, follow its deadline, close the
@@ -183,6 +190,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Sess
   std::vector<SharedFrame> writing_frames_;  // taken from the session, being written
   std::vector<asio::const_buffer> write_bufs_;
   bool writing_ = false;
+  bool read_paused_ = false;  // hold_reading said so; resume_reading() reads on
   int64_t handshake_deadline_ = 0;  // connect + first bytes + hello exchange
 
   // Shared with other threads.

@@ -82,6 +82,7 @@ class NetManager::Impl final : public ConnectionHost {
   void remove_persistent_peer(const std::string& host, uint16_t port);
   bool send(PeerId peer, uint16_t type, const Bytes& payload);
   size_t queued_bytes(PeerId peer) const;
+  void resume_reading(PeerId peer);
   void broadcast(uint16_t type, const Bytes& payload, std::optional<PeerId> except);
   void disconnect(PeerId peer, const std::string& reason);
   void ban(const std::string& host, int64_t duration_ms, const std::string& reason);
@@ -102,6 +103,7 @@ class NetManager::Impl final : public ConnectionHost {
   util::Status on_authenticated(Connection& c, const NodeId& remote) override;
   bool on_established(Connection& c, const Hello& remote, const std::string& address) override;
   void on_message(Connection& c, uint16_t type, Bytes payload) override;
+  bool hold_reading(Connection& c) override;
   std::vector<NetAddress> on_getaddr(Connection& c) override;
   void on_addr(Connection& c, const std::vector<NetAddress>& addrs) override;
   void on_closed(Connection& c, const std::string& reason) override;
@@ -694,6 +696,8 @@ void NetManager::Impl::on_message(Connection& c, uint16_t type, Bytes payload) {
   if (events_.on_message) events_.on_message(c.id(), type, std::move(payload));
 }
 
+bool NetManager::Impl::hold_reading(Connection& c) { return events_.hold_reading && events_.hold_reading(c.id()); }
+
 std::vector<NetAddress> NetManager::Impl::on_getaddr(Connection& c) {
   std::lock_guard g(mu_);
   std::optional<NetAddress> requester;
@@ -770,6 +774,17 @@ size_t NetManager::Impl::queued_bytes(PeerId peer) const {
   std::lock_guard g(mu_);
   auto it = conns_.find(peer);
   return it == conns_.end() ? 0 : it->second.conn->queued_bytes();
+}
+
+void NetManager::Impl::resume_reading(PeerId peer) {
+  ConnectionPtr conn;
+  {
+    std::lock_guard g(mu_);
+    auto it = conns_.find(peer);
+    if (it == conns_.end()) return;
+    conn = it->second.conn;
+  }
+  conn->resume_reading();
 }
 
 bool NetManager::Impl::send(PeerId peer, uint16_t type, const Bytes& payload) {
@@ -900,6 +915,7 @@ bool NetManager::send(PeerId peer, uint16_t type, util::Bytes payload) {
   return impl_->send(peer, type, payload);
 }
 size_t NetManager::queued_bytes(PeerId peer) const { return impl_->queued_bytes(peer); }
+void NetManager::resume_reading(PeerId peer) { impl_->resume_reading(peer); }
 void NetManager::broadcast(uint16_t type, const util::Bytes& payload, std::optional<PeerId> except) {
   impl_->broadcast(type, payload, except);
 }

@@ -95,6 +95,7 @@ class NetManager final : public Transport {
   bool send(PeerId peer, uint16_t type, util::Bytes payload) override;
   // Bytes queued to the peer and not yet written; 0 if it is not connected.
   size_t queued_bytes(PeerId peer) const override;
+  void resume_reading(PeerId peer) override;
   // send() to every connected peer but `except`; the frame is encoded once.
   void broadcast(uint16_t type, const util::Bytes& payload, std::optional<PeerId> except = {}) override;
   // Tells the peer `reason` and closes the connection.

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -115,9 +116,11 @@ struct Recorder {
   std::vector<std::pair<PeerId, std::string>> disconnected;
   std::vector<Failure> failures;
   std::vector<Bytes> foreign;
+  std::atomic<bool> hold{false};  // what hold_reading answers
 
   NetEvents events(bool handle_foreign = false) {
     NetEvents ev;
+    ev.hold_reading = [this](PeerId) { return hold.load(); };
     ev.on_connected = [this](const PeerInfo& p) {
       std::lock_guard g(mu);
       connected.push_back(p);
@@ -415,6 +418,46 @@ TEST(NetManager, TwoManagersHandshakeAndExchangeMessagesBothWays) {
     return b.rec.disconnected_with("remote: testing") && a.rec.disconnected_with("testing");
   })) << b.rec.dump();
   EXPECT_EQ(b.rec.n_messages(), 2u);
+}
+
+// The receiver's queue for a peer is full (hold_reading): nothing more is read from that peer,
+// its bytes wait in TCP, until resume_reading; then they arrive in order.
+TEST(NetManager, HoldReadingPausesAPeerUntilResumed) {
+  Node a;
+  Node b;
+  b.mgr->add_persistent_peer("127.0.0.1", a.port());
+  ASSERT_TRUE(eventually([&] { return a.rec.n_connected() == 1 && b.rec.n_connected() == 1; })) << b.rec.dump();
+  PeerId at_a, at_b;
+  {
+    std::lock_guard g(a.rec.mu);
+    at_a = a.rec.connected[0].id;
+  }
+  {
+    std::lock_guard g(b.rec.mu);
+    at_b = b.rec.connected[0].id;
+  }
+  a.rec.hold = true;
+  ASSERT_TRUE(b.mgr->send(at_b, kSmall, Bytes{1}));
+  ASSERT_TRUE(eventually([&] { return a.rec.n_messages() == 1; }));
+  // Paused after that read: the next message waits.
+  ASSERT_TRUE(b.mgr->send(at_b, kSmall, Bytes{2}));
+  ASSERT_TRUE(b.mgr->send(at_b, kSmall, Bytes{3}));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(a.rec.n_messages(), 1u);
+  a.mgr->resume_reading(at_b + 1000);  // no such peer: nothing happens
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(a.rec.n_messages(), 1u);
+  a.rec.hold = false;
+  a.mgr->resume_reading(at_a);
+  ASSERT_TRUE(eventually([&] { return a.rec.n_messages() == 3; }));
+  {
+    std::lock_guard g(a.rec.mu);
+    EXPECT_EQ(a.rec.messages[1].payload, Bytes{2});
+    EXPECT_EQ(a.rec.messages[2].payload, Bytes{3});
+  }
+  a.mgr->resume_reading(at_a);  // not paused: a no-op
+  EXPECT_EQ(a.rec.n_connected(), 1u);
+  EXPECT_EQ(a.rec.n_disconnected(), 0u);
 }
 
 TEST(NetManager, AddressGossipFindsFurtherPeers) {

@@ -87,6 +87,10 @@ struct NetEvents {
   std::function<void(const PeerInfo&)> on_connected;
   // A node message (type >= 16) from a connected peer.
   std::function<void(PeerId, uint16_t type, util::Bytes payload)> on_message;
+  // Asked after the messages of each read from a peer were delivered: true stops reading from
+  // that peer until Transport::resume_reading(peer) (the receiver's queue for it is full, so
+  // the peer's bytes wait in TCP, not in our memory). Unset: always reading.
+  std::function<bool(PeerId)> hold_reading;
   // A connected peer is gone; once per on_connected.
   std::function<void(PeerId, const std::string& reason)> on_disconnected;
   // A connection ended before its handshake completed: dial failure, refusal by either side

@@ -42,6 +42,9 @@ class Transport {
 
   virtual bool send(PeerId peer, uint16_t type, util::Bytes payload) = 0;
   virtual size_t queued_bytes(PeerId peer) const = 0;
+  // Reads from `peer` again after NetEvents::hold_reading paused it. A transport that never
+  // pauses (the simulator delivers in its own time) ignores it.
+  virtual void resume_reading(PeerId /*peer*/) {}
   virtual void broadcast(uint16_t type, const util::Bytes& payload, std::optional<PeerId> except = {}) = 0;
   virtual void disconnect(PeerId peer, const std::string& reason) = 0;
   virtual void ban(const std::string& host, int64_t duration_ms, const std::string& reason) = 0;
