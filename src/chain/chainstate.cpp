@@ -240,9 +240,28 @@ util::Status ChainState::load() {
     util::log().info("reorg while opening: {} blocks disconnected, their transactions back in the mempool journal",
                      disconnected.size());
   }
+  publish_tip_hint();
   util::log().info("chain loaded: network={} height={} tip={} blocks_indexed={}", params_.network,
                    tip_entry()->height(), tip_entry()->id.hex(), index_.size());
   return {};
+}
+
+void ChainState::publish_tip_hint() {
+  const BlockIndexEntry* tip = tip_entry();
+  TipHint h{tip->id, tip->height(), engine_->next_bits(parent_context(tip))};
+  std::lock_guard lock(hint_mu_);
+  tip_hint_ = h;
+}
+
+bool ChainState::extends_tip(const BlockHeader& h) const {
+  TipHint hint;
+  {
+    std::lock_guard lock(hint_mu_);
+    hint = tip_hint_;
+  }
+  if (hint.next_bits == 0 || h.prev_id != hint.id || h.height != hint.height + 1 || h.bits != hint.next_bits)
+    return false;
+  return static_cast<bool>(engine_->check_seal(h));
 }
 
 consensus::ParentContext ChainState::parent_context(const BlockIndexEntry* parent) const {
@@ -357,6 +376,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
   for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
   for (const auto& [key, from, to] : erased) journal_erased_[key].emplace_back(from, to);
   active_.push_back(e);
+  publish_tip_hint();
   return {};
 }
 
@@ -398,6 +418,7 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
   }
   for (const auto& [key, prior] : restored) account_cache_.put(key, prior);
   active_.pop_back();
+  publish_tip_hint();
   candidates_.insert(e);  // still valid: may win again
   disconnected.push_back(std::move(**block));
   return {};
@@ -1310,6 +1331,7 @@ util::Status ChainState::reindex() {
   batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
   if (auto st = db_->write(batch, true); !st) return st;
   active_.resize(1);
+  publish_tip_hint();
   std::set<AccountKey> touched;
   for (size_t h = 1; h < old_chain.size(); ++h) {
     BlockIndexEntry* e = old_chain[h];

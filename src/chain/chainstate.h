@@ -233,6 +233,12 @@ class ChainState {
 
   // Reads.
   TipInfo tip() const;
+  // Whether `h` extends our tip as it stands: its parent is the tip, it carries the height and
+  // target the tip's child must, and its proof of work holds. Without the chain lock (a
+  // snapshot of the tip taken at each change, and one hash): the network thread's screen for
+  // holding the miner the moment a better block arrives, while a connect holds the lock. Not
+  // validation: the block goes through process_block as any other.
+  bool extends_tip(const BlockHeader& h) const;
   std::optional<BlockId> block_id_at(uint32_t height) const;
   std::optional<Block> block(const BlockId& id) const;
   std::optional<BlockHeader> header(const BlockId& id) const;
@@ -332,6 +338,7 @@ class ChainState {
                         const std::set<primitives::AccountKey>& touched, std::vector<primitives::TxId>& readmitted,
                         TipInfo& tip_after, ChainEvents& events);
   BlockIndexEntry* tip_entry() const { return active_.back(); }
+  void publish_tip_hint();  // REQUIRES: mu_; after every change of active_
   void note_header(BlockIndexEntry* e);
   TipInfo tip_info() const;
 
@@ -388,6 +395,14 @@ class ChainState {
   // First read failure since it was last cleared (load_account sets it: its callers, the
   // consensus and mempool lookups, cannot return an error). GUARDED_BY(mu_)
   mutable std::optional<util::Error> read_fault_;
+  // What extends_tip() compares against, published by publish_tip_hint().
+  struct TipHint {
+    BlockId id;
+    uint32_t height = 0;
+    uint32_t next_bits = 0;
+  };
+  mutable std::mutex hint_mu_;  // held for a copy only
+  TipHint tip_hint_;            // GUARDED_BY(hint_mu_)
   mutable std::mutex fault_mu_;
   mutable StorageStatus fault_;                               // GUARDED_BY(fault_mu_)
   mutable std::atomic<uint8_t> fault_state_{0};               // StorageState of fault_, read without the lock

@@ -866,3 +866,37 @@ TEST(ChainState, IncrementalTemplatesStayValid) {
   EXPECT_GT(extended, 100u);
   EXPECT_GT(built, 10u);
 }
+
+// The network thread's screen for holding the miner (PeerManager::deliver): a header extends
+// the tip only with the tip as parent, the next height, the target the retarget rule gives the
+// tip's child and a proof of work that holds. It follows the tip through connects and reorgs.
+TEST(ChainState, ExtendsTipScreensHeadersAgainstTheCurrentTip) {
+  TestNode node(params());
+  auto solved = [&] {
+    auto t = node->create_template(account_key(50));
+    uint64_t hashes = 0;
+    EXPECT_TRUE(Miner::solve(t, [] { return false; }, hashes));
+    return t.block.header;
+  };
+  auto h = solved();
+  EXPECT_TRUE(node->extends_tip(h));
+  auto wrong = h;
+  wrong.bits = h.bits - 1;
+  EXPECT_FALSE(node->extends_tip(wrong)) << "another target";
+  wrong = h;
+  wrong.height = h.height + 1;
+  EXPECT_FALSE(node->extends_tip(wrong)) << "another height";
+  wrong = h;
+  wrong.prev_id.data[0] ^= 1;
+  EXPECT_FALSE(node->extends_tip(wrong)) << "another parent";
+  wrong = h;
+  const auto target = *consensus::decode_compact(h.bits);
+  do ++wrong.nonce;  // the easy target passes about half the nonces: find one that fails
+  while (consensus::meets_target(wrong.id(), target));
+  EXPECT_FALSE(node->extends_tip(wrong)) << "proof of work";
+  // Once connected, the tip moved: the same header is no longer a child of it, its child is.
+  auto ids = Miner::generate(node.chain(), account_key(50), 1);
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_FALSE(node->extends_tip(h));
+  EXPECT_TRUE(node->extends_tip(solved()));
+}
