@@ -15,6 +15,7 @@ class NetAdapter final : public PeerNetwork {
   bool send(PeerId peer, uint16_t type, util::Bytes payload) override { return net_.send(peer, type, std::move(payload)); }
   void disconnect(PeerId peer, const std::string& reason) override { net_.disconnect(peer, reason); }
   size_t queued_bytes(PeerId peer) const override { return net_.queued_bytes(peer); }
+  void resume_reading(PeerId peer) override { net_.resume_reading(peer); }
   void ban(PeerId peer, int64_t duration_ms, const std::string& reason) override {
     for (const auto& p : net_.peers()) {
       if (p.id != peer) continue;
@@ -119,8 +120,9 @@ util::Status Node::start() {
   };
   ev.on_message = [this](net::PeerId id, uint16_t type, util::Bytes payload) {
     util::LogScope scope(services_.logger);
-    peer_manager_->on_message(id, type, std::move(payload));
+    peer_manager_->deliver(id, type, std::move(payload));
   };
+  ev.hold_reading = [this](net::PeerId id) { return peer_manager_->inbox_full(id); };
   ev.on_disconnected = [this](net::PeerId id, const std::string& reason) {
     util::LogScope scope(services_.logger);
     util::log().debug("peer {} disconnected: {}", id, reason);  // net logs it at info: one line
@@ -139,6 +141,7 @@ util::Status Node::start() {
   adapter_ = std::make_unique<NetAdapter>(*net_);
   PeerManagerOptions pmo;
   pmo.ban_ms = opts_.ban_ms;
+  pmo.queue_messages = services_.worker_threads;
   pmo.queue_txs = services_.worker_threads;
   pmo.queue_blocks = services_.worker_threads;
   pmo.compact_relay = opts_.compact_relay;
@@ -172,6 +175,11 @@ util::Status Node::start() {
   }
   schedule_tick();
   if (services_.worker_threads) {
+    message_handler_ = std::thread([this] {
+      util::set_thread_name("pc-msg");
+      util::LogScope scope(services_.logger);
+      while (!tx_admission_stop_.load()) peer_manager_->handle_queued_messages(std::chrono::milliseconds(100));
+    });
     tx_admission_ = std::thread([this] {
       util::set_thread_name("pc-tx-admit");
       while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
@@ -272,6 +280,7 @@ void Node::stop() {
   }
   if (tick_task) services_.scheduler->cancel(tick_task);
   tx_admission_stop_ = true;
+  if (message_handler_.joinable()) message_handler_.join();
   if (tx_admission_.joinable()) tx_admission_.join();
   if (block_verifier_.joinable()) block_verifier_.join();
   if (block_processor_.joinable()) block_processor_.join();

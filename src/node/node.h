@@ -123,6 +123,7 @@ class Node {
   mutable std::mutex tip_mu_;
   std::condition_variable tip_cv_;
   uint64_t tip_seq_ = 0;  // GUARDED_BY(tip_mu_)
+  std::thread message_handler_;  // handles peers' messages off the network thread
   std::thread tx_admission_;  // drains the peer manager's queue of peers' transactions
   std::thread block_verifier_;   // checks the signatures of peers' queued blocks
   std::thread block_processor_;  // then validates and connects them

@@ -107,7 +107,90 @@ void PeerManager::on_connected(PeerId id, const std::string& address, bool inbou
   }
 }
 
+bool PeerManager::bulk_type(uint16_t type) {
+  return type == msg::kInv || type == msg::kTx || type == msg::kTxs || type == msg::kGetData || type == msg::kMempool;
+}
+
+bool PeerManager::deliver(PeerId id, uint16_t type, util::Bytes payload) {
+  if (!opts_.queue_messages) {
+    on_message(id, type, std::move(payload));
+    return true;
+  }
+  // The miner stops hashing on a tip that has just lost, now, not once the handler below gets
+  // the chain lock: under load that waited for a connect, and the blocks it found meanwhile
+  // went stale.
+  if ((type == msg::kCmpctBlock || type == msg::kBlock) && opts_.on_better_block &&
+      payload.size() >= primitives::BlockHeader::kEncodedSize) {
+    auto h = primitives::decode_header(util::ByteSpan(payload).first(primitives::BlockHeader::kEncodedSize));
+    if (h && chain_.extends_tip(*h)) opts_.on_better_block(h->height);
+  }
+  const size_t bytes = payload.size() + sizeof(Inbound);
+  bool more = true;
+  {
+    std::lock_guard lock(inbox_mu_);
+    auto& p = inbox_peers_[id];
+    p.bytes += bytes;
+    if (p.bytes > opts_.max_inbox_bytes_per_peer && !p.paused) {
+      p.paused = true;
+      counters_.reading_pauses.fetch_add(1, std::memory_order_relaxed);
+    }
+    more = !p.paused;
+    (bulk_type(type) ? inbox_bulk_ : inbox_blocks_).push_back({id, type, std::move(payload)});
+  }
+  inbox_cv_.notify_one();
+  return more;
+}
+
+size_t PeerManager::handle_queued_messages(std::chrono::milliseconds wait, size_t max) {
+  size_t handled = 0;
+  while (handled < max) {
+    Inbound m;
+    {
+      std::unique_lock lock(inbox_mu_);
+      if (handled == 0 &&
+          !inbox_cv_.wait_for(lock, wait, [this] { return !inbox_blocks_.empty() || !inbox_bulk_.empty(); }))
+        return 0;
+      auto& q = !inbox_blocks_.empty() ? inbox_blocks_ : inbox_bulk_;
+      if (q.empty()) break;
+      m = std::move(q.front());
+      q.pop_front();
+    }
+    const size_t bytes = m.payload.size() + sizeof(Inbound);
+    on_message(m.peer, m.type, std::move(m.payload));
+    ++handled;
+    bool resume = false;
+    {
+      std::lock_guard lock(inbox_mu_);
+      auto it = inbox_peers_.find(m.peer);
+      if (it != inbox_peers_.end()) {  // gone: disconnected meanwhile
+        it->second.bytes -= std::min(it->second.bytes, bytes);
+        if (it->second.paused && it->second.bytes <= opts_.max_inbox_bytes_per_peer / 2) {
+          it->second.paused = false;
+          resume = true;
+        }
+      }
+    }
+    if (resume) net_.resume_reading(m.peer);
+  }
+  return handled;
+}
+
+bool PeerManager::inbox_full(PeerId id) const {
+  std::lock_guard lock(inbox_mu_);
+  auto it = inbox_peers_.find(id);
+  return it != inbox_peers_.end() && it->second.paused;
+}
+
+size_t PeerManager::queued_messages() const {
+  std::lock_guard lock(inbox_mu_);
+  return inbox_blocks_.size() + inbox_bulk_.size();
+}
+
 void PeerManager::on_disconnected(PeerId id) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_peers_.erase(id);  // its waiting messages are dropped by on_message (unknown peer)
+  }
   std::lock_guard lock(mu_);
   auto it = peers_.find(id);
   if (it == peers_.end()) return;

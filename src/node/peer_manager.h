@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -47,6 +48,8 @@ class PeerNetwork {
   // this is above PeerManagerOptions::serve_pause_bytes, so a peer that does not read gets no
   // more of our disk and CPU than its queue holds.
   virtual size_t queued_bytes(PeerId /*peer*/) const { return 0; }
+  // Reads from the peer again after deliver() returned false for it.
+  virtual void resume_reading(PeerId /*peer*/) {}
 };
 
 struct PeerManagerOptions {
@@ -56,6 +59,15 @@ struct PeerManagerOptions {
   int64_t block_timeout_ms = 15'000;         // default: re-request a block elsewhere after 15 s
   int64_t headers_poll_ms = 10'000;          // default: ask every peer for headers every 10 s
   size_t max_known_per_peer = 50'000;        // default: inventory remembered per peer
+  // Messages from peers wait in an inbox that handle_queued_messages() drains on its own thread,
+  // so the network thread only reads, decrypts and frames: a handler waiting for the chain lock
+  // (a connect holds it for hundreds of ms under load) no longer stops every connection's reads
+  // and writes, the sketch of a block we mine among them. Block traffic (sketches, blocks,
+  // headers, blocktxn) is handled before transaction relay (inv, tx, txs, getdata, mempool).
+  // false: each message is handled inline on arrival (tests, the simulator).
+  bool queue_messages = false;
+  // default: a peer whose waiting messages pass 4 MiB is not read from until they drain to half
+  size_t max_inbox_bytes_per_peer = 4u << 20;
   // Transactions from peers wait in a queue that admit_queued_txs() drains in batches (their
   // signatures checked on every core, off the network thread, so blocks and headers are never
   // stuck behind them). false: each is admitted inline on arrival (tests).
@@ -116,6 +128,7 @@ struct PeerCounters {
   util::ReasonCounter blocks_rejected;       // peers' blocks refused, by reason token
   util::ReasonCounter txs_rejected;          // peers' transactions refused, by reason token
   std::atomic<uint64_t> bans{0};             // peers banned for misbehaving
+  std::atomic<uint64_t> reading_pauses{0};   // a peer's inbox passed its budget: reading it paused
   // Time to validate and connect a peer's block, per transfer, in ns: a moving average over
   // blocks of at least 256 transfers that became the tip (0 until one did). It includes waiting
   // for the chain and for the cores, so it is what a block costs this node under its present
@@ -173,6 +186,18 @@ class PeerManager {
                     uint32_t protocol_version = net::kProtocolVersion);
   void on_message(PeerId id, uint16_t type, util::Bytes payload);
   void on_disconnected(PeerId id);
+  // A message off the wire, on the network thread. With PeerManagerOptions::queue_messages it
+  // is queued for handle_queued_messages(); a sketch or block that extends our tip holds the
+  // miner first (ChainState::extends_tip, no chain lock). Returns false when the peer's waiting
+  // messages are over max_inbox_bytes_per_peer: read no more from it until
+  // PeerNetwork::resume_reading. Without queue_messages: on_message(), true.
+  bool deliver(PeerId id, uint16_t type, util::Bytes payload);
+  // With queue_messages: waits up to `wait` for messages and handles those waiting (block
+  // traffic first), at most `max` of them. Returns how many it handled.
+  size_t handle_queued_messages(std::chrono::milliseconds wait, size_t max = 256);
+  size_t queued_messages() const;
+  // Whether reading from the peer is paused for its full inbox (asked after each read).
+  bool inbox_full(PeerId id) const;
 
   // Chain events (from ChainEvents): announce to peers.
   void on_tip_changed(const chain::TipInfo& tip);
@@ -325,6 +350,22 @@ class PeerManager {
   std::atomic<int64_t> last_progress_log_ms_{0};
   std::atomic<bool> catching_up_{false};
   PeerCounters counters_;  // behind the best header: "synced" is logged when it ends
+
+  struct Inbound {
+    PeerId peer = 0;
+    uint16_t type = 0;
+    util::Bytes payload;
+  };
+  struct InboxPeer {
+    size_t bytes = 0;
+    bool paused = false;  // deliver() said stop reading; resumed once under half the cap
+  };
+  static bool bulk_type(uint16_t type);  // transaction relay: handled after block traffic
+  mutable std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::deque<Inbound> inbox_blocks_;                   // GUARDED_BY(inbox_mu_)
+  std::deque<Inbound> inbox_bulk_;                     // GUARDED_BY(inbox_mu_)
+  std::unordered_map<PeerId, InboxPeer> inbox_peers_;  // GUARDED_BY(inbox_mu_)
 
   static constexpr size_t kAdmissionBatch = 256;
   struct QueuedTx {

@@ -33,6 +33,7 @@ class Endpoint final : public PeerNetwork {
   bool send(PeerId peer, uint16_t type, util::Bytes payload) override;
   void disconnect(PeerId peer, const std::string& reason) override;
   void ban(PeerId peer, int64_t, const std::string& reason) override;
+  void resume_reading(PeerId peer) override;
 
  private:
   FakeNet& net_;
@@ -119,6 +120,7 @@ class FakeNet {
   std::set<std::pair<size_t, size_t>> links;
   std::vector<std::pair<size_t, std::string>> bans;  // (banned node, reason)
   std::map<uint16_t, size_t> sent;                   // messages sent, by type
+  std::vector<std::pair<size_t, PeerId>> resumed;    // (reader, peer) of resume_reading calls
 };
 
 bool Endpoint::send(PeerId peer, uint16_t type, util::Bytes payload) {
@@ -129,6 +131,10 @@ bool Endpoint::send(PeerId peer, uint16_t type, util::Bytes payload) {
   return true;
 }
 void Endpoint::disconnect(PeerId peer, const std::string&) { net_.cut(self_, peer); }
+void Endpoint::resume_reading(PeerId peer) {
+  std::lock_guard lock(net_.mu);
+  net_.resumed.emplace_back(self_, peer);
+}
 void Endpoint::ban(PeerId peer, int64_t, const std::string& reason) {
   {
     std::lock_guard lock(net_.mu);
@@ -940,4 +946,98 @@ TEST(PeerManager, RepeatedSketchRequestsAreServedWhole) {
   EXPECT_EQ(net.sent[msg::kCmpctBlock], 0u);  // node 1 already had its sketch
   EXPECT_EQ(net.sent[msg::kBlock], 3u);
   EXPECT_TRUE(net.bans.empty());
+}
+
+// The node's mode (queue_messages): messages wait in an inbox drained by their own thread, so
+// the network thread never waits for the chain lock. Block traffic is handled before
+// transaction relay queued ahead of it; a better block holds the miner on arrival, before any
+// handler runs; a peer whose waiting messages pass the cap is not read from (deliver() says
+// so) until they drain to half, when resume_reading is called once.
+TEST(PeerManager, InboxHandlesBlocksFirstHoldsTheMinerOnArrivalAndPausesAFlood) {
+  FakeNet* netp = nullptr;
+  std::vector<std::pair<uint32_t, uint32_t>> held;  // (announced height, node 1's tip then)
+  PeerManagerOptions o;
+  o.queue_messages = true;
+  o.max_inbox_bytes_per_peer = 20'000;
+  o.on_better_block = [&](uint32_t h) { held.emplace_back(h, netp->chain(1).tip().height); };
+  FakeNet net(2, params(), o);
+  netp = &net;
+  PeerManager& m1 = *net.members[1].manager;
+  auto drain_inbox = [&] {  // FakeNet::pump delivers with on_message; the inbox is drained too
+    while (m1.handle_queued_messages(std::chrono::milliseconds(0)) > 0) {
+    }
+  };
+  net.connect(0, 1);
+  net.pump();
+  drain_inbox();
+  ASSERT_EQ(m1.queued_messages(), 0u);
+
+  // Node 0 floods invs of unknown transfers: 10 x 100 ids, 3,300 bytes each.
+  bool paused_on_arrival = false;
+  for (int k = 0; k < 10; ++k) {
+    std::vector<InvItem> items;
+    for (int i = 0; i < 100; ++i) {
+      primitives::TxId id;
+      id.data[0] = static_cast<uint8_t>(k);
+      id.data[1] = static_cast<uint8_t>(i);
+      id.data[31] = 0x5a;
+      items.push_back({InvKind::kTx, id});
+    }
+    if (!m1.deliver(0, msg::kInv, encode_inv(items))) paused_on_arrival = true;
+  }
+  EXPECT_TRUE(paused_on_arrival);
+  EXPECT_TRUE(m1.inbox_full(0));
+  EXPECT_EQ(m1.queued_messages(), 10u);
+
+  // Then node 0 mines a block: its sketch arrives behind the flood.
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  std::vector<Envelope> to1;
+  {
+    std::lock_guard lock(net.mu);
+    for (auto& e : net.queue)
+      if (e.to == 1) to1.push_back(std::move(e));
+    std::erase_if(net.queue, [](const Envelope& e) { return e.to == 1; });
+  }
+  ASSERT_EQ(to1.size(), 1u);
+  ASSERT_EQ(to1[0].type, msg::kCmpctBlock);
+  EXPECT_FALSE(m1.deliver(0, to1[0].type, std::move(to1[0].payload)));  // still over the cap
+  // The miner heard of height 1 on arrival, node 1's tip still at 0, nothing handled yet.
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0], std::make_pair(1u, 0u));
+  EXPECT_EQ(m1.queued_messages(), 11u);
+
+  // One message handled: the sketch, ahead of the ten invs.
+  EXPECT_EQ(m1.handle_queued_messages(std::chrono::milliseconds(0), 1), 1u);
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(m1.queued_messages(), 10u);
+  EXPECT_TRUE(net.resumed.empty());
+
+  // The rest: reading resumes once, when under half the cap.
+  drain_inbox();
+  EXPECT_FALSE(m1.inbox_full(0));
+  ASSERT_EQ(net.resumed.size(), 1u);
+  EXPECT_EQ(net.resumed[0], std::make_pair(size_t{1}, PeerId{0}));
+  // The invs were handled: the unknown transfers were asked for.
+  EXPECT_GE(net.sent[msg::kGetData], 1u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+// A disconnected peer's waiting messages are dropped unhandled and its budget forgotten.
+TEST(PeerManager, InboxForgetsADisconnectedPeer) {
+  PeerManagerOptions o;
+  o.queue_messages = true;
+  o.max_inbox_bytes_per_peer = 1'000;
+  FakeNet net(2, params(), o);
+  PeerManager& m1 = *net.members[1].manager;
+  net.connect(0, 1);
+  net.pump();
+  while (m1.handle_queued_messages(std::chrono::milliseconds(0)) > 0) {
+  }
+  EXPECT_FALSE(m1.deliver(0, msg::kBlock, util::Bytes(2'000, 0xff)));  // malformed, if it were handled
+  EXPECT_TRUE(m1.inbox_full(0));
+  net.cut(0, 1);
+  EXPECT_FALSE(m1.inbox_full(0));
+  EXPECT_EQ(m1.handle_queued_messages(std::chrono::milliseconds(0)), 1u);
+  EXPECT_TRUE(net.bans.empty());  // dropped, not judged: the peer was gone
+  EXPECT_TRUE(net.resumed.empty());
 }

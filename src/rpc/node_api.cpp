@@ -367,7 +367,9 @@ void register_node_methods(Dispatcher& d, node::Node& n, ApiState& state, bool a
                 {"label", node_label(n)},
                 {"node_id", n.node_id() ? Json(n.node_id()->hex()) : Json(nullptr)},
                 {"p2p_encryption", n.options().p2p_encryption},
-                {"compact_blocks", compact_block_stats()}};
+                {"compact_blocks", compact_block_stats()},
+                {"inbox", Json{{"queued_messages", n.peers().queued_messages()},
+                               {"reading_pauses", n.peers().counters().reading_pauses.load(std::memory_order_relaxed)}}}};
   });
   d.add("getmininginfo", [&n](const Json&) { return mining_info(n); });
   d.add("listtransfers", [&n](const Json& p) { return list_transfers(n, p); });
@@ -799,6 +801,8 @@ HttpResponse route_request(const HttpRequest& req, const Dispatcher& pub, const 
     m += pc.block_processing.prometheus("peerchain_block_processing_duration_seconds",
                                         "Time to validate and connect a block from a peer.");
     gauge("peerchain_bans_total", "Peers banned for misbehaving.", static_cast<double>(pc.bans.load()), "counter");
+    gauge("peerchain_p2p_reading_pauses_total", "Times a peer's waiting messages passed their budget and reading it paused.",
+          static_cast<double>(pc.reading_pauses.load()), "counter");
     auto by_reason = [&m](const char* name, const char* help, const std::string& labels,
                           const std::map<std::string, uint64_t>& counts, bool header) {
       if (header) m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
