@@ -130,25 +130,25 @@ void Miner::run() {
   // core. An uncapped miner would take whatever is left: it hashes at idle priority.
   IdleWorker hasher(opts_.idle_priority && opts_.max_hashes_per_second <= 0);
   const double share = opts_.cpu_share > 0 && opts_.cpu_share <= 1 ? opts_.cpu_share : 1.0;
-  // Pacing is global over the miner's life (not per template), so easy targets that are met in
-  // a few attempts cannot escape the cap.
+  // One pacer over the miner's life (not per template), so easy targets that are met in a few
+  // attempts cannot escape the cap; it banks no idle time (HashPacer).
   const auto born = clock::now();
-  auto busy = clock::duration::zero();
-  uint64_t attempts_total = 0;
+  auto seconds = [&born](clock::time_point t) { return std::chrono::duration<double>(t - born).count(); };
+  HashPacer pacer(opts_.max_hashes_per_second, share, 4096, 0.0);
+  uint64_t attempts_total = 0, attempts_paced = 0;
   auto last_mark = clock::now();
   // Sleeps until the attempts so far fit the hash-rate cap and the CPU share, or `stop_now`.
   auto pace = [&](const auto& stop_now) {
     auto now = clock::now();
-    busy += now - last_mark;
+    double wait_s = pacer.after(attempts_total - attempts_paced, seconds(now) - seconds(last_mark), seconds(now));
+    attempts_paced = attempts_total;
+    const auto until = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait_s));
     for (;;) {
       if (stop_now()) return true;
-      double need_s = 0;
-      if (opts_.max_hashes_per_second > 0) need_s = static_cast<double>(attempts_total) / opts_.max_hashes_per_second;
-      need_s = std::max(need_s, std::chrono::duration<double>(busy).count() / share);
-      double elapsed = std::chrono::duration<double>(clock::now() - born).count();
-      if (elapsed >= need_s) break;
+      now = clock::now();
+      if (now >= until) break;
       // Short naps: a tip change (stop_now) is noticed within 5 ms, not after a 50 ms sleep.
-      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(need_s - elapsed, 0.005)));
+      std::this_thread::sleep_for(std::min<clock::duration>(until - now, std::chrono::milliseconds(5)));
     }
     last_mark = clock::now();
     return false;
@@ -203,6 +203,23 @@ void Miner::run() {
     }
     hasher.run([&] { pace([&] { return !running_.load(std::memory_order_relaxed); }); });
   }
+}
+
+HashPacer::HashPacer(double hashes_per_second, double cpu_share, uint64_t step_attempts, double now_s)
+    : rate_(hashes_per_second),
+      share_(cpu_share > 0 && cpu_share <= 1 ? cpu_share : 1.0),
+      max_credit_s_(hashes_per_second > 0 ? static_cast<double>(step_attempts) / hashes_per_second : 0.005),
+      origin_s_(now_s) {}
+
+double HashPacer::after(uint64_t attempts, double hashing_s, double now_s) {
+  attempts_ += static_cast<double>(attempts);
+  busy_s_ += hashing_s;
+  double need_s = busy_s_ / share_;
+  if (rate_ > 0) need_s = std::max(need_s, attempts_ / rate_);
+  const double elapsed = now_s - origin_s_;
+  // More than one step of slack: the miner was not hashing. Forget it (no burst later).
+  if (elapsed > need_s + max_credit_s_) origin_s_ += elapsed - need_s - max_credit_s_;
+  return std::max(0.0, need_s - (now_s - origin_s_));
 }
 
 std::vector<primitives::BlockId> Miner::generate(ChainState& chain, const primitives::AccountKey& reward,

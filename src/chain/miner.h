@@ -50,6 +50,26 @@ size_t policy_block_txs(uint64_t ns_per_tx, int64_t spacing_ms, double share, si
 inline constexpr double kDevHashRateCap = 50'000;
 MinerOptions default_miner_options(const consensus::Params& params, const primitives::AccountKey& reward);
 
+// The pace of a capped miner: attempts at most `hashes_per_second`, and hashing time at most
+// `cpu_share` of the time, over any stretch longer than one step of `step_attempts` (a token
+// bucket one step deep). Time not spent hashing (held for a better block, connecting a block,
+// waiting for the chain lock) is not banked: banked, it came back as a burst at full speed the
+// moment the miner resumed, and every node resumes at once after a block (they connect it
+// together), so the bursts raced each other and made stale blocks (a real miner's idle time is
+// lost too). Times in seconds from any fixed origin; not thread-safe (the miner's own).
+class HashPacer {
+ public:
+  HashPacer(double hashes_per_second, double cpu_share, uint64_t step_attempts, double now_s);
+  // `attempts` more were made, ending now, after `hashing_s` of hashing; returns how long to
+  // wait before the next step (0: go on).
+  double after(uint64_t attempts, double hashing_s, double now_s);
+
+ private:
+  double rate_, share_, max_credit_s_;
+  double origin_s_;             // the pace's start, moved forward past unbanked idle time
+  double attempts_ = 0, busy_s_ = 0;
+};
+
 class Miner {
  public:
   Miner(ChainState& chain, MinerOptions opts);

@@ -154,3 +154,38 @@ TEST(Miner, HoldEndsAfterMaxHoldMs) {
   ASSERT_TRUE(wait_for([&] { return node->tip().height >= 1; }, std::chrono::seconds(30)));
   miner.stop();
 }
+
+// The pacer is a token bucket one step deep: steps at the cap's cadence, and after a pause
+// (a hold, a connect) one step at once, then the cadence again. Banked idle time came back as a
+// burst at full speed on every node at once after a block (their miners resume together), and
+// the bursts found blocks that raced each other.
+TEST(Miner, PacerBanksNoIdleTime) {
+  const double rate = 50'000;
+  const double step = 4096 / rate;  // 82 ms of the cap
+  HashPacer p(rate, 1.0, 4096, 0.0);
+  // Steady hashing: each step (taking 1 ms) waits out the rest of its 82 ms.
+  double t = 0.001;
+  double wait = p.after(4096, 0.001, t);
+  EXPECT_NEAR(wait, step - 0.001, 1e-9);
+  t += wait + 0.001;
+  EXPECT_NEAR(p.after(4096, 0.001, t), step - 0.001, 1e-9);
+  // Ten seconds without hashing (held), then ten steps back to back at full speed: only the
+  // first goes at once; the rest keep the cadence (with banking, all ten went at once).
+  t += 10.0;
+  EXPECT_EQ(p.after(0, 0, t), 0.0);
+  double elapsed = 0;
+  for (int i = 0; i < 10; ++i) {
+    t += 0.001;
+    double w = p.after(4096, 0.001, t);
+    if (i == 0) EXPECT_EQ(w, 0.0);  // the bucket's one step
+    else EXPECT_NEAR(w, step - 0.0015, 0.0006) << i;  // the rest of the step's 82 ms
+    t += w;
+    elapsed += w + 0.001;
+  }
+  EXPECT_GE(elapsed, 9 * step - 0.002);  // ten steps after the pause take nine cadences
+  // A CPU share alone (no rate): hashing half the time at most, idle time not banked either.
+  HashPacer half(0, 0.5, 4096, 0.0);
+  EXPECT_NEAR(half.after(1, 0.010, 0.010), 0.010, 1e-9);
+  EXPECT_EQ(half.after(1, 0.010, 100.0), 0.0);  // after an idle stretch: one step at once
+  EXPECT_NEAR(half.after(1, 0.010, 100.010), 0.005, 1e-9);  // then half the time again
+}
