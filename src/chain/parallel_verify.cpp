@@ -5,6 +5,7 @@
 
 #include "consensus/checks.h"
 #include "util/thread_name.h"
+#include "util/thread_priority.h"
 
 namespace peerchain::chain {
 
@@ -45,6 +46,7 @@ bool VerifyPool::try_run(const std::function<void()>& work, unsigned helpers) {
 
 void VerifyPool::loop() {
   util::set_thread_name("pc-verify-pool");
+  util::set_thread_bulk();
   uint64_t seen = 0;
   std::unique_lock lock(mu_);
   for (;;) {

@@ -3,6 +3,7 @@
 #include "storage/database.h"
 #include "util/log.h"
 #include "util/thread_name.h"
+#include "util/thread_priority.h"
 
 namespace peerchain::node {
 
@@ -182,6 +183,7 @@ util::Status Node::start() {
     });
     tx_admission_ = std::thread([this] {
       util::set_thread_name("pc-tx-admit");
+      util::set_thread_bulk();
       while (!tx_admission_stop_.load()) peer_manager_->admit_queued_txs(std::chrono::milliseconds(100));
     });
     block_verifier_ = std::thread([this] {

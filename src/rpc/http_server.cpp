@@ -16,6 +16,7 @@
 
 #include "util/log.h"
 #include "util/thread_name.h"
+#include "util/thread_priority.h"
 
 namespace peerchain::rpc {
 
@@ -421,6 +422,7 @@ void HttpServer::start() {
   work_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(ctx_.get_executor());
   for (size_t i = 0; i < std::max<size_t>(1, opts_.threads); ++i) threads_.emplace_back([this] {
       util::set_thread_name("pc-http");
+      util::set_thread_bulk();
       ctx_.run();
     });
 }
