@@ -89,8 +89,8 @@ class FakeNet {
     }
   }
   // Delivers every queued message (the managers' own threads may add more meanwhile); false if
-  // there were none.
-  bool deliver_all() {
+  // there were none. With `inbox`, through PeerManager::deliver (the network thread's way).
+  bool deliver_all(bool inbox = false) {
     bool any = false;
     for (;;) {
       Envelope e;
@@ -102,7 +102,8 @@ class FakeNet {
         if (!links.count({e.from, e.to})) continue;
       }
       any = true;
-      members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));  // without mu: it sends
+      if (inbox) members[e.to].manager->deliver(e.from, e.type, std::move(e.payload));
+      else members[e.to].manager->on_message(e.from, e.type, std::move(e.payload));  // without mu: it sends
     }
   }
   // The node's block threads, run inline: verify every queued block, then connect them.
@@ -192,6 +193,75 @@ TEST(PeerManager, QueuedBlocksSyncWithOneSignatureCheckEach) {
   EXPECT_EQ(net.chain(1).all_accounts(), net.chain(0).all_accounts());
   EXPECT_EQ(crypto::schnorr_verifications() - before, txs);  // node 1's, each once
   EXPECT_EQ(net.members[1].manager->queued_blocks(), 0u);
+  EXPECT_TRUE(net.bans.empty());
+}
+
+TEST(PeerManager, EveryNodeThreadRunsAlongsideTheNetwork) {
+  // As in the node, on both sides: messages through the inbox and its handler thread, the
+  // block stages and transfer admission on theirs, while this thread delivers, ticks, submits
+  // transfers, mines and cuts the link once (TSan runs this test too).
+  PeerManagerOptions o;
+  o.queue_messages = true;
+  o.queue_blocks = true;
+  o.queue_txs = true;
+  o.max_inbox_bytes_per_peer = 64 * 1024;  // small: pauses and resumes happen
+  FakeNet net(2, params(), o);
+  ASSERT_NO_FATAL_FAILURE(mine_transfers(net.chain(0), 40, 2, 9, 50));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  struct Joiner {  // the threads end whichever way the test leaves
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      stop = true;
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } joiner{stop, threads};
+  for (auto& m : net.members) {
+    PeerManager* pm = m.manager.get();
+    threads.emplace_back([&stop, pm] {
+      while (!stop) pm->handle_queued_messages(std::chrono::milliseconds(5));
+    });
+    threads.emplace_back([&stop, pm] {
+      while (!stop) pm->verify_queued_blocks(std::chrono::milliseconds(5));
+    });
+    threads.emplace_back([&stop, pm] {
+      while (!stop) pm->process_queued_blocks(std::chrono::milliseconds(5));
+    });
+    threads.emplace_back([&stop, pm] {
+      while (!stop) pm->admit_queued_txs(std::chrono::milliseconds(5));
+    });
+  }
+  net.connect(0, 1);
+  auto settled = [&] {
+    return net.chain(1).tip().id == net.chain(0).tip().id && net.chain(0).mempool_size() == 0 &&
+           net.chain(1).mempool_size() == 0;
+  };
+  auto run_until = [&](auto done, int seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      for (auto& m : net.members) m.manager->tick();
+      if (!net.deliver_all(true)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  run_until(settled, 60);  // node 1 syncs the 40 blocks first
+  ASSERT_TRUE(settled());
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 30; ++i)
+      ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 5, 60 + round)).ok());
+    run_until([&] { return net.chain(1).mempool_size() == 30; }, 30);
+    ASSERT_EQ(net.chain(1).mempool_size(), 30u) << round;
+    ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+    if (round == 1) {
+      net.cut(0, 1);
+      net.connect(0, 1);
+    }
+    run_until(settled, 60);
+    ASSERT_TRUE(settled()) << round;
+  }
+  EXPECT_EQ(net.chain(1).tip().height, 44u);
+  EXPECT_EQ(net.chain(1).all_accounts(), net.chain(0).all_accounts());
   EXPECT_TRUE(net.bans.empty());
 }
 
