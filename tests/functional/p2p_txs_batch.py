@@ -28,15 +28,6 @@ TXS = 28
 TABLE = []
 
 
-def read_compact_size(b, off):
-    """(value, offset after it) of the CompactSize at b[off]."""
-    first = b[off]
-    if first < 0xfd:
-        return first, off + 1
-    size = {0xfd: 2, 0xfe: 4, 0xff: 8}[first]
-    return int.from_bytes(b[off + 1: off + 1 + size], "little"), off + 1 + size
-
-
 def collect(p, want, timeout=60):
     """Answers every inv of transfers with a getdata and counts what arrives, until `want`
     transfers came. Returns ({"tx": frames, "txs": frames}, largest txs batch, txids)."""
@@ -52,7 +43,7 @@ def collect(p, want, timeout=60):
         t, payload = f
         assert t != pp.DISCONNECT, "disconnected: " + payload[1:].decode(errors="replace")
         if t == pp.INV:
-            n, off = read_compact_size(payload, 0)
+            n, off = pp.read_compact_size(payload, 0)
             items = [payload[off + 33 * i: off + 33 * (i + 1)] for i in range(n)]
             want_items = [it for it in items if it[0] == 1]
             if want_items:
@@ -62,7 +53,7 @@ def collect(p, want, timeout=60):
             got.add(pp.txid(payload).hex())
         elif t == TXS:
             frames["txs"] += 1
-            n, off = read_compact_size(payload, 0)
+            n, off = pp.read_compact_size(payload, 0)
             assert 1 <= n <= 1000 and len(payload) == off + 156 * n, (n, len(payload))
             largest = max(largest, n)
             for i in range(n):

@@ -40,6 +40,15 @@ def compact_size(n):
     return b"\xff" + struct.pack("<Q", n)
 
 
+def read_compact_size(b, off):
+    """(value, offset after it) of the CompactSize at b[off]."""
+    first = b[off]
+    if first < 0xFD:
+        return first, off + 1
+    size = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
+    return int.from_bytes(b[off + 1: off + 1 + size], "little"), off + 1 + size
+
+
 def frame(type_, payload, magic=DEV_MAGIC, length=None):
     n = len(payload) if length is None else length
     return magic + struct.pack("<HI", type_, n) + sha256d(payload)[:4] + payload
