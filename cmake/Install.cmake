@@ -49,6 +49,8 @@ foreach(prog ${PEERCHAIN_PROGRAMS})
           RENAME ${prog})
 endforeach()
 install(FILES README.md packaging/peerchain.toml.example DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The programs link libsecp256k1 in (third_party/secp256k1): its MIT licence goes with them.
+install(FILES third_party/secp256k1/COPYING DESTINATION ${CMAKE_INSTALL_DOCDIR}/third_party/secp256k1)
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(FILES packaging/systemd/peerchaind.service DESTINATION lib/systemd/system)
 

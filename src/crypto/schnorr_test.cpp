@@ -229,3 +229,134 @@ RC_GTEST_PROP(Schnorr, SignVerifyRoundTrip, ()) {
   tampered[*rc::gen::inRange<size_t>(0, 32)] ^= 0x01;
   RC_ASSERT(!crypto::schnorr_verify(pk, tampered.span(), sig));
 }
+
+// ---- Batch verification (ADR 0022) ----
+
+namespace {
+
+struct Signed {
+  XOnlyPubKey pubkey;
+  crypto::Hash256 msg;
+  SchnorrSig sig;
+};
+
+// n valid signatures by a handful of keys (accounts repeat in real batches).
+std::vector<Signed> make_signed(size_t n, uint8_t salt = 0) {
+  std::vector<Signed> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto sk = key_from_byte(static_cast<uint8_t>(1 + (i % 7)));
+    auto msg = crypto::sha256(util::as_bytes("batch " + std::to_string(salt) + " " + std::to_string(i)));
+    out.push_back({sk.pubkey(), msg, sk.sign(msg)});
+  }
+  return out;
+}
+
+bool batch_ok(const std::vector<Signed>& s) {
+  std::vector<crypto::SchnorrCheck> checks;
+  for (const auto& x : s) checks.push_back({&x.pubkey, x.msg, &x.sig});
+  return crypto::schnorr_verify_batch(checks);
+}
+
+// s + 1 and s - 1 modulo nothing: 32-byte big-endian arithmetic; false on a carry or borrow out
+// of the top byte (never for a real signature's s, which is below the group order).
+bool add_one(uint8_t* s) {
+  for (int i = 31; i >= 0; --i)
+    if (++s[i] != 0) return true;
+  return false;
+}
+bool sub_one(uint8_t* s) {
+  for (int i = 31; i >= 0; --i)
+    if (s[i]-- != 0) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(SchnorrBatch, ValidBatchesOfEverySizePass) {
+  // 44 signatures are 88 points, where the multiplication switches from Strauss to Pippenger;
+  // 513 and 1030 are split into parts of at most 512.
+  for (size_t n : {0, 1, 2, 3, 16, 43, 44, 45, 200, 513, 1030}) {
+    auto s = make_signed(n, static_cast<uint8_t>(n));
+    EXPECT_TRUE(batch_ok(s)) << n;
+  }
+  // The same signature twice is still valid.
+  auto s = make_signed(5);
+  s.push_back(s[2]);
+  EXPECT_TRUE(batch_ok(s));
+}
+
+TEST(SchnorrBatch, AnyBadSignatureFailsTheBatch) {
+  const auto not_on_curve = *XOnlyPubKey::from_hex("EEFDEA4CDB677750A420FEE807EACF21EB9898AE79B9768766E4FAA04A2D4A34");
+  for (size_t n : {2, 20, 100, 600}) {
+    for (size_t at : {size_t{0}, n / 2, n - 1}) {
+      SCOPED_TRACE("batch of " + std::to_string(n) + ", bad one at " + std::to_string(at));
+      const auto good = make_signed(n);
+      auto bad = [&](auto&& spoil) {
+        auto s = good;
+        spoil(s[at]);
+        return batch_ok(s);
+      };
+      EXPECT_FALSE(bad([](Signed& x) { x.sig[3] ^= 0x01; }));   // r
+      EXPECT_FALSE(bad([](Signed& x) { x.sig[40] ^= 0x80; }));  // s
+      EXPECT_FALSE(bad([](Signed& x) { x.msg[0] ^= 0x01; }));
+      EXPECT_FALSE(bad([](Signed& x) { x.pubkey = key_from_byte(99).pubkey(); }));
+      EXPECT_FALSE(bad([&](Signed& x) { x.pubkey = not_on_curve; }));
+      EXPECT_FALSE(bad([](Signed& x) { x.pubkey = XOnlyPubKey{}; }));
+      // r not the x of a point, r >= the field size, s >= the group order.
+      EXPECT_FALSE(bad([&](Signed& x) { std::copy(not_on_curve.begin(), not_on_curve.end(), x.sig.begin()); }));
+      EXPECT_FALSE(bad([](Signed& x) { std::fill(x.sig.begin(), x.sig.begin() + 32, 0xff); }));
+      EXPECT_FALSE(bad([](Signed& x) { std::fill(x.sig.begin() + 32, x.sig.end(), 0xff); }));
+      EXPECT_FALSE(bad([](Signed& x) { x.sig = SchnorrSig{}; }));
+      EXPECT_TRUE(bad([](Signed&) {}));
+    }
+  }
+}
+
+// Two forged signatures whose errors cancel: s1 + 1 and s2 - 1. Summed without weights the batch
+// equation still holds; with the secret weights it cannot.
+TEST(SchnorrBatch, ForgeriesThatCancelInASumAreCaught) {
+  for (size_t n : {2, 30, 150}) {
+    auto s = make_signed(n, 7);
+    ASSERT_TRUE(add_one(s[0].sig.data.data() + 32));
+    ASSERT_TRUE(sub_one(s[n - 1].sig.data.data() + 32));
+    EXPECT_FALSE(crypto::schnorr_verify(s[0].pubkey, s[0].msg.span(), s[0].sig));
+    EXPECT_FALSE(crypto::schnorr_verify(s[n - 1].pubkey, s[n - 1].msg.span(), s[n - 1].sig));
+    EXPECT_FALSE(batch_ok(s)) << n;
+  }
+}
+
+TEST(SchnorrBatch, Bip340VectorsInBatches) {
+  std::vector<Signed> valid;
+  std::vector<Signed> invalid;
+  for (const auto& v : load_csv()) {
+    auto pubkey = XOnlyPubKey::from_hex(v.public_key);
+    auto msg = util::from_hex(v.message);
+    auto sig = SchnorrSig::from_hex(v.signature);
+    ASSERT_TRUE(pubkey && msg && sig);
+    if (msg->size() != 32) continue;
+    (v.result == "TRUE" ? valid : invalid).push_back({*pubkey, crypto::Hash256::from_span(*msg), *sig});
+  }
+  ASSERT_GE(valid.size(), 4u);
+  ASSERT_GE(invalid.size(), 8u);
+  EXPECT_TRUE(batch_ok(valid));
+  for (size_t i = 0; i < invalid.size(); ++i) {
+    auto s = valid;
+    s.insert(s.begin() + static_cast<std::ptrdiff_t>(i % s.size()), invalid[i]);
+    EXPECT_FALSE(batch_ok(s)) << "invalid vector " << i;
+  }
+}
+
+// A batch passes exactly when every one of its signatures passes alone.
+RC_GTEST_PROP(SchnorrBatch, AgreesWithVerifyingEachAlone, ()) {
+  const size_t n = *rc::gen::inRange<size_t>(1, 60);
+  auto s = make_signed(n, *rc::gen::arbitrary<uint8_t>());
+  const size_t spoiled = *rc::gen::inRange<size_t>(0, 3);
+  for (size_t k = 0; k < spoiled; ++k) {
+    auto& x = s[*rc::gen::inRange<size_t>(0, n)];
+    x.sig[*rc::gen::inRange<size_t>(0, 64)] ^= static_cast<uint8_t>(1u << *rc::gen::inRange(0, 8));
+  }
+  bool all = true;
+  for (const auto& x : s) all = all && crypto::schnorr_verify(x.pubkey, x.msg.span(), x.sig);
+  RC_ASSERT(batch_ok(s) == all);
+}

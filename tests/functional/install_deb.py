@@ -115,7 +115,7 @@ def check_deb(build, tmp):
               "./usr/share/man/man1/peerchaind.1"):
         assert f in listing, f
     fields = run("dpkg-deb", "-f", deb, "Package", "Depends").stdout
-    assert "Package: peerchain" in fields and "libsecp256k1" in fields and "adduser" in fields, fields
+    assert "Package: peerchain" in fields and "libsodium" in fields and "adduser" in fields, fields
     print(f"package {debs[0]}: {os.path.getsize(deb) / 1e6:.1f} MB")
 
     if os.geteuid() != 0 or not shutil.which("dpkg"):
