@@ -71,18 +71,34 @@ template <class TxAt>
 void verify_each(size_t n, TxAt tx, std::span<const primitives::TxId> ids, SigCache& cache, VerifyPool* pool) {
   if (n == 0) return;
   const unsigned cores = pool ? pool->workers() + 1 : 1;
-  // Small chunks so a 10-transaction block still spreads; each chunk is ~4 verifications (~150 us).
-  const size_t chunk = std::clamp<size_t>(n / (cores * 8), 4, 64);
+  // The signatures of a chunk are checked as one batch, whose cost per signature falls with its
+  // size (ADR 0022: ~0.85 of a single check at 16, ~0.6 at 128, ~0.5 at 512). So each core
+  // takes an equal share of up to 512 (~15 ms of work), and a small call still spreads.
+  const size_t chunk = std::clamp<size_t>((n + cores - 1) / cores, 4, 512);
   std::atomic<size_t> next{0};
   std::function<void()> work = [&] {
+    std::vector<size_t> todo;
+    std::vector<const primitives::Transaction*> txs;
     for (;;) {
       size_t begin = next.fetch_add(chunk);
       if (begin >= n) return;
       size_t end = std::min(n, begin + chunk);
+      todo.clear();
+      txs.clear();
       for (size_t i = begin; i < end; ++i) {
         if (cache.contains(ids[i])) continue;
-        if (consensus::check_tx_signature(tx(i))) cache.insert(ids[i]);
+        todo.push_back(i);
+        txs.push_back(&tx(i));
       }
+      if (todo.empty()) continue;
+      if (consensus::check_tx_signatures(txs)) {
+        for (size_t i : todo) cache.insert(ids[i]);
+        continue;
+      }
+      // Some signature is bad: find which, one by one (a forger pays for this; its peer is
+      // banned and its client's call refused).
+      for (size_t k = 0; k < todo.size(); ++k)
+        if (consensus::check_tx_signature(*txs[k])) cache.insert(ids[todo[k]]);
     }
   };
   auto helpers = static_cast<unsigned>(std::min<size_t>(cores - 1, (n + chunk - 1) / chunk - 1));

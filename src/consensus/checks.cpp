@@ -28,6 +28,13 @@ Checked<> check_tx_signature(const Transaction& tx) {
   return {};
 }
 
+bool check_tx_signatures(std::span<const Transaction* const> txs) {
+  std::vector<crypto::SchnorrCheck> checks;
+  checks.reserve(txs.size());
+  for (const Transaction* tx : txs) checks.push_back({&tx->sender, tx->signing_hash(), &tx->signature});
+  return crypto::schnorr_verify_batch(checks);
+}
+
 Checked<> apply_tx(const Transaction& tx, Account& sender, Account& recipient) {
   if (tx.nonce < sender.nonce)
     return reject(RejectCode::kNonceTooLow, "nonce " + std::to_string(tx.nonce) + ", account expects " +
