@@ -39,6 +39,7 @@ def main():
     lat = rep["inclusion_latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"], lat
     assert rep["signature_limit"]["transfers_per_second"] > 0 and rep["signature_limit"]["cores"] >= 1
+    assert rep["signature_limit"]["batch_verify_per_second_per_core"] > 0
     assert len(rep["per_node"]) == 3
     for n in rep["per_node"]:
         assert n["cpu_seconds"] > 0 and n["peak_rss_bytes"] > 0, n
