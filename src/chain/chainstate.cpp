@@ -248,20 +248,33 @@ util::Status ChainState::load() {
 
 void ChainState::publish_tip_hint() {
   const BlockIndexEntry* tip = tip_entry();
-  TipHint h{tip->id, tip->height(), engine_->next_bits(parent_context(tip))};
+  TipHint h{tip->id, tip->height(), engine_->next_bits(parent_context(tip)), tip->header.time_ms};
   std::lock_guard lock(hint_mu_);
   tip_hint_ = h;
 }
 
 bool ChainState::extends_tip(const BlockHeader& h) const {
-  TipHint hint;
+  TipHint tip, pending;
   {
     std::lock_guard lock(hint_mu_);
-    hint = tip_hint_;
+    tip = tip_hint_;
+    pending = pending_hint_;
   }
-  if (hint.next_bits == 0 || h.prev_id != hint.id || h.height != hint.height + 1 || h.bits != hint.next_bits)
-    return false;
-  return static_cast<bool>(engine_->check_seal(h));
+  auto child_of = [&](const TipHint& p) {
+    return p.next_bits != 0 && h.prev_id == p.id && h.height == p.height + 1 && h.bits == p.next_bits;
+  };
+  const TipHint* parent = child_of(tip) ? &tip : child_of(pending) ? &pending : nullptr;
+  if (parent == nullptr || !engine_->check_seal(h)) return false;
+  // What h's own child must carry, from h and its parent's time alone (the target rule reads no
+  // further back).
+  consensus::ParentContext ctx;
+  ctx.parent = h;
+  ctx.grandparent_time_ms = parent->time_ms;
+  ctx.median_time_past_ms = h.time_ms;
+  TipHint next{h.id(), h.height, engine_->next_bits(ctx), h.time_ms};
+  std::lock_guard lock(hint_mu_);
+  pending_hint_ = next;
+  return true;
 }
 
 consensus::ParentContext ChainState::parent_context(const BlockIndexEntry* parent) const {

@@ -233,11 +233,13 @@ class ChainState {
 
   // Reads.
   TipInfo tip() const;
-  // Whether `h` extends our tip as it stands: its parent is the tip, it carries the height and
-  // target the tip's child must, and its proof of work holds. Without the chain lock (a
-  // snapshot of the tip taken at each change, and one hash): the network thread's screen for
-  // holding the miner the moment a better block arrives, while a connect holds the lock. Not
-  // validation: the block goes through process_block as any other.
+  // Whether `h` extends our tip as it stands, or the last header that passed this screen: its
+  // parent is that block, it carries the height and target that block's child must, and its
+  // proof of work holds. Without the chain lock (a snapshot of the tip taken at each change,
+  // the last passing header, and one hash): the network thread's screen for holding the miner
+  // the moment a better block arrives, while a connect holds the lock; the passing header
+  // counts because under load a block's child can arrive while the block is still being
+  // rebuilt or connected. Not validation: the block goes through process_block as any other.
   bool extends_tip(const BlockHeader& h) const;
   std::optional<BlockId> block_id_at(uint32_t height) const;
   std::optional<Block> block(const BlockId& id) const;
@@ -399,10 +401,12 @@ class ChainState {
   struct TipHint {
     BlockId id;
     uint32_t height = 0;
-    uint32_t next_bits = 0;
+    uint32_t next_bits = 0;  // 0: no hint
+    uint64_t time_ms = 0;
   };
-  mutable std::mutex hint_mu_;  // held for a copy only
-  TipHint tip_hint_;            // GUARDED_BY(hint_mu_)
+  mutable std::mutex hint_mu_;      // held for a copy only
+  TipHint tip_hint_;                // GUARDED_BY(hint_mu_)
+  mutable TipHint pending_hint_;    // GUARDED_BY(hint_mu_): the last header extends_tip passed
   mutable std::mutex fault_mu_;
   mutable StorageStatus fault_;                               // GUARDED_BY(fault_mu_)
   mutable std::atomic<uint8_t> fault_state_{0};               // StorageState of fault_, read without the lock

@@ -900,3 +900,36 @@ TEST(ChainState, ExtendsTipScreensHeadersAgainstTheCurrentTip) {
   EXPECT_FALSE(node->extends_tip(h));
   EXPECT_TRUE(node->extends_tip(solved()));
 }
+
+// Under load a block's child can arrive while the block is still being rebuilt or connected:
+// the child of the last header that passed the screen passes too, with the target its parent
+// gives it; a child of a header never screened does not.
+TEST(ChainState, ExtendsTipAlsoPassesTheChildOfTheLastHeaderThatPassed) {
+  TestNode a(params());
+  TestNode b(params());
+  // Three blocks in a row, mined on b (the target moves with every block after the second).
+  std::vector<BlockHeader> run;
+  for (int i = 0; i < 4; ++i) {
+    auto t = b->create_template(account_key(60));
+    uint64_t hashes = 0;
+    ASSERT_TRUE(Miner::solve(t, [] { return false; }, hashes));
+    ASSERT_TRUE(b->process_block(t.block).ok());
+    run.push_back(t.block.header);
+    b.clock().advance(i == 2 ? 5'000 : 300);  // a late block: its child's target moves
+  }
+  ASSERT_NE(run[2].bits, run[3].bits) << "the late block moved its child's target";
+  EXPECT_FALSE(a->extends_tip(run[1])) << "its parent was never screened";
+  EXPECT_TRUE(a->extends_tip(run[0]));
+  EXPECT_TRUE(a->extends_tip(run[1])) << "the child of the header that passed";
+  auto wrong = run[2];
+  wrong.bits ^= 1;
+  EXPECT_FALSE(a->extends_tip(wrong)) << "the target run[1]'s child must carry, not another";
+  EXPECT_TRUE(a->extends_tip(run[2]));
+  EXPECT_TRUE(a->extends_tip(run[3]));
+  EXPECT_FALSE(a->extends_tip(run[1])) << "the screen follows the last header that passed";
+  // The tip still counts: a's own next block passes whatever the last screened header was.
+  auto t = a->create_template(account_key(61));
+  uint64_t hashes = 0;
+  ASSERT_TRUE(Miner::solve(t, [] { return false; }, hashes));
+  EXPECT_TRUE(a->extends_tip(t.block.header));
+}
