@@ -21,7 +21,7 @@ for line in out.splitlines():
         if comm.startswith("peerchain-benc"): bench += pct
         continue
     thr[comm] += pct
-    if "secp256k1" in dso: c = "signatures (libsecp256k1)"
+    if "secp256k1" in dso or "secp256k1" in sym: c = "signatures (libsecp256k1)"
     elif "rocksdb" in sym or "snappy" in dso: c = "RocksDB"
     elif "kernel" in dso: c = "kernel (syscalls, page faults, TCP)"
     elif "libcrypto" in dso: c = "SHA-256 (libcrypto)"

@@ -31,7 +31,7 @@ Checked<> check_tx_shape(const Params& p, const Transaction& tx);
 // BIP340 signature of the sender over tx.signing_hash().
 Checked<> check_tx_signature(const Transaction& tx);
 // True iff check_tx_signature passes for every one of `txs`, checked as one batch (ADR 0022):
-// about half the work of checking each alone for a hundred or more. false: check each alone to
+// 0.5-0.8 of the work of checking each alone for a hundred or more. false: check each alone to
 // learn which failed.
 bool check_tx_signatures(std::span<const Transaction* const> txs);
 

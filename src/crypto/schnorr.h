@@ -65,8 +65,8 @@ struct SchnorrCheck {
 };
 // True iff every signature in `checks` is valid; false if any is not or a key is not on the
 // curve (then check each with schnorr_verify to learn which). The batch is checked as one
-// multi-scalar multiplication with secret random weights (ADR 0022): per signature about 0.5 of
-// a verification for 128 or more, 0.65-0.9 for 16-64. Batches over 512 are split.
+// multi-scalar multiplication with secret random weights (ADR 0022): per signature ~0.9 of a
+// single check at 16, 0.6-0.8 at 128, 0.5-0.7 from 256 on. Batches over 512 are split.
 bool schnorr_verify_batch(std::span<const SchnorrCheck> checks);
 // Signature verifications this process has made (a counter for metrics and benchmarks).
 uint64_t schnorr_verifications();

@@ -23,11 +23,14 @@ static int peerchain_batch_point(secp256k1_scalar* sc, secp256k1_ge* pt, size_t 
 }
 
 size_t peerchain_schnorrsig_batch_scratch_size(size_t n) {
+    /* secp256k1_ecmult_multi_var takes Pippenger's algorithm from ECMULT_PIPPENGER_THRESHOLD
+     * points on (if the scratch holds them all) and Strauss' below: size for the one it takes. */
     size_t points = 2 * n;
-    size_t strauss = secp256k1_strauss_scratch_size(points) + STRAUSS_SCRATCH_OBJECTS * ALIGNMENT;
-    size_t pippenger = secp256k1_pippenger_scratch_size(points, secp256k1_pippenger_bucket_window(points)) +
-                       PIPPENGER_SCRATCH_OBJECTS * ALIGNMENT;
-    return strauss > pippenger ? strauss : pippenger;
+    if (points >= ECMULT_PIPPENGER_THRESHOLD) {
+        return secp256k1_pippenger_scratch_size(points, secp256k1_pippenger_bucket_window(points)) +
+               PIPPENGER_SCRATCH_OBJECTS * ALIGNMENT;
+    }
+    return secp256k1_strauss_scratch_size(points) + STRAUSS_SCRATCH_OBJECTS * ALIGNMENT;
 }
 
 int peerchain_schnorrsig_verify_batch(const secp256k1_context* ctx, secp256k1_scratch_space* scratch,
