@@ -270,7 +270,6 @@ bool ChainState::extends_tip(const BlockHeader& h) const {
   consensus::ParentContext ctx;
   ctx.parent = h;
   ctx.grandparent_time_ms = parent->time_ms;
-  ctx.median_time_past_ms = h.time_ms;
   TipHint next{h.id(), h.height, engine_->next_bits(ctx), h.time_ms};
   std::lock_guard lock(hint_mu_);
   pending_hint_ = next;

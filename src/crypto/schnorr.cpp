@@ -9,7 +9,6 @@
 
 #include "crypto/secp256k1_batch.h"
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
