@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "apps/load/block_report.h"
 #include "apps/load/cluster.h"
 #include "apps/load/event_stream.h"
 #include "apps/flags.h"
@@ -242,11 +243,7 @@ Signed presign(uint32_t chain_id, const std::vector<crypto::SecretKey>& keys, co
   return s;
 }
 
-struct Event {
-  std::string id;
-  uint32_t height = 0;
-  double t = 0;  // seconds since the run's t0
-};
+using Event = apps::load::BlockEvent;  // t: seconds since the run's t0
 
 // Block events of every node, timestamped on arrival.
 struct EventLog {
@@ -539,63 +536,14 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
     }
   }
 
-  // When each node first had each final height: a block event for a final-chain block at height
-  // h means the node held every final block up to h at that moment.
-  std::vector<std::vector<double>> incl(n_nodes, std::vector<double>(tip_height + 1, -1));
-  std::vector<double> propagation;
-  std::set<std::string> seen_ids;
-  std::map<std::string, std::vector<double>> first_seen;  // final block id -> per-node arrival
+  apps::load::BlockReport blocks_seen;
   {
     std::lock_guard lock(events.mu);
-    for (size_t i = 0; i < n_nodes; ++i) {
-      uint32_t covered = start_height;
-      for (const auto& e : events.per_node[i]) {
-        seen_ids.insert(e.id);
-        auto f = final_height.find(e.id);
-        if (f == final_height.end()) continue;
-        auto& fs = first_seen[e.id];
-        if (fs.size() < n_nodes) fs.resize(n_nodes, -1);
-        if (fs[i] < 0) fs[i] = e.t;
-        for (uint32_t h = covered + 1; h <= f->second && h <= tip_height; ++h) incl[i][h] = e.t;
-        covered = std::max(covered, f->second);
-      }
-    }
+    blocks_seen = apps::load::analyse_blocks(events.per_node, final_height, start_height, tip_height);
   }
-  for (const auto& [id, fs] : first_seen) {
-    if (std::count_if(fs.begin(), fs.end(), [](double t) { return t >= 0; }) < static_cast<long>(n_nodes)) continue;
-    double first = *std::min_element(fs.begin(), fs.end());
-    for (double t : fs)
-      if (t != first) propagation.push_back((t - first) * 1000);
-  }
-  uint64_t stale = 0;
-  for (const auto& id : seen_ids) stale += !final_height.count(id);
-  // Why each stale block lost, from the tip events alone (their miner is the node that reported
-  // it first; the winner is the final chain's block at its height):
-  //   raced:      mined before any node had the winner (a simultaneous find, lost on the next block);
-  //   in flight:  the winner existed but had not reached its miner's tip yet (relay + validation);
-  //   old tip:    its miner already held the winner (the template lagged the tip).
-  uint64_t stale_raced = 0, stale_in_flight = 0, stale_old_tip = 0;
-  {
-    std::lock_guard lock(events.mu);
-    std::unordered_map<std::string, std::pair<size_t, const Event*>> first_event;  // stale id -> (node, event)
-    for (size_t i = 0; i < n_nodes; ++i)
-      for (const auto& e : events.per_node[i]) {
-        if (final_height.count(e.id)) continue;
-        auto [it, fresh] = first_event.try_emplace(e.id, i, &e);
-        if (!fresh && e.t < it->second.second->t) it->second = {i, &e};
-      }
-    for (const auto& [id, first] : first_event) {
-      const auto [miner, ev] = first;
-      double winner_first = -1;  // the first moment any node held the final chain up to this height
-      if (ev->height <= tip_height)
-        for (size_t i = 0; i < n_nodes; ++i)
-          if (double t = incl[i][ev->height]; t >= 0 && (winner_first < 0 || t < winner_first)) winner_first = t;
-      const double at_miner = ev->height <= tip_height ? incl[miner][ev->height] : -1;
-      if (winner_first < 0 || ev->t <= winner_first) ++stale_raced;
-      else if (at_miner < 0 || ev->t < at_miner) ++stale_in_flight;
-      else ++stale_old_tip;
-    }
-  }
+  const auto& incl = blocks_seen.held_at;
+  const auto& propagation = blocks_seen.propagation_ms;
+  const uint64_t stale = blocks_seen.stale;
 
   uint64_t found = 0, lost = 0;
   std::vector<double> latency;
@@ -637,8 +585,9 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
               {"blocks", tip_height - start_height},
               {"block_propagation_ms", {{"p50", percentile(propagation, 50)}, {"p99", percentile(propagation, 99)}, {"samples", propagation.size()}}},
               {"stale_blocks", stale},
+              {"blocks_after_final_read", blocks_seen.after_final_read},
               {"stale_per_hundred", tip_height > start_height ? 100.0 * static_cast<double>(stale) / (tip_height - start_height) : 0},
-              {"stale_by_cause", {{"raced", stale_raced}, {"winner_in_flight", stale_in_flight}, {"old_tip", stale_old_tip}}},
+              {"stale_by_cause", {{"raced", blocks_seen.stale_raced}, {"winner_in_flight", blocks_seen.stale_in_flight}, {"old_tip", blocks_seen.stale_old_tip}}},
               {"signature_limit", {{"verify_per_second_per_core", verify_rate}, {"batch_verify_per_second_per_core", batch_rate}, {"cores", cores}, {"transfers_per_second", sig_limit}}},
               {"fraction_of_signature_limit", sig_limit > 0 ? tps / sig_limit : 0}};
   // Compact relay over the run, all nodes together: bytes per relayed block as a sketch (and
@@ -697,14 +646,17 @@ int run_load(const Options& o, const std::vector<Target>& targets) {
   std::printf("signature limit: %.0f transfers/s; achieved %.2f of it\n", sig_limit, sig_limit > 0 ? tps / sig_limit : 0);
   std::printf("inclusion latency (submitted -> in a block on every node): p50 %.0f ms, p90 %.0f ms, p99 %.0f ms (%.1f block intervals)\n",
               percentile(latency, 50), percentile(latency, 90), percentile(latency, 99), percentile(latency, 99) / block_interval_ms);
-  std::printf("blocks: %u; propagation p50 %.1f ms, p99 %.1f ms (%zu samples); stale %llu (%.1f per hundred)\n",
+  std::printf("blocks: %u; propagation p50 %.1f ms, p99 %.1f ms (%zu samples); stale %llu (%.1f per hundred); "
+              "%llu found after the final read, not judged\n",
               tip_height - start_height, percentile(propagation, 50), percentile(propagation, 99), propagation.size(),
-              static_cast<unsigned long long>(stale), report["stale_per_hundred"].get<double>());
+              static_cast<unsigned long long>(stale), report["stale_per_hundred"].get<double>(),
+              static_cast<unsigned long long>(blocks_seen.after_final_read));
   if (stale)
     std::printf("stale by cause: raced (mined before the winner existed) %llu, winner in flight (mined while the winner "
                 "was relayed or validated) %llu, old tip (mined after its miner held the winner) %llu\n",
-                static_cast<unsigned long long>(stale_raced), static_cast<unsigned long long>(stale_in_flight),
-                static_cast<unsigned long long>(stale_old_tip));
+                static_cast<unsigned long long>(blocks_seen.stale_raced),
+                static_cast<unsigned long long>(blocks_seen.stale_in_flight),
+                static_cast<unsigned long long>(blocks_seen.stale_old_tip));
   {
     const auto& cr = report["compact_relay"];
     std::printf("block relay: %.0f sketches of %.0f bytes (with blocktxn answers) for blocks of %.0f bytes (%.1f%%); "

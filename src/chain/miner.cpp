@@ -191,6 +191,8 @@ void Miner::run() {
       hashes_.fetch_add(done - counted, std::memory_order_relaxed);
     }
     if (found) {
+      util::log().debug("found block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,
+                        tmpl.block.txs.size());
       if (opts_.on_found) opts_.on_found(tmpl.block);
       auto r = chain_.process_block(tmpl.block);
       if (r) {

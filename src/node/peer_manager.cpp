@@ -122,7 +122,11 @@ bool PeerManager::deliver(PeerId id, uint16_t type, util::Bytes payload) {
   if ((type == msg::kCmpctBlock || type == msg::kBlock) && opts_.on_better_block &&
       payload.size() >= primitives::BlockHeader::kEncodedSize) {
     auto h = primitives::decode_header(util::ByteSpan(payload).first(primitives::BlockHeader::kEncodedSize));
-    if (h && chain_.extends_tip(*h)) opts_.on_better_block(h->height);
+    const bool better = h && chain_.extends_tip(*h);
+    if (better) opts_.on_better_block(h->height);
+    if (h)
+      util::log().debug("{} {} height {} from peer {}: {}", type == msg::kCmpctBlock ? "sketch" : "block",
+                        h->id().hex(), h->height, id, better ? "holds the miner" : "does not extend the tip");
   }
   const size_t bytes = payload.size() + sizeof(Inbound);
   bool more = true;
@@ -993,6 +997,7 @@ void PeerManager::announce(const InvItem& item) {
 // a peer that has the parent asks for the block straight away; one that lacks it asks for
 // headers from its locator.
 void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
+  util::log().debug("tip {} height {}", tip.id.hex(), tip.height);
   auto header = chain_.header(tip.id);
   if (!header) return;
   std::vector<PeerId> to, sketch_to;
