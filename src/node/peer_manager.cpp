@@ -794,6 +794,11 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
     if (it == peers_.end()) return;
     mark_known(it->second, bid);
     it->second.best_height = std::max(it->second.best_height, block.header.height);
+    if (taken_.count(bid)) {
+      // A second copy while the first waits for validation: only the peer's window is freed.
+      if (it->second.in_flight.erase(bid)) it->second.stalls = 0;
+      return;
+    }
     auto rq = requested_.find(bid);
     requested = it->second.in_flight.count(bid) || (rq != requested_.end() && rq->second == id);
   }
@@ -823,10 +828,12 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
   if (!opts_.queue_blocks) return process_one_block(id, block, bid, sketch);
   {
     // Delivered: the peer's download window has room again (a sync keeps every stage busy).
-    // requested_ keeps the block until it is processed, so nobody asks for it meanwhile.
+    // requested_ keeps the block until it is processed, so nobody asks for it meanwhile, and
+    // taken_ keeps further copies out of the queue.
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
     if (it != peers_.end() && it->second.in_flight.erase(bid)) it->second.stalls = 0;
+    taken_.insert(bid);
   }
   bool dropped = false;
   {
@@ -843,6 +850,7 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
     // for again once the queue drains.
     util::log().debug("block queue full: dropped block {} from peer {}", bid.hex(), id);
     std::lock_guard lock(mu_);
+    taken_.erase(bid);
     auto rq = requested_.find(bid);
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
     return;
@@ -863,7 +871,10 @@ size_t PeerManager::verify_queued_blocks(std::chrono::milliseconds wait) {
   std::vector<const primitives::Block*> blocks;
   blocks.reserve(batch.size());
   for (const auto& q : batch) blocks.push_back(&q.block);
+  const int64_t started_ns = clock_.steady_ns();
   chain_.warm_signatures(blocks);
+  util::log().debug("signatures of {} queued block(s) checked in {} ms", blocks.size(),
+                    (clock_.steady_ns() - started_ns) / 1'000'000);
   size_t n = batch.size();
   {
     std::lock_guard lock(blkq_mu_);
@@ -901,6 +912,7 @@ void PeerManager::process_one_block(PeerId id, const primitives::Block& block, c
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
     // again while a large block was being validated.
     std::lock_guard lock(mu_);
+    taken_.erase(bid);
     auto it = peers_.find(id);
     if (it != peers_.end() && it->second.in_flight.erase(bid)) it->second.stalls = 0;
     auto rq = requested_.find(bid);
@@ -1244,7 +1256,8 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   counters_.sketches_received.fetch_add(1, std::memory_order_relaxed);
   const auto bid = cb->header.id();
   bool other_fetching = false;
-  bool asked = false;  // the answer to our getdata kCmpctBlock (low-bandwidth mode)
+  bool asked = false;    // the answer to our getdata kCmpctBlock (low-bandwidth mode)
+  bool claimed = false;  // in flight from this peer from now on, while it is rebuilt
   {
     std::lock_guard lock(mu_);
     auto it = peers_.find(id);
@@ -1254,13 +1267,26 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     p.best_height = std::max(p.best_height, cb->header.height);
     asked = p.sketch_asked.erase(bid) != 0;
     if (p.rebuilding.count(bid) || (p.in_flight.count(bid) && !asked)) return;  // already under way from this peer
+    if (taken_.count(bid)) {
+      // Delivered already (from another peer, or whole) and queued for validation: rebuilding
+      // it again cost tens of ms of the message thread per copy under load.
+      if (asked) p.in_flight.erase(bid);
+      return;
+    }
     auto rq = requested_.find(bid);
     other_fetching = rq != requested_.end() && !(asked && rq->second == id);
+    if (!other_fetching && !asked) {
+      // Claimed before the rebuild, which takes a while for a large block: otherwise the
+      // header accepted below made request_blocks() ask for the same block meanwhile.
+      requested_[bid] = id;
+      p.in_flight[bid] = timer_now_ms();
+      claimed = true;
+    }
   }
-  // An asked-for sketch that is not rebuilt after all: the request ends here (the block comes
-  // the usual way if it is still wanted).
+  // An asked-for or claimed sketch that is not rebuilt after all: the request ends here (the
+  // block comes the usual way if it is still wanted).
   auto end_request = [&] {
-    if (!asked) return;
+    if (!asked && !claimed) return;
     std::lock_guard lock(mu_);
     if (auto it = peers_.find(id); it != peers_.end()) it->second.in_flight.erase(bid);
     if (auto rq = requested_.find(bid); rq != requested_.end() && rq->second == id) requested_.erase(rq);
@@ -1313,7 +1339,8 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     }
     return finish_rebuild(id, bid, *pb, false);
   }
-  if (other_fetching || (sibling && !asked)) return;  // the whole block is on its way from another peer, or not needed now
+  if (other_fetching) return;  // the whole block is on its way from another peer
+  if (sibling && !asked) return end_request();  // not needed now
   auto missing = pb->missing();
   bool full = false;
   {
@@ -1321,8 +1348,12 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& p = it->second;
-    if (!asked && p.in_flight.size() >= opts_.max_blocks_in_flight) {
-      return;  // its download window is full: the block comes the usual way (headers, getdata)
+    const size_t window = p.in_flight.size() - (claimed && p.in_flight.count(bid) ? 1 : 0);
+    if (!asked && window >= opts_.max_blocks_in_flight) {
+      // Its download window is full: the block comes the usual way (headers, getdata).
+      p.in_flight.erase(bid);
+      if (auto rq = requested_.find(bid); rq != requested_.end() && rq->second == id) requested_.erase(rq);
+      return;
     } else if (p.rebuilding.size() >= opts_.max_rebuilds_per_peer) {
       full = true;
     } else {
@@ -1342,6 +1373,7 @@ void PeerManager::finish_rebuild(PeerId id, const BlockId& bid, PartialBlock& pb
   auto block = pb.take();
   if (!block) return fall_back(id, bid, "the rebuilt block's Merkle root differs from its header's");
   (round_trip ? counters_.rebuilt_round_trip : counters_.rebuilt_no_round_trip).fetch_add(1, std::memory_order_relaxed);
+  util::log().debug("block {} rebuilt from peer {}'s sketch{}", bid.hex(), id, round_trip ? " after a round trip" : "");
   const size_t bytes = block->encoded_size();
   take_block(id, std::move(*block), bid, bytes, true);
 }

@@ -339,6 +339,10 @@ class PeerManager {
   mutable std::mutex mu_;
   std::map<PeerId, Peer> peers_;                       // GUARDED_BY(mu_)
   std::map<primitives::BlockId, PeerId> requested_;    // GUARDED_BY(mu_): block -> peer asked
+  // Blocks delivered (whole or rebuilt) and waiting for or under validation: a further copy of
+  // one, whole or as a sketch from another peer, is not rebuilt or queued again. At most the
+  // block queue's blocks (max_queued_block_bytes) plus the one being connected.
+  std::set<primitives::BlockId> taken_;                // GUARDED_BY(mu_)
   // Blocks refused as too far in the future (our clock may be behind): not asked for again
   // until the time given (timer ms), so a wrong clock cannot start a getdata/block loop.
   std::map<primitives::BlockId, int64_t> retry_after_;  // GUARDED_BY(mu_)

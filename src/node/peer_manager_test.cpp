@@ -668,6 +668,37 @@ TEST(PeerManager, BlocksCrossAsSketchesWithoutARoundTrip) {
   EXPECT_TRUE(net.bans.empty());
 }
 
+TEST(PeerManager, ABlockWaitingForValidationIsNotRebuiltFromAnotherSketch) {
+  // A triangle: node 2 hears of node 0's block from node 0 and again from node 1, which pushes
+  // its own sketch on before validating. While the first copy waits in node 2's block queue the
+  // second sketch is not rebuilt (a rebuild of a block of ~10,000 transfers cost 30-50 ms of the
+  // message thread under load, once per copy), and nothing asks for the block again.
+  PeerManagerOptions o;
+  o.queue_blocks = true;
+  FakeNet net(3, params(), o);
+  net.connect(0, 1);
+  net.connect(0, 2);
+  net.connect(1, 2);
+  net.pump();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 1 + i % 3, 9)).ok());
+  net.pump();
+  ASSERT_EQ(net.chain(2).mempool_size(), 30u);
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  net.sent.clear();
+  // Messages only, block queues left waiting: node 2 holds the block rebuilt once.
+  for (int round = 0; round < 20 && net.deliver_all(); ++round) {
+    for (auto& m : net.members) m.manager->tick();
+  }
+  const auto& c2 = net.members[2].manager->counters();
+  EXPECT_EQ(c2.sketches_received.load(), 2u);
+  EXPECT_EQ(c2.rebuilt_no_round_trip.load(), 1u);
+  EXPECT_EQ(net.members[2].manager->queued_blocks(), 1u);
+  EXPECT_EQ(net.sent[msg::kGetData] + net.sent[msg::kGetBlockTxn] + net.sent[msg::kBlock], 0u);
+  net.pump();
+  for (size_t i = 1; i < 3; ++i) EXPECT_EQ(net.chain(i).tip().id, net.chain(0).tip().id) << i;
+  EXPECT_TRUE(net.bans.empty());
+}
+
 TEST(PeerManager, UnannouncedTransfersAreSentWithTheSketch) {
   // A mines transfers still waiting in its batched announcements: the sketch carries them whole,
   // so B rebuilds the block without a round trip.
