@@ -329,9 +329,10 @@ util::Result<std::optional<Block>> ChainState::read_block(const BlockId& id) con
   return std::optional<Block>(std::move(*b));
 }
 
-util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::vector<TxId>* ids_in,
+util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const std::vector<TxId>* ids_in,
                                      std::set<AccountKey>& touched, consensus::Rejection* why, bool sync) {
   read_fault_.reset();
+  const int64_t started_ns = clock_.steady_ns();
   auto eff = consensus::apply_block(params_, b, [this](const AccountKey& k) { return load_account(k); });
   // A state that could not be read decides nothing: neither valid nor invalid.
   if (read_fault_) return util::unexpected(*read_fault_);
@@ -380,7 +381,13 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, std::ve
     erased.emplace_back(key, before.nonce, end);
   }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
-  if (auto st = db_->write(batch, sync); !st) {
+  const int64_t write_ns = clock_.steady_ns();
+  auto written = db_->write(batch, sync);
+  if (b.txs.size() >= 256)
+    util::log().debug("connect {} height {}: state {} ms, write {} ms{}", e->id.hex(), e->height(),
+                      (write_ns - started_ns) / 1'000'000, (clock_.steady_ns() - write_ns) / 1'000'000,
+                      sync ? " (synced)" : "");
+  if (auto st = written; !st) {
     account_cache_.clear();  // what the database holds is its business now: read it again
     note_fault(st.error(), false);
     return st;
@@ -498,7 +505,8 @@ void ChainState::mark_complete_from(BlockIndexEntry* first) {
 }
 
 util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
-                                             std::set<AccountKey>& touched, const Block* have, const BlockId& have_id) {
+                                             std::set<AccountKey>& touched, const Block* have, const BlockId& have_id,
+                                             const std::vector<TxId>* have_ids) {
   journal_erased_.clear();
   for (;;) {
     if (candidates_.empty()) break;
@@ -546,7 +554,7 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
       // At least once a second it is synced anyway (headers alone never keep it unsynced).
       const int64_t now = clock_.steady_ms();
       bool sync = !more_coming || now - last_sync_ms_ >= 1000;
-      auto st = connect_tip(e, *block, nullptr, touched, &why, sync);
+      auto st = connect_tip(e, *block, block == have ? have_ids : nullptr, touched, &why, sync);
       if (sync) last_sync_ms_ = now;
       if (!st) {
         if (st.error().code != "rejected") return st;
@@ -628,13 +636,22 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
   }
   // Context-free checks, signatures included, without the lock. Signatures not already cached
   // are first verified on all cores (warming the cache); consensus then checks only the rest.
+  // The ids are taken once here (after the proof of work and the count, which bound the work)
+  // and serve the signature lookups, the block's checks and the tx index of its connect.
+  const int64_t t0 = clock_.steady_ns();
+  if (auto r = consensus::check_header_pow(params_, block.header); !r) return util::unexpected(r.error());
+  if (block.txs.size() > params_.max_block_txs)
+    return reject(RejectCode::kTooManyTxs, std::to_string(block.txs.size()) + " transactions");
   std::vector<TxId> ids;
-  if (block.txs.size() > 1) {
-    const Block* b = &block;
-    warm_signatures(std::span(&b, 1));
-  }
-  if (auto r = consensus::check_block(params_, block, ids, [this](const TxId& t) { return sig_cache_.contains(t); }); !r)
+  ids.reserve(block.txs.size());
+  for (const auto& tx : block.txs) ids.push_back(tx.id());
+  if (block.txs.size() > 1) warm_signatures(block, ids);
+  if (auto r = consensus::check_block_with_ids(params_, block, ids,
+                                               [this](const TxId& t) { return sig_cache_.contains(t); });
+      !r)
     return util::unexpected(r.error());
+  const int64_t t1 = clock_.steady_ns();
+  int64_t t2 = 0, t3 = 0;
 
   ProcessResult result;
   std::vector<Block> disconnected;
@@ -675,7 +692,8 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
     else unlinked_.emplace(parent->id, e);
 
     last_invalid_.reset();
-    if (auto st = activate_best_chain(result, disconnected, touched, &block, id); !st) {
+    t2 = clock_.steady_ns();
+    if (auto st = activate_best_chain(result, disconnected, touched, &block, id, &ids); !st) {
       // Stored but not (all) connected: a local failure. The candidates stay, and
       // try_resume_writes() connects them once writes succeed.
       note_fault(st.error(), st.error().code == storage::kErrCorrupt);  // kept if already worse
@@ -686,8 +704,13 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
                     ? last_invalid_->second
                     : consensus::Rejection{RejectCode::kInvalidParent, "descends from an invalid block"};
     }
+    t3 = clock_.steady_ns();
     if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
   }
+  if (block.txs.size() >= 256)  // where a large block's time went (the connect line has its write)
+    util::log().debug("block {} txs {}: checks {} ms, store {} ms, connect {} ms, mempool {} ms", id.hex(),
+                      block.txs.size(), (t1 - t0) / 1'000'000, (t2 - t1) / 1'000'000, (t3 - t2) / 1'000'000,
+                      (clock_.steady_ns() - t3) / 1'000'000);
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
@@ -897,6 +920,17 @@ TipInfo ChainState::best_header() const {
   std::lock_guard lock(mu_);
   const BlockIndexEntry* e = best_header_ && best_header_->chain_work > tip_entry()->chain_work ? best_header_ : tip_entry();
   return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
+}
+
+void ChainState::warm_signatures(const Block& b, std::span<const TxId> ids) {
+  std::vector<const primitives::Transaction*> txs;
+  std::vector<TxId> uncached;
+  for (size_t i = 0; i < b.txs.size() && i < ids.size(); ++i) {
+    if (sig_cache_.contains(ids[i])) continue;
+    txs.push_back(&b.txs[i]);
+    uncached.push_back(ids[i]);
+  }
+  verify_signatures(std::span<const primitives::Transaction* const>(txs), uncached, sig_cache_, opts_.verify_pool);
 }
 
 void ChainState::warm_signatures(std::span<const Block* const> blocks) {

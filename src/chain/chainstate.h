@@ -322,7 +322,7 @@ class ChainState {
   // REQUIRES mu_. Where the tx index says `id` was confirmed (its block's place and the
   // transfer's position in it); nullopt if nowhere. A read fault or a corrupt record is noted.
   std::optional<std::pair<TxPlace, uint32_t>> indexed_place(const TxId& id) const;
-  util::Status connect_tip(BlockIndexEntry* e, const Block& b, std::vector<primitives::TxId>* ids,
+  util::Status connect_tip(BlockIndexEntry* e, const Block& b, const std::vector<primitives::TxId>* ids,
                            std::set<primitives::AccountKey>& touched, consensus::Rejection* why, bool sync = true);
   util::Status disconnect_tip(std::vector<Block>& disconnected, std::set<primitives::AccountKey>& touched);
   void mark_failed(BlockIndexEntry* e);
@@ -330,7 +330,9 @@ class ChainState {
   // at hand that need not be read back from storage.
   util::Status activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
                                    std::set<primitives::AccountKey>& touched, const Block* have = nullptr,
-                                   const BlockId& have_id = {});
+                                   const BlockId& have_id = {}, const std::vector<primitives::TxId>* have_ids = nullptr);
+  // warm_signatures() for one block whose ids the caller has taken (ids[i] is b.txs[i]'s).
+  void warm_signatures(const Block& b, std::span<const primitives::TxId> ids);
   void mark_complete_from(BlockIndexEntry* e);
   // nullopt: not stored. Errors: unreadable or undecodable (recorded with note_fault).
   util::Result<std::optional<Block>> read_block(const BlockId& id) const;

@@ -92,14 +92,24 @@ Checked<> check_header_contextual(const Params& p, const BlockHeader& h, const P
 
 Checked<> check_block(const Params& p, const Block& b, std::vector<TxId>& ids,
                       const VerifiedLookup& verified) {
+  ids.clear();
+  // Before any id is taken: the proof of work and the count bound the work.
   if (auto r = check_header_pow(p, b.header); !r) return r;
   if (b.txs.size() > p.max_block_txs)
     return reject(RejectCode::kTooManyTxs, std::to_string(b.txs.size()) + " transactions");
-  if (b.encoded_size() > p.max_block_bytes)
-    return reject(RejectCode::kBlockTooLarge, std::to_string(b.encoded_size()) + " bytes");
-  ids.clear();
   ids.reserve(b.txs.size());
   for (const auto& tx : b.txs) ids.push_back(tx.id());
+  return check_block_with_ids(p, b, ids, verified);
+}
+
+Checked<> check_block_with_ids(const Params& p, const Block& b, std::span<const TxId> ids,
+                               const VerifiedLookup& verified) {
+  if (auto r = check_header_pow(p, b.header); !r) return r;
+  if (b.txs.size() > p.max_block_txs)
+    return reject(RejectCode::kTooManyTxs, std::to_string(b.txs.size()) + " transactions");
+  if (ids.size() != b.txs.size()) return reject(RejectCode::kBadMerkleRoot, "transaction ids do not match the block");
+  if (b.encoded_size() > p.max_block_bytes)
+    return reject(RejectCode::kBlockTooLarge, std::to_string(b.encoded_size()) + " bytes");
   if (primitives::compute_merkle_root(ids) != b.header.merkle_root)
     return reject(RejectCode::kBadMerkleRoot);
   for (size_t i = 0; i < b.txs.size(); ++i) {

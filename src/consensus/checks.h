@@ -70,6 +70,10 @@ using VerifiedLookup = std::function<bool(const TxId&)>;
 // signature. Fills `ids` with the transaction ids (computed once, reused by callers).
 Checked<> check_block(const Params& p, const Block& b, std::vector<TxId>& ids,
                       const VerifiedLookup& verified = {});
+// The same checks with the ids already taken by the caller (a block's ids are needed before
+// these checks, to look its signatures up). REQUIRES: ids[i] == b.txs[i].id() for every i.
+Checked<> check_block_with_ids(const Params& p, const Block& b, std::span<const TxId> ids,
+                               const VerifiedLookup& verified = {});
 
 // The effect of a block on account state: each touched account before and after.
 struct BlockEffect {

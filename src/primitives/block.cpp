@@ -59,7 +59,7 @@ size_t Block::encoded_size() const {
          txs.size() * Transaction::kEncodedSize;
 }
 
-crypto::Hash256 compute_merkle_root(const std::vector<TxId>& ids) {
+crypto::Hash256 compute_merkle_root(std::span<const TxId> ids) {
   return crypto::merkle_root(ids);
 }
 

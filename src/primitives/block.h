@@ -13,6 +13,7 @@
 // Block encoding: header | CompactSize(tx count) | transactions (fixed size each).
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "crypto/sha256.h"
@@ -61,7 +62,7 @@ struct Block {
 
 // Merkle root over the ids of `txs` (crypto/merkle.h).
 crypto::Hash256 compute_merkle_root(const std::vector<Transaction>& txs);
-crypto::Hash256 compute_merkle_root(const std::vector<TxId>& ids);
+crypto::Hash256 compute_merkle_root(std::span<const TxId> ids);
 
 util::Bytes encode_block(const Block& b);
 util::Result<Block> decode_block(util::ByteSpan in);
