@@ -342,8 +342,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   }
   std::vector<TxId> local_ids;
   if (!ids_in) {
-    local_ids.reserve(b.txs.size());
-    for (const auto& tx : b.txs) local_ids.push_back(tx.id());
+    local_ids = primitives::transaction_ids(b.txs);
     ids_in = &local_ids;
   }
   storage::WriteBatch batch;
@@ -623,7 +622,9 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
                      result.connected, tip_after.id.hex(), tip_after.height);
 }
 
-ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
+ChainResult<ProcessResult> ChainState::process_block(const Block& block) { return process_block(block, nullptr); }
+
+ChainResult<ProcessResult> ChainState::process_block(const Block& block, const std::vector<TxId>* given_ids) {
   const BlockId id = block.id();
   // A full, failing or corrupt store takes nothing new; the block is not judged.
   if (auto s = storage_status(); s.state != StorageState::kOk)
@@ -642,10 +643,16 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block) {
   if (auto r = consensus::check_header_pow(params_, block.header); !r) return util::unexpected(r.error());
   if (block.txs.size() > params_.max_block_txs)
     return reject(RejectCode::kTooManyTxs, std::to_string(block.txs.size()) + " transactions");
-  std::vector<TxId> ids;
-  ids.reserve(block.txs.size());
-  for (const auto& tx : block.txs) ids.push_back(tx.id());
-  if (block.txs.size() > 1) warm_signatures(block, ids);
+  std::vector<TxId> taken;
+  if (!given_ids || given_ids->size() != block.txs.size()) {
+    taken = primitives::transaction_ids(block.txs);
+    given_ids = &taken;
+  }
+  const std::vector<TxId>& ids = *given_ids;
+  if (block.txs.size() > 1) {
+    const Block* b = &block;
+    warm_signatures(std::span(&b, 1), std::span(&given_ids, 1));
+  }
   if (auto r = consensus::check_block_with_ids(params_, block, ids,
                                                [this](const TxId& t) { return sig_cache_.contains(t); });
       !r)
@@ -922,28 +929,27 @@ TipInfo ChainState::best_header() const {
   return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
 }
 
-void ChainState::warm_signatures(const Block& b, std::span<const TxId> ids) {
+void ChainState::warm_signatures(std::span<const Block* const> blocks, std::span<const std::vector<TxId>* const> ids) {
   std::vector<const primitives::Transaction*> txs;
   std::vector<TxId> uncached;
-  for (size_t i = 0; i < b.txs.size() && i < ids.size(); ++i) {
-    if (sig_cache_.contains(ids[i])) continue;
-    txs.push_back(&b.txs[i]);
-    uncached.push_back(ids[i]);
+  for (size_t k = 0; k < blocks.size() && k < ids.size(); ++k) {
+    const auto& b = *blocks[k];
+    const auto& bids = *ids[k];
+    for (size_t i = 0; i < b.txs.size() && i < bids.size(); ++i) {
+      if (sig_cache_.contains(bids[i])) continue;
+      txs.push_back(&b.txs[i]);
+      uncached.push_back(bids[i]);
+    }
   }
   verify_signatures(std::span<const primitives::Transaction* const>(txs), uncached, sig_cache_, opts_.verify_pool);
 }
 
 void ChainState::warm_signatures(std::span<const Block* const> blocks) {
-  std::vector<const primitives::Transaction*> txs;
-  std::vector<TxId> ids;
-  for (const Block* b : blocks)
-    for (const auto& tx : b->txs) {
-      auto id = tx.id();
-      if (sig_cache_.contains(id)) continue;
-      txs.push_back(&tx);
-      ids.push_back(id);
-    }
-  verify_signatures(std::span<const primitives::Transaction* const>(txs), ids, sig_cache_, opts_.verify_pool);
+  std::vector<std::vector<TxId>> taken;
+  std::vector<const std::vector<TxId>*> ids;
+  taken.reserve(blocks.size());
+  for (const Block* b : blocks) ids.push_back(&taken.emplace_back(primitives::transaction_ids(b->txs)));
+  warm_signatures(blocks, ids);
 }
 
 ChainResult<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
@@ -1183,6 +1189,7 @@ BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_tx
     }
   }
   t.block.txs = c.txs;
+  t.ids = c.ids;
   // Fee order may interleave senders, but each sender's transactions stay in nonce order, so
   // the block applies cleanly.
   h.merkle_root = primitives::compute_merkle_root(c.ids);

@@ -104,6 +104,7 @@ struct ProcessResult {
 struct BlockTemplate {
   Block block;  // header complete but for the nonce
   Uint256 target;
+  std::vector<primitives::TxId> ids;  // block.txs' ids, in order (the Merkle root's leaves)
 };
 
 struct TxInfo {
@@ -155,6 +156,10 @@ class ChainState {
   // parent is unknown: the caller should fetch it), or a LocalError when storage failed or is
   // paused (the block may be valid: nobody is to blame, fetch it again after a resume).
   ChainResult<ProcessResult> process_block(const Block& block);
+  // The same with the block's transaction ids already taken by the caller (a block rebuilt from
+  // a sketch, or one whose signatures were warmed): they are not taken again. REQUIRES: ids is
+  // null or (*ids)[i] == block.txs[i].id() for every i.
+  ChainResult<ProcessResult> process_block(const Block& block, const std::vector<primitives::TxId>* ids);
 
   // Headers-first sync: validates a header (proof of work, parent known and valid, height,
   // target, time rules) and adds it to the block index without its data. Returns true if the
@@ -199,6 +204,10 @@ class ChainState {
   // the verify pool (ChainOptions::verify_pool), warming the cache for process_block(). Used for the blocks waiting to be
   // processed during a sync: many small blocks fill the cores together, not one by one.
   void warm_signatures(std::span<const primitives::Block* const> blocks);
+  // The same with each block's ids taken by the caller. REQUIRES: ids.size() == blocks.size(),
+  // and (*ids[k])[i] == blocks[k]->txs[i].id().
+  void warm_signatures(std::span<const primitives::Block* const> blocks,
+                       std::span<const std::vector<primitives::TxId>* const> ids);
 
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
   // Success means durable: the transaction is in the synced mempool journal. A LocalError
@@ -331,8 +340,6 @@ class ChainState {
   util::Status activate_best_chain(ProcessResult& result, std::vector<Block>& disconnected,
                                    std::set<primitives::AccountKey>& touched, const Block* have = nullptr,
                                    const BlockId& have_id = {}, const std::vector<primitives::TxId>* have_ids = nullptr);
-  // warm_signatures() for one block whose ids the caller has taken (ids[i] is b.txs[i]'s).
-  void warm_signatures(const Block& b, std::span<const primitives::TxId> ids);
   void mark_complete_from(BlockIndexEntry* e);
   // nullopt: not stored. Errors: unreadable or undecodable (recorded with note_fault).
   util::Result<std::optional<Block>> read_block(const BlockId& id) const;

@@ -193,8 +193,8 @@ void Miner::run() {
     if (found) {
       util::log().debug("found block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,
                         tmpl.block.txs.size());
-      if (opts_.on_found) opts_.on_found(tmpl.block);
-      auto r = chain_.process_block(tmpl.block);
+      if (opts_.on_found) opts_.on_found(tmpl.block, tmpl.ids);
+      auto r = chain_.process_block(tmpl.block, &tmpl.ids);
       if (r) {
         blocks_found_.fetch_add(1);
         util::log().info("mined block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,

@@ -34,7 +34,7 @@ struct MinerOptions {
   int64_t max_hold_ms = 2000;          // default: a hold (Miner::hold) lasts at most 2 s
   // default: none. Called with a block the miner found, before it is submitted to the chain
   // (the node sends its sketch to its high-bandwidth peers first).
-  std::function<void(const primitives::Block&)> on_found;
+  std::function<void(const primitives::Block&, const std::vector<primitives::TxId>& ids)> on_found;
 };
 
 // The block-size policy: a block should cost its receivers at most `share` of the block

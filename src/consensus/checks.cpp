@@ -97,8 +97,7 @@ Checked<> check_block(const Params& p, const Block& b, std::vector<TxId>& ids,
   if (auto r = check_header_pow(p, b.header); !r) return r;
   if (b.txs.size() > p.max_block_txs)
     return reject(RejectCode::kTooManyTxs, std::to_string(b.txs.size()) + " transactions");
-  ids.reserve(b.txs.size());
-  for (const auto& tx : b.txs) ids.push_back(tx.id());
+  ids = primitives::transaction_ids(b.txs);
   return check_block_with_ids(p, b, ids, verified);
 }
 

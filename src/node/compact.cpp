@@ -246,11 +246,13 @@ util::Result<PartialBlock> PartialBlock::start(const CompactBlock& cb) {
   pb.key_ = short_id_key(cb.header, cb.salt);
   const size_t total = cb.tx_count();
   pb.slots_.resize(total);
+  pb.ids_.resize(total);
   pb.sid_.assign(total, 0);
   pb.ambiguous_.assign(total, false);
   for (const auto& p : cb.prefilled) {
     // The decoder guarantees increasing indexes < total.
     pb.slots_[p.index] = p.tx;
+    pb.ids_[p.index] = p.tx.id();
     ++pb.filled_;
   }
   pb.index_of_.reserve(cb.short_ids.size());
@@ -280,6 +282,7 @@ void PartialBlock::offer(const Transaction& tx, const primitives::TxId& id) {
     return;
   }
   slots_[i] = tx;
+  ids_[i] = id;
   ++filled_;
 }
 
@@ -295,15 +298,22 @@ util::Status PartialBlock::fill(const std::vector<Transaction>& txs) {
   if (txs.size() != miss.size())
     return util::fail("bad-blocktxn", std::to_string(txs.size()) + " transactions for " + std::to_string(miss.size()) +
                                           " requested");
-  for (size_t k = 0; k < miss.size(); ++k)
-    if (short_id(key_, txs[k].id()) != sid_[miss[k]])
+  std::vector<primitives::TxId> got;
+  got.reserve(txs.size());
+  for (size_t k = 0; k < miss.size(); ++k) {
+    got.push_back(txs[k].id());
+    if (short_id(key_, got.back()) != sid_[miss[k]])
       return util::fail("bad-blocktxn", "transaction " + std::to_string(k) + " does not match its short id");
-  for (size_t k = 0; k < miss.size(); ++k) slots_[miss[k]] = txs[k];
+  }
+  for (size_t k = 0; k < miss.size(); ++k) {
+    slots_[miss[k]] = txs[k];
+    ids_[miss[k]] = got[k];
+  }
   filled_ = slots_.size();
   return {};
 }
 
-std::optional<primitives::Block> PartialBlock::take() {
+std::optional<primitives::Block> PartialBlock::take(std::vector<primitives::TxId>* ids) {
   assert(complete());
   primitives::Block b;
   b.header = header_;
@@ -311,7 +321,9 @@ std::optional<primitives::Block> PartialBlock::take() {
   for (auto& s : slots_) b.txs.push_back(std::move(*s));
   slots_.clear();
   filled_ = 0;
-  if (primitives::compute_merkle_root(b.txs) != b.header.merkle_root) return std::nullopt;
+  if (primitives::compute_merkle_root(ids_) != b.header.merkle_root) return std::nullopt;
+  if (ids) *ids = std::move(ids_);
+  ids_.clear();
   return b;
 }
 

@@ -104,6 +104,8 @@ class PartialBlock {
   const ShortIdKey& key() const { return key_; }
   // Whether `sid` is the short id of a slot still empty (or ambiguous).
   bool wants(uint64_t sid) const { return index_of_.count(sid) != 0; }
+  // REQUIRES: id == tx.id() (the receiver's own ids: its mempool's, its recent blocks'); the
+  // rebuilt block's Merkle root is checked against them.
   void offer(const primitives::Transaction& tx, const primitives::TxId& id);
   // Indexes still empty, increasing.
   std::vector<uint32_t> missing() const;
@@ -112,13 +114,16 @@ class PartialBlock {
   // differs from missing(), or a transaction whose short id is not its slot's.
   util::Status fill(const std::vector<primitives::Transaction>& txs);
   // The rebuilt block; nullopt when its Merkle root differs from the header's (a collision
-  // filled a slot wrongly: fetch the full block). REQUIRES: complete().
-  std::optional<primitives::Block> take();
+  // filled a slot wrongly: fetch the full block). With `ids`, also its transactions' ids (taken
+  // once as the slots were filled: the receiver's checks and its own sketches reuse them).
+  // REQUIRES: complete().
+  std::optional<primitives::Block> take(std::vector<primitives::TxId>* ids = nullptr);
 
  private:
   primitives::BlockHeader header_;
   ShortIdKey key_;
   std::vector<std::optional<primitives::Transaction>> slots_;
+  std::vector<primitives::TxId> ids_;              // per filled slot: its transaction's id
   std::vector<uint64_t> sid_;                      // per slot; prefilled ones unused
   std::unordered_map<uint64_t, uint32_t> index_of_;  // short id -> empty slot
   std::vector<bool> ambiguous_;

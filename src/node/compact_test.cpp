@@ -190,10 +190,14 @@ TEST(Compact, CollisionsNeverGiveAWrongBlock) {
   ASSERT_TRUE(pb->fill({b.txs[2]}));
   EXPECT_EQ(*pb->take(), b);
 
-  // A slot filled wrongly (a collision we could not see): the Merkle root catches it.
-  auto pb2 = PartialBlock::start(make_compact_block(b, ids, 3, {}));
+  // A slot filled wrongly (a collision we could not see: our transaction `other` has slot 0's
+  // short id, here planted in the sketch): the Merkle root catches it.
+  auto cb2 = make_compact_block(b, ids, 3, {});
+  const auto other_id = other.id();
+  cb2.short_ids[0] = short_id(short_id_key(cb2.header, cb2.salt), other_id);
+  auto pb2 = PartialBlock::start(cb2);
   ASSERT_TRUE(pb2);
-  pb2->offer(other, ids[0]);
+  pb2->offer(other, other_id);
   for (size_t i = 1; i < 6; ++i) pb2->offer(b.txs[i], ids[i]);
   ASSERT_TRUE(pb2->complete());
   EXPECT_FALSE(pb2->take());

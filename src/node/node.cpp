@@ -198,7 +198,9 @@ util::Status Node::start() {
       auto mo = chain::default_miner_options(params_, *opts_.miner_key);
       if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
       mo.block_txs_policy = [this] { return template_txs_limit(); };
-      mo.on_found = [this](const primitives::Block& b) { peer_manager_->relay_mined_block(b); };
+      mo.on_found = [this](const primitives::Block& b, const std::vector<primitives::TxId>& ids) {
+        peer_manager_->relay_mined_block(b, ids);
+      };
       miner_ = std::make_unique<chain::Miner>(*chain_, mo);
       hold_target_.store(miner_.get(), std::memory_order_release);
       miner_->start();

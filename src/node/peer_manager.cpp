@@ -128,6 +128,9 @@ bool PeerManager::deliver(PeerId id, uint16_t type, util::Bytes payload) {
       util::log().debug("{} {} height {} from peer {}: {}", type == msg::kCmpctBlock ? "sketch" : "block",
                         h->id().hex(), h->height, id, better ? "holds the miner" : "does not extend the tip");
   }
+  // A peer rebuilding one of our recent blocks waits for this answer: under load the message
+  // thread was often blocked on the chain lock (our own connect of that block, 50-150 ms).
+  if (type == msg::kGetBlockTxn && serve_recent_blocktxn(id, payload)) return true;
   const size_t bytes = payload.size() + sizeof(Inbound);
   bool more = true;
   {
@@ -786,7 +789,8 @@ void PeerManager::handle_block(PeerId id, util::ByteSpan payload) {
   take_block(id, std::move(*block), bid, payload.size(), false);
 }
 
-void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& bid, size_t bytes, bool sketch) {
+void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& bid, size_t bytes, bool sketch,
+                             std::shared_ptr<const std::vector<primitives::TxId>> ids) {
   bool requested = false;
   {
     std::lock_guard lock(mu_);
@@ -820,12 +824,21 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
   }
   const bool better = run && *run && tip.chain_work < (*run)->chain_work;
   if (better && opts_.on_better_block) opts_.on_better_block(block.header.height);
+  auto shared = std::make_shared<const primitives::Block>(std::move(block));
   if (opts_.compact_relay && on_tip && better) {
     // Only a body that matches its header's Merkle root is kept and sketched on (see
     // remember_recent); a mutated one goes on to validation, which refuses it.
-    if (auto rb = remember_recent(block, bid)) push_sketches(*rb, id);
+    if (!ids) {
+      // Taken once here; they are this body's ids whether or not they match the header's root.
+      auto taken = std::make_shared<const std::vector<primitives::TxId>>(primitives::transaction_ids(shared->txs));
+      const bool matches = primitives::compute_merkle_root(*taken) == shared->header.merkle_root;
+      ids = std::move(taken);
+      if (matches) push_sketches(remember_recent(shared, bid, ids), id);
+    } else {
+      push_sketches(remember_recent(shared, bid, ids), id);
+    }
   }
-  if (!opts_.queue_blocks) return process_one_block(id, block, bid, sketch);
+  if (!opts_.queue_blocks) return process_one_block(id, *shared, bid, sketch, ids.get());
   {
     // Delivered: the peer's download window has room again (a sync keeps every stage busy).
     // requested_ keeps the block until it is processed, so nobody asks for it meanwhile, and
@@ -842,7 +855,7 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
       dropped = true;
     } else {
       blkq_bytes_ += bytes;
-      blkq_.push_back({id, std::move(block), bid, bytes, sketch});
+      blkq_.push_back({id, std::move(shared), std::move(ids), bid, bytes, sketch});
     }
   }
   if (dropped) {
@@ -868,11 +881,19 @@ size_t PeerManager::verify_queued_blocks(std::chrono::milliseconds wait) {
   }
   // Every waiting block's signatures in one batch on every core, while the block thread
   // connects the previous batch: a sync keeps both busy.
+  // Each block's ids are taken here once if its rebuild did not already (a block sent whole),
+  // and serve the signature lookups and the block's checks and connect.
   std::vector<const primitives::Block*> blocks;
+  std::vector<const std::vector<primitives::TxId>*> ids;
   blocks.reserve(batch.size());
-  for (const auto& q : batch) blocks.push_back(&q.block);
+  ids.reserve(batch.size());
   const int64_t started_ns = clock_.steady_ns();
-  chain_.warm_signatures(blocks);
+  for (auto& q : batch) {
+    if (!q.ids) q.ids = std::make_shared<const std::vector<primitives::TxId>>(primitives::transaction_ids(q.block->txs));
+    blocks.push_back(q.block.get());
+    ids.push_back(q.ids.get());
+  }
+  chain_.warm_signatures(blocks, ids);
   util::log().debug("signatures of {} queued block(s) checked in {} ms", blocks.size(),
                     (clock_.steady_ns() - started_ns) / 1'000'000);
   size_t n = batch.size();
@@ -893,7 +914,7 @@ size_t PeerManager::process_queued_blocks(std::chrono::milliseconds wait) {
   }
   // In arrival order; their signatures are cached by now (one verification each).
   for (auto& q : batch) {
-    process_one_block(q.peer, q.block, q.id, q.sketch);
+    process_one_block(q.peer, *q.block, q.id, q.sketch, q.ids.get());
     std::lock_guard lock(blkq_mu_);
     blkq_bytes_ -= q.bytes;
   }
@@ -905,9 +926,10 @@ size_t PeerManager::queued_blocks() const {
   return blkq_.size() + ready_.size();
 }
 
-void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid, bool sketch) {
+void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid, bool sketch,
+                                    const std::vector<primitives::TxId>* ids) {
   const int64_t started_ns = clock_.steady_ns();
-  auto r = chain_.process_block(block);
+  auto r = chain_.process_block(block, ids);
   {
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
     // again while a large block was being validated.
@@ -1053,10 +1075,17 @@ void PeerManager::on_tip_changed(const chain::TipInfo& tip) {
   for (auto id : to) net_.send(id, msg::kHeaders, payload);
 }
 
-void PeerManager::relay_mined_block(const primitives::Block& block) {
+void PeerManager::relay_mined_block(const primitives::Block& block, const std::vector<primitives::TxId>& ids) {
   if (!opts_.compact_relay) return;
   const auto bid = block.id();
-  if (auto rb = remember_recent(block, bid)) push_sketches(*rb, std::nullopt);
+  if (ids.size() == block.txs.size() && !block.txs.empty()) {
+    // The template's ids are its header's Merkle leaves: not taken again.
+    push_sketches(remember_recent(std::make_shared<const primitives::Block>(block), bid,
+                                  std::make_shared<const std::vector<primitives::TxId>>(ids)),
+                  std::nullopt);
+  } else if (auto rb = remember_recent(block, bid)) {
+    push_sketches(*rb, std::nullopt);
+  }
 }
 
 void PeerManager::on_tx_accepted(const primitives::TxId& id) { announce({InvKind::kTx, id}); }
@@ -1143,11 +1172,8 @@ uint64_t splitmix64(uint64_t x) {
 }
 }  // namespace
 
-std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives::Block block, const BlockId& bid) {
-  auto ids = std::make_shared<std::vector<primitives::TxId>>();
-  ids->reserve(block.txs.size());
-  for (const auto& tx : block.txs) ids->push_back(tx.id());
-  if (primitives::compute_merkle_root(*ids) != block.header.merkle_root) return std::nullopt;
+PeerManager::RecentBlock PeerManager::remember_recent(std::shared_ptr<const primitives::Block> block, const BlockId& bid,
+                                                      std::shared_ptr<const std::vector<primitives::TxId>> ids) {
   std::lock_guard lock(mu_);
   for (auto it = recent_.begin(); it != recent_.end(); ++it)
     if (it->id == bid) {
@@ -1155,10 +1181,16 @@ std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives:
       recent_.erase(it);  // same header, another body with the same root: keep the newest
       break;
     }
-  RecentBlock rb{bid, std::make_shared<const primitives::Block>(std::move(block)), std::move(ids)};
+  RecentBlock rb{bid, std::move(block), std::move(ids)};
   recent_.push_back(rb);
   while (recent_.size() > std::max<size_t>(1, opts_.recent_blocks)) recent_.pop_front();
   return rb;
+}
+
+std::optional<PeerManager::RecentBlock> PeerManager::remember_recent(primitives::Block block, const BlockId& bid) {
+  auto ids = std::make_shared<const std::vector<primitives::TxId>>(primitives::transaction_ids(block.txs));
+  if (primitives::compute_merkle_root(*ids) != block.header.merkle_root) return std::nullopt;
+  return remember_recent(std::make_shared<const primitives::Block>(std::move(block)), bid, std::move(ids));
 }
 
 uint64_t PeerManager::next_salt() { return splitmix64(opts_.salt_seed ^ splitmix64(++salt_counter_)); }
@@ -1370,12 +1402,13 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
 }
 
 void PeerManager::finish_rebuild(PeerId id, const BlockId& bid, PartialBlock& pb, bool round_trip) {
-  auto block = pb.take();
+  auto ids = std::make_shared<std::vector<primitives::TxId>>();
+  auto block = pb.take(ids.get());
   if (!block) return fall_back(id, bid, "the rebuilt block's Merkle root differs from its header's");
   (round_trip ? counters_.rebuilt_round_trip : counters_.rebuilt_no_round_trip).fetch_add(1, std::memory_order_relaxed);
   util::log().debug("block {} rebuilt from peer {}'s sketch{}", bid.hex(), id, round_trip ? " after a round trip" : "");
   const size_t bytes = block->encoded_size();
-  take_block(id, std::move(*block), bid, bytes, true);
+  take_block(id, std::move(*block), bid, bytes, true, std::move(ids));
 }
 
 void PeerManager::fall_back(PeerId id, const BlockId& bid, const std::string& why) {
@@ -1433,17 +1466,38 @@ void PeerManager::handle_getblocktxn(PeerId id, util::ByteSpan payload) {
     net_.send(id, msg::kNotFound, encode_inv({{InvKind::kBlock, req->block}}));
     return;
   }
-  BlockTxn out{req->block, {}};
-  out.txs.reserve(req->indexes.size());
-  for (uint32_t i : req->indexes) {
-    if (i >= block->txs.size())
-      return misbehave(id, 100, "getblocktxn index " + std::to_string(i) + " beyond the block's " +
-                                    std::to_string(block->txs.size()) + " transactions");
-    out.txs.push_back(block->txs[i]);
+  if (!send_blocktxn(id, *req, *block)) {
+    const auto bad = std::find_if(req->indexes.begin(), req->indexes.end(),
+                                  [&](uint32_t i) { return i >= block->txs.size(); });
+    return misbehave(id, 100, "getblocktxn index " + std::to_string(*bad) + " beyond the block's " +
+                                  std::to_string(block->txs.size()) + " transactions");
+  }
+}
+
+bool PeerManager::send_blocktxn(PeerId id, const BlockTxnRequest& req, const primitives::Block& block) {
+  BlockTxn out{req.block, {}};
+  out.txs.reserve(req.indexes.size());
+  for (uint32_t i : req.indexes) {
+    if (i >= block.txs.size()) return false;
+    out.txs.push_back(block.txs[i]);
   }
   auto bytes = encode_blocktxn(out);
   counters_.blocktxn_bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
   net_.send(id, msg::kBlockTxn, std::move(bytes));
+  return true;
+}
+
+bool PeerManager::serve_recent_blocktxn(PeerId id, util::ByteSpan payload) {
+  auto req = decode_getblocktxn(payload, chain_.params().max_block_txs);
+  if (!req) return false;
+  std::shared_ptr<const primitives::Block> block;
+  {
+    std::lock_guard lock(mu_);
+    if (!peers_.count(id)) return false;
+    for (const auto& rb : recent_)
+      if (rb.id == req->block) block = rb.block;
+  }
+  return block && send_blocktxn(id, *req, *block);
 }
 
 void PeerManager::handle_blocktxn(PeerId id, util::ByteSpan payload) {

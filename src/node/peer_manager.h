@@ -205,7 +205,8 @@ class PeerManager {
   // high-bandwidth peers now, before we connect it ourselves, so they rebuild and validate it
   // while we do (BIP152's relay before validation, for the miner's own block too). The other
   // peers get its header when it is connected (on_tip_changed), as before. Thread-safe.
-  void relay_mined_block(const primitives::Block& block);
+  // `ids`: its transactions' ids (the template's), if the caller has them.
+  void relay_mined_block(const primitives::Block& block, const std::vector<primitives::TxId>& ids = {});
   void on_tx_accepted(const primitives::TxId& id);
 
   // Timers: flushes batched announcements, retries stalled downloads, polls for headers.
@@ -286,6 +287,12 @@ class PeerManager {
   void handle_sendcmpct(PeerId id, util::ByteSpan payload);
   void handle_cmpctblock(PeerId id, util::ByteSpan payload);
   void handle_getblocktxn(PeerId id, util::ByteSpan payload);
+  // A getblocktxn for one of the recent blocks, answered on the thread that read it (no chain
+  // lock, no queue): false if it is for another block or malformed (then it is queued as any
+  // message, and handle_getblocktxn answers or scores it).
+  bool serve_recent_blocktxn(PeerId id, util::ByteSpan payload);
+  // Sends the transactions `req` asks for from `block`; false if an index is out of range.
+  bool send_blocktxn(PeerId id, const BlockTxnRequest& req, const primitives::Block& block);
   void handle_blocktxn(PeerId id, util::ByteSpan payload);
   // A rebuilt sketch: checked against its Merkle root and handed on as a delivered block.
   void finish_rebuild(PeerId id, const primitives::BlockId& bid, PartialBlock& pb, bool round_trip);
@@ -306,10 +313,16 @@ class PeerManager {
   // header with another body) is never kept, so it can neither be relayed as a sketch nor stand
   // in for the honest block of the same id. A block already kept with another body is replaced.
   std::optional<RecentBlock> remember_recent(primitives::Block block, const primitives::BlockId& bid);
+  // The same for a block already shared and whose ids are known to match its Merkle root
+  // (a rebuilt block: PartialBlock::take checked them).
+  RecentBlock remember_recent(std::shared_ptr<const primitives::Block> block, const primitives::BlockId& bid,
+                              std::shared_ptr<const std::vector<primitives::TxId>> ids);
   // The peer delivered our new tip first: it becomes (or stays) one of the high-bandwidth peers.
   void promote_hb(PeerId id);
   // A block delivered by a peer (whole, or rebuilt from a sketch when `sketch`), requested or not.
-  void take_block(PeerId id, primitives::Block block, const primitives::BlockId& bid, size_t bytes, bool sketch);
+  // `ids`: the block's transaction ids if known (a rebuilt block), else null (taken later, once).
+  void take_block(PeerId id, primitives::Block block, const primitives::BlockId& bid, size_t bytes, bool sketch,
+                  std::shared_ptr<const std::vector<primitives::TxId>> ids = nullptr);
   // Serves the peer's waiting getdata blocks, up to serve_bytes_per_turn and while its send
   // queue has room; the rest waits for the next turn (tick()). Abandons them if the peer goes
   // or a send fails.
@@ -317,8 +330,8 @@ class PeerManager {
   // Validates and stores a block from a peer, then updates its download state.
   // A block rebuilt from a sketch (`sketch`) was relayed before anyone validated it: its content
   // costs the peer nothing (BIP152); its header was checked before.
-  void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid,
-                         bool sketch = false);
+  void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid, bool sketch,
+                         const std::vector<primitives::TxId>* ids = nullptr);
 
   void send_getheaders(PeerId id, const std::vector<primitives::BlockId>& prefix = {});
   void request_blocks(PeerId id);
@@ -389,7 +402,8 @@ class PeerManager {
 
   struct QueuedBlock {
     PeerId peer = 0;
-    primitives::Block block;
+    std::shared_ptr<const primitives::Block> block;  // shared with recent_ when it is sketched on
+    std::shared_ptr<const std::vector<primitives::TxId>> ids;  // null until taken
     primitives::BlockId id;
     size_t bytes = 0;
     bool sketch = false;

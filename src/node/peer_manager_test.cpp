@@ -738,6 +738,52 @@ TEST(PeerManager, MissingTransfersAreAskedForWithOneRoundTrip) {
   EXPECT_TRUE(net.bans.empty());
 }
 
+TEST(PeerManager, GetBlockTxnForARecentBlockIsAnsweredOnArrival) {
+  // Node 0's message thread may be blocked on the chain lock (its own connect of the very block
+  // asked about): a getblocktxn for a recent block is answered by deliver() itself, on the
+  // thread that read it, not queued behind it. A malformed one is queued and scored as before.
+  PeerManagerOptions o;
+  o.max_prefilled = 0;
+  o.queue_messages = true;
+  FakeNet net(2, params(), o);
+  PeerManager& m0 = *net.members[0].manager;
+  net.connect(0, 1);
+  net.pump();
+  while (m0.handle_queued_messages(std::chrono::milliseconds(0)) > 0) {
+  }
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.chain(0).submit_transaction(transfer(net.chain(0), 5, 9)).ok());
+  ASSERT_EQ(chain::Miner::generate(net.chain(0), consensus::dev_account_key(0).pubkey(), 1).size(), 1u);
+  // Node 1 takes the sketch, lacks the five unannounced transfers and asks for them.
+  std::optional<Envelope> ask;
+  for (int guard = 0; guard < 100 && !ask; ++guard) {
+    Envelope e;
+    {
+      std::lock_guard lock(net.mu);
+      if (net.queue.empty()) break;
+      e = std::move(net.queue.front());
+      net.queue.pop_front();
+    }
+    if (e.to == 0 && e.type == msg::kGetBlockTxn) ask = std::move(e);
+    else if (e.to == 1) net.members[1].manager->on_message(e.from, e.type, std::move(e.payload));
+  }
+  ASSERT_TRUE(ask);
+  net.sent.clear();
+  EXPECT_TRUE(m0.deliver(1, msg::kGetBlockTxn, std::move(ask->payload)));
+  EXPECT_EQ(m0.queued_messages(), 0u);
+  EXPECT_EQ(net.sent[msg::kBlockTxn], 1u);
+  net.pump();
+  EXPECT_EQ(net.chain(1).tip().id, net.chain(0).tip().id);
+  EXPECT_EQ(net.members[1].manager->counters().rebuilt_round_trip.load(), 1u);
+
+  // Malformed: not answered on arrival; the queue's handler scores it.
+  EXPECT_TRUE(m0.deliver(1, msg::kGetBlockTxn, util::Bytes{1, 2, 3}));
+  EXPECT_EQ(m0.queued_messages(), 1u);
+  while (m0.handle_queued_messages(std::chrono::milliseconds(0)) > 0) {
+  }
+  ASSERT_EQ(net.bans.size(), 1u);
+  EXPECT_EQ(net.bans[0].first, 1u);
+}
+
 TEST(PeerManager, CompactRelayOffSendsWholeBlocks) {
   PeerManagerOptions o;
   o.compact_relay = false;

@@ -63,12 +63,14 @@ crypto::Hash256 compute_merkle_root(std::span<const TxId> ids) {
   return crypto::merkle_root(ids);
 }
 
-crypto::Hash256 compute_merkle_root(const std::vector<Transaction>& txs) {
+std::vector<TxId> transaction_ids(const std::vector<Transaction>& txs) {
   std::vector<TxId> ids;
   ids.reserve(txs.size());
   for (const auto& tx : txs) ids.push_back(tx.id());
-  return crypto::merkle_root(ids);
+  return ids;
 }
+
+crypto::Hash256 compute_merkle_root(const std::vector<Transaction>& txs) { return crypto::merkle_root(transaction_ids(txs)); }
 
 util::Bytes encode_block(const Block& b) {
   util::Writer w(b.encoded_size());

@@ -61,6 +61,8 @@ struct Block {
 };
 
 // Merkle root over the ids of `txs` (crypto/merkle.h).
+// Each transaction's id, in order.
+std::vector<TxId> transaction_ids(const std::vector<Transaction>& txs);
 crypto::Hash256 compute_merkle_root(const std::vector<Transaction>& txs);
 crypto::Hash256 compute_merkle_root(std::span<const TxId> ids);
 
