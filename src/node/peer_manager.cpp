@@ -449,6 +449,7 @@ void PeerManager::request_blocks(PeerId id) {
     for (const auto& bid : wanted) {
       if (p.in_flight.size() >= opts_.max_blocks_in_flight) break;
       if (requested_.count(bid)) continue;  // another peer is fetching it: parallel download
+      if (taken_.count(bid)) continue;      // delivered, waiting for validation
       if (auto ra = retry_after_.find(bid); ra != retry_after_.end()) {
         if (now < ra->second) continue;
         retry_after_.erase(ra);
@@ -1302,7 +1303,10 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     if (taken_.count(bid)) {
       // Delivered already (from another peer, or whole) and queued for validation: rebuilding
       // it again cost tens of ms of the message thread per copy under load.
-      if (asked) p.in_flight.erase(bid);
+      if (asked) {
+        p.in_flight.erase(bid);
+        if (auto rq = requested_.find(bid); rq != requested_.end() && rq->second == id) requested_.erase(rq);
+      }
       return;
     }
     auto rq = requested_.find(bid);
