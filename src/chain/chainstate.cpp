@@ -944,14 +944,6 @@ void ChainState::warm_signatures(std::span<const Block* const> blocks, std::span
   verify_signatures(std::span<const primitives::Transaction* const>(txs), uncached, sig_cache_, opts_.verify_pool);
 }
 
-void ChainState::warm_signatures(std::span<const Block* const> blocks) {
-  std::vector<std::vector<TxId>> taken;
-  std::vector<const std::vector<TxId>*> ids;
-  taken.reserve(blocks.size());
-  for (const Block* b : blocks) ids.push_back(&taken.emplace_back(primitives::transaction_ids(b->txs)));
-  warm_signatures(blocks, ids);
-}
-
 ChainResult<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {
   return std::move(submit_transactions(std::span(&tx, 1)).front());
 }

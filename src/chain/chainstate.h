@@ -202,10 +202,9 @@ class ChainState {
 
   // Verifies the signatures not yet cached of several blocks' transactions in one batch on
   // the verify pool (ChainOptions::verify_pool), warming the cache for process_block(). Used for the blocks waiting to be
-  // processed during a sync: many small blocks fill the cores together, not one by one.
-  void warm_signatures(std::span<const primitives::Block* const> blocks);
-  // The same with each block's ids taken by the caller. REQUIRES: ids.size() == blocks.size(),
-  // and (*ids[k])[i] == blocks[k]->txs[i].id().
+  // processed during a sync: many small blocks fill the cores together, not one by one. Each
+  // block's ids are taken by the caller. REQUIRES: ids.size() == blocks.size(), and
+  // (*ids[k])[i] == blocks[k]->txs[i].id().
   void warm_signatures(std::span<const primitives::Block* const> blocks,
                        std::span<const std::vector<primitives::TxId>* const> ids);
 

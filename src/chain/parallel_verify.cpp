@@ -39,7 +39,12 @@ bool VerifyPool::try_run(const std::function<void()>& work, unsigned helpers) {
   cv_.notify_all();
   work();
   std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [&] { return wanted_ == 0 && running_ == 0; });
+  // work() returns once every share is taken, so a worker that has not woken by now would find
+  // nothing left: it is called off, not waited for. Waiting for it made a block's check wait
+  // for a bulk-priority thread to be scheduled on a busy core (tens of milliseconds, traced),
+  // even when the caller had done every share itself.
+  wanted_ = 0;
+  done_cv_.wait(lock, [&] { return running_ == 0; });
   work_ = nullptr;
   return true;
 }

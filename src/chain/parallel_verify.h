@@ -41,7 +41,9 @@ class VerifyPool {
 
   unsigned workers() const { return static_cast<unsigned>(workers_.size()); }
 
-  // Runs work() on the calling thread and on up to `helpers` workers; returns when all are done.
+  // Runs work() on the calling thread and on up to `helpers` workers. work() takes shares of a
+  // batch until none is left; try_run() returns when the caller's work() has returned and every
+  // worker that joined in is done (a worker that had not started by then is not waited for).
   // false: the pool is busy with another caller's batch (nothing ran).
   bool try_run(const std::function<void()>& work, unsigned helpers);
 

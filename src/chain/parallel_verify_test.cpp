@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -67,19 +70,39 @@ TEST(ParallelVerify, ConcurrentCallersShareThePoolSafely) {
 
 // try_run() returns only after every helper asked for has run the work, so which threads ran it
 // is exact, not a matter of timing.
+// Helpers join in while the caller's work() runs: here it waits (bounded) until the helpers asked
+// for have joined, so each of them ran it.
 TEST(ParallelVerify, PoolRunsTheWorkOnTheCallerAndTheHelpersAskedFor) {
   VerifyPool pool(3);
   EXPECT_EQ(pool.workers(), 3u);
   for (unsigned helpers : {0u, 1u, 3u, 8u}) {
     std::mutex mu;
+    std::condition_variable joined;
     std::set<std::thread::id> ran;
+    const size_t want = 1 + std::min(helpers, 3u);
     std::function<void()> work = [&] {
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
       ran.insert(std::this_thread::get_id());
+      joined.notify_all();
+      joined.wait_for(lock, std::chrono::seconds(10), [&] { return ran.size() == want; });
     };
     ASSERT_TRUE(pool.try_run(work, helpers));
-    EXPECT_EQ(ran.size(), 1 + std::min(helpers, 3u)) << helpers << " helpers asked for";
+    EXPECT_EQ(ran.size(), want) << helpers << " helpers asked for";
     EXPECT_TRUE(ran.count(std::this_thread::get_id()));
+  }
+}
+
+// work() that the caller finishes alone: try_run() returns whether or not the helpers woke in
+// time (one that had not is called off), and the pool serves the next batch as before.
+TEST(ParallelVerify, CallerWhoFinishesTheWorkAloneDoesNotWaitForHelpersToWake) {
+  VerifyPool pool(3);
+  for (int round = 0; round < 200; ++round) {
+    std::atomic<int> shares{4}, done{0};
+    std::function<void()> work = [&] {
+      while (shares.fetch_sub(1) > 0) done.fetch_add(1);
+    };
+    ASSERT_TRUE(pool.try_run(work, 3));
+    EXPECT_EQ(done.load(), 4);
   }
 }
 

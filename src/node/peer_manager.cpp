@@ -124,7 +124,7 @@ bool PeerManager::deliver(PeerId id, uint16_t type, util::Bytes payload) {
     auto h = primitives::decode_header(util::ByteSpan(payload).first(primitives::BlockHeader::kEncodedSize));
     const bool better = h && chain_.extends_tip(*h);
     if (better) opts_.on_better_block(h->height);
-    if (h)
+    if (h && util::log().should_log(spdlog::level::debug))  // the id is a hash: only when it is printed
       util::log().debug("{} {} height {} from peer {}: {}", type == msg::kCmpctBlock ? "sketch" : "block",
                         h->id().hex(), h->height, id, better ? "holds the miner" : "does not extend the tip");
   }

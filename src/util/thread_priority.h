@@ -11,7 +11,7 @@ namespace peerchain::util {
 // so a thread that wakes for latency-bound work (the network thread with a block's sketch, the
 // message handler, a block's connect, the miner) runs within a few milliseconds, while the bulk
 // threads still take every cycle nobody else wants. A weight, not a starvation: a bulk thread
-// holding a lock others wait for still runs (docs/adr/0021-bulk-thread-weight.md).
+// holding a lock others wait for still runs (docs/adr/0021-message-inbox-and-bulk-threads.md).
 inline constexpr int kBulkNice = 5;
 
 // Lowers the calling thread's priority to kBulkNice (Linux: per thread). Unprivileged (a raise
