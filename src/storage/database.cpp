@@ -41,22 +41,28 @@ util::Unexpected<util::Error> io_error(const std::string& what, const rocksdb::S
 // by a key prefix instead of one skip list: an insert lands in a short bucket instead of
 // searching ~20 levels of a list of 100,000+ keys (about 4x cheaper per key, measured; ADR 0023).
 // Point reads find the bucket by the same prefix; a whole-column scan orders the memtable once
-// (total_order_seek). 0: an ordinary skip list.
-size_t hashed_prefix(size_t column) {
+// (total_order_seek). Each bucket is a skip list of at most `height` levels: 4 (RocksDB's
+// default) where buckets hold a few keys, more where one can hold many (an account anyone can
+// grind keys into; one sender's run of 100,000 nonces, which a 4-level list inserts 30x slower).
+struct Hashed {
+  size_t prefix = 0;  // 0: an ordinary skip list
+  int32_t height = 4;
+};
+Hashed hashed(size_t column) {
   switch (static_cast<Column>(column)) {
-    case Column::kTxIndex: return 8;    // txid: uniformly random
-    case Column::kAccounts: return 8;   // public key: uniformly random
-    case Column::kMempool: return 32;   // sender | nonce | txid: one bucket per sender, in nonce order
-    default: return 0;
+    case Column::kTxIndex: return {8, 4};    // txid: uniformly random, not ground without a signature each
+    case Column::kAccounts: return {8, 8};   // public key: uniformly random
+    case Column::kMempool: return {32, 12};  // sender | nonce | txid: one bucket per sender, in nonce order
+    default: return {};
   }
 }
 constexpr size_t kMemtableBuckets = 1 << 16;  // 512 KiB of bucket heads per memtable
 
 rocksdb::ColumnFamilyOptions column_options(const rocksdb::ColumnFamilyOptions& base, size_t column) {
   rocksdb::ColumnFamilyOptions o = base;
-  if (size_t prefix = hashed_prefix(column)) {
-    o.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(prefix));  // a shorter key is its own prefix
-    o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kMemtableBuckets));
+  if (auto h = hashed(column); h.prefix) {
+    o.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(h.prefix));  // a shorter key is its own prefix
+    o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kMemtableBuckets, h.height, 4));
   }
   return o;
 }
@@ -189,7 +195,7 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   // Six column families with two 16 MiB memtables each could hold 192 MiB: cap them together
   // (the fullest is flushed first), so memory stays flat as the chain grows.
   options.db_write_buffer_size = opts.total_write_buffer_bytes;
-  // Hash-bucketed memtables (hashed_prefix) insert one writer at a time: a write group's
+  // Hash-bucketed memtables (hashed()) insert one writer at a time: a write group's
   // batches go into the memtables in turn, not in parallel.
   options.allow_concurrent_memtable_write = false;
 
