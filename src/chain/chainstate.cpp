@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <tuple>
+#include <utility>
 
 #include "chain/parallel_verify.h"
 #include "chain/planted.h"
@@ -223,6 +224,8 @@ util::Status ChainState::load() {
   std::set<AccountKey> touched;
   if (opts_.activate_on_open)
     if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  if (std::exchange(sync_due_, false))  // opening: nobody else waits on the lock yet
+    if (auto s = db_->sync(); !s) return s;
   if (!disconnected.empty()) {
     // A reorg while opening (a better stored branch than the stored tip): the disconnected
     // blocks' transfers go back to the mempool journal, which replay_mempool_journal() re-admits
@@ -381,11 +384,14 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   }
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->id.span());
   const int64_t write_ns = clock_.steady_ns();
-  auto written = db_->write(batch, sync);
+  // Written unsynced; the fsync a durable connect needs comes after the chain lock is released
+  // and the new tip announced (sync_due_, ADR 0024), so neither waits for the disk.
+  auto written = db_->write(batch, false);
+  if (written && sync) sync_due_ = true;
   if (b.txs.size() >= 256)
     util::log().debug("connect {} height {}: state {} ms, write {} ms{}", e->id.hex(), e->height(),
                       (write_ns - started_ns) / 1'000'000, (clock_.steady_ns() - write_ns) / 1'000'000,
-                      sync ? " (synced)" : "");
+                      sync ? " (to be synced)" : "");
   if (auto st = written; !st) {
     account_cache_.clear();  // what the database holds is its business now: read it again
     note_fault(st.error(), false);
@@ -668,6 +674,7 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   std::optional<consensus::Rejection> invalid;
   std::optional<LocalError> local;
   std::vector<TxId> readmitted;
+  bool sync = false;  // a connect asked to be durable: synced once the lock is released
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(id);
@@ -713,17 +720,29 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
     }
     t3 = clock_.steady_ns();
     if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
+    sync = std::exchange(sync_due_, false);
   }
-  if (block.txs.size() >= 256)  // where a large block's time went (the connect line has its write)
-    util::log().debug("block {} txs {}: checks {} ms, store {} ms, connect {} ms, mempool {} ms", id.hex(),
-                      block.txs.size(), (t1 - t0) / 1'000'000, (t2 - t1) / 1'000'000, (t3 - t2) / 1'000'000,
-                      (clock_.steady_ns() - t3) / 1'000'000);
+  const int64_t t4 = clock_.steady_ns();
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
+  // Durable before the caller hears back, as before; but the tip was announced and the lock
+  // released first, so peers, the miner and readers did not wait for the fsync.
+  if (sync)
+    if (auto st = sync_storage(); !st && !local) local = LocalError{storage_status().state, st.error().to_string()};
+  if (block.txs.size() >= 256)  // where a large block's time went (the connect line has its write)
+    util::log().debug("block {} txs {}: checks {} ms, store {} ms, connect {} ms, mempool {} ms, sync {} ms", id.hex(),
+                      block.txs.size(), (t1 - t0) / 1'000'000, (t2 - t1) / 1'000'000, (t3 - t2) / 1'000'000,
+                      (t4 - t3) / 1'000'000, sync ? (clock_.steady_ns() - t4) / 1'000'000 : 0);
   if (invalid) return util::unexpected(*invalid);
   if (local) return util::unexpected(*local);
   return result;
+}
+
+util::Status ChainState::sync_storage() {
+  auto st = db_->sync();
+  if (!st) note_fault(st.error(), false);
+  return st;
 }
 
 bool ChainState::try_resume_writes() {
@@ -752,15 +771,18 @@ bool ChainState::try_resume_writes() {
   ChainEvents events;
   TipInfo tip_after;
   std::vector<TxId> readmitted;
+  bool sync = false;
   {
     std::lock_guard lock(mu_);
     if (auto st = activate_best_chain(result, disconnected, touched); !st)
       note_fault(st.error(), st.error().code == storage::kErrCorrupt);
     if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
+    sync = std::exchange(sync_due_, false);
   }
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
+  if (sync) (void)sync_storage();
   return storage_status().state == StorageState::kOk;
 }
 
@@ -1042,10 +1064,13 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
     if (!accepted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
     events = events_;
   }
-  // Acknowledged means durable: one synced write for the whole call, outside the lock, so the
-  // writes of concurrent callers are grouped by RocksDB under one fsync (group commit).
+  // Acknowledged means durable: one write for the whole call, outside the lock, then an fsync
+  // that concurrent callers share (group commit) and that other threads' writes, a block's
+  // connect among them, do not queue behind (Database::sync, ADR 0024).
   if (!batch.empty()) {
-    if (auto st = db_->write(batch, journal); !st) {
+    auto st = db_->write(batch, false);
+    if (st && journal) st = db_->sync();
+    if (!st) {
       LocalError err = note_fault(st.error(), false);
       std::lock_guard lock(mu_);
       for (size_t k = 0; k < accepted.size(); ++k) {
@@ -1403,6 +1428,8 @@ util::Status ChainState::reindex() {
   ProcessResult result;
   std::vector<Block> disconnected;
   if (auto st = activate_best_chain(result, disconnected, touched); !st) return st;
+  if (std::exchange(sync_due_, false))
+    if (auto st = db_->sync(); !st) return st;
   tip_generation_.fetch_add(1);
   util::log().info("reindex done: height {}", tip_entry()->height());
   return {};

@@ -421,6 +421,10 @@ class ChainState {
   std::optional<std::pair<BlockId, consensus::Rejection>> last_invalid_;  // GUARDED_BY(mu_)
   BlockIndexEntry* best_header_ = nullptr;                    // GUARDED_BY(mu_)
   int64_t last_sync_ms_ = INT64_MIN / 2;                     // GUARDED_BY(mu_): last fsynced connect (steady ms)
+  // A connect written since the last sync_storage() is to be made durable (connect_tip writes
+  // unsynced; the caller syncs once the lock is released). GUARDED_BY(mu_)
+  bool sync_due_ = false;
+  util::Status sync_storage();  // REQUIRES: mu_ not held. db_->sync(); a failure is noted
   // blocks_to_fetch(): best_header_'s ancestors above the active chain when it was built,
   // lowest first, and the best header it was built for.
   mutable std::vector<const BlockIndexEntry*> fetch_path_;  // GUARDED_BY(mu_)

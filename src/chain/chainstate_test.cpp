@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -501,7 +503,14 @@ class FlakyDatabase final : public storage::Database {
       hold_cv_.notify_all();
       hold_cv_.wait(lock, [&] { return !holding_; });
     }
+    (sync ? synced_writes : unsynced_writes).fetch_add(1);
     return inner_->write(batch, sync);
+  }
+  util::Status sync() override {
+    if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "sync: IO error: No space left on device");
+    syncs.fetch_add(1);
+    if (on_sync) on_sync();
+    return inner_->sync();
   }
   void wait_holding() {
     std::unique_lock lock(hold_mu_);
@@ -523,6 +532,8 @@ class FlakyDatabase final : public storage::Database {
   }
   bool fail_writes = false;
   std::atomic<bool> hold_next{false};
+  std::atomic<int> synced_writes{0}, unsynced_writes{0}, syncs{0};
+  std::function<void()> on_sync;  // called in sync(), before the inner database syncs
 
  private:
   std::unique_ptr<storage::Database> inner_;
@@ -609,6 +620,53 @@ TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
   ASSERT_TRUE(chain.process_block(b1).ok());  // the same block, valid all along
   EXPECT_EQ(chain.tip().id, b1.id());
   EXPECT_TRUE(chain.submit_transaction(transfer(3, 4, 0)).ok());
+}
+
+// ADR 0024: a connect's batch is written unsynced and fsynced (Database::sync) once the chain
+// lock is released and the new tip announced: neither readers nor peers wait for the disk; the
+// caller of process_block still hears back only once the block is durable.
+TEST(ChainStateStorage, ConnectIsSyncedAfterTheLockIsFreeAndTheTipAnnounced) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  ChainState& chain = *f.chain;
+  Forge forge(params());
+  auto b1 = forge.make(params().genesis_id, {transfer(1, 2, 0)});
+  std::atomic<bool> announced{false};
+  chain.set_events({[&](const TipInfo&, uint32_t) { announced = true; }, {}});
+  bool announced_before_sync = false, lock_free_during_sync = false;
+  std::future<BlockId> reader;  // outlives the hook: were the lock held, its end would wait
+  f.disk->on_sync = [&] {
+    announced_before_sync = announced.load();
+    reader = std::async(std::launch::async, [&chain] { return chain.tip().id; });
+    lock_free_during_sync = reader.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  };
+  const int synced_before = f.disk->synced_writes;
+  ASSERT_TRUE(chain.process_block(b1).ok());
+  EXPECT_EQ(f.disk->synced_writes, synced_before);  // nothing written synced under the lock
+  EXPECT_EQ(f.disk->syncs, 1);
+  EXPECT_TRUE(announced_before_sync);
+  EXPECT_TRUE(lock_free_during_sync);
+  ASSERT_TRUE(reader.valid());
+  EXPECT_EQ(reader.get(), b1.id());  // the reader saw the connected tip
+  f.disk->on_sync = nullptr;
+}
+
+// Acknowledged transfers: one unsynced write for the call, then one shared fsync (group commit)
+// that does not hold other writers (a connect) behind it.
+TEST(ChainStateStorage, AdmissionWritesItsJournalUnsyncedThenSyncsBeforeAcknowledging) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  bool written_before_sync = false;
+  f.disk->on_sync = [&] { written_before_sync = f.disk->unsynced_writes > 0; };
+  const int synced_before = f.disk->synced_writes;
+  f.disk->unsynced_writes = 0;
+  std::vector<primitives::Transaction> txs{transfer(1, 2, 0), transfer(1, 2, 1), transfer(3, 4, 0)};
+  for (const auto& r : f.chain->submit_transactions(txs)) ASSERT_TRUE(r.ok());
+  EXPECT_EQ(f.disk->synced_writes, synced_before);
+  EXPECT_EQ(f.disk->unsynced_writes, 1);
+  EXPECT_EQ(f.disk->syncs, 1);
+  EXPECT_TRUE(written_before_sync);
+  f.disk->on_sync = nullptr;
 }
 
 // Journal writes happen outside the chain lock, so two calls' writes may land in either order.

@@ -9,6 +9,8 @@
 #include <deque>
 #include <functional>
 #include <numeric>
+#include <optional>
+#include <utility>
 
 #include "chain/miner.h"
 #include "chain/planted.h"
@@ -88,6 +90,7 @@ struct SimNode {
   bool up = false;
   bool paused = false;
   bool fatal = false;
+  bool damaged = false;  // its disk was corrupted and not yet wiped (the node may not have noticed)
   double hash_rate = 0;
   std::shared_ptr<storage::MemoryDisk> disk;
   std::unique_ptr<NodeClock> clock;
@@ -120,6 +123,11 @@ struct Client {
   uint64_t next_nonce = 0;
   int home = -1;
   std::vector<Pending> pending;  // acknowledged, not yet deep in the chain; in nonce order
+  // Refused on the node's local error (its disk): in doubt, not refused. Its journal record may
+  // be in the log whose fsync failed, and come back after a restart (RocksDB replays such a
+  // record too), so the wallet sends the same signed transfer again rather than a new one with
+  // its nonce, which would be a double spend of its own making (ADR 0024).
+  std::optional<Pending> in_doubt;
 };
 
 struct ActiveFault {
@@ -318,6 +326,7 @@ void Simulation::start_node(int i) {
       // The operator's answer to a damaged database: remove it and sync again from peers.
       emit(TraceEvent("operator").num("node", i).str("action", "wipe").str("why", created.error().to_string()));
       s.disk = std::make_shared<storage::MemoryDisk>();
+      s.damaged = false;
       s.acked.clear();
       created = node::Node::create(no, s.services);
     }
@@ -389,6 +398,7 @@ void Simulation::on_fatal(int i, const std::string& why) {
       if (N(i).up) return;
       emit(TraceEvent("operator").num("node", i).str("action", "wipe"));
       N(i).disk = std::make_shared<storage::MemoryDisk>();
+      N(i).damaged = false;
       N(i).acked.clear();
       start_node(i);
     });
@@ -486,8 +496,16 @@ void Simulation::submit(Client& c, int node_index, const Pending& p, bool resend
   TraceEvent e(resend ? "tx_resent" : "tx_submitted");
   e.num("node", node_index).num("client", static_cast<int64_t>(&c - clients_.data())).str("txid", p.id.hex())
       .num("nonce", static_cast<int64_t>(p.tx.nonce));
-  if (r) {
-    e.boolean("acked", true);
+  // A transfer in doubt refused as already spent: the wallet signed no other transfer with its
+  // nonce, so it is the one in the chain; it counts as acknowledged (the final check holds the
+  // chain to it).
+  const bool doubt = !resend && c.in_doubt && c.in_doubt->id == p.id;
+  const bool spent = !r && doubt &&
+                     (r.error().is(consensus::RejectCode::kNonceTooLow) || r.error().is(consensus::RejectCode::kDuplicate));
+  if (doubt && (r || spent)) c.in_doubt.reset();
+  if (r || spent) {
+    e.boolean("acked", static_cast<bool>(r));
+    if (spent) e.str("why", r.error().to_string());
     if (!resend) {
       ++c.next_nonce;
       Pending q = p;
@@ -497,9 +515,12 @@ void Simulation::submit(Client& c, int node_index, const Pending& p, bool resend
       acked_.emplace(p.id, node_index);
       ++report_.transfers_acked;
     }
-    s.acked.insert(p.id);
+    if (r) s.acked.insert(p.id);
   } else {
     e.boolean("acked", false).str("why", r.error().to_string());
+    // In doubt until a node acknowledges it (or shows it spent): any refusal of a retry, a node
+    // behind on the chain's nonce among them, leaves it so.
+    if (!resend && (doubt || r.error().local())) c.in_doubt = p;
   }
   emit(e);
 }
@@ -545,6 +566,7 @@ void Simulation::client_step() {
     }
     return;
   }
+  if (c.in_doubt) return submit(c, target, Pending(*c.in_doubt), false);
   Pending p;
   p.tx = primitives::make_transfer(params_.chain_id, c.key, to, 1 + rng_() % 1000, 1, c.next_nonce);
   p.id = p.tx.id();
@@ -767,13 +789,15 @@ bool Simulation::inject(const std::string& kind) {
     int x = serving_nodes[rng_() % serving_nodes.size()];
     uint32_t best = 0;
     for (int i : serving_nodes) best = std::max(best, N(i).node->chain().tip().height);
+    // A node whose disk is already damaged is no replica, even before it reads the damage.
     int replicas = 0;
     for (int i : serving_nodes)
-      if (i != x && N(i).node->chain().tip().height + 2 >= best) ++replicas;
+      if (i != x && !N(i).damaged && N(i).node->chain().tip().height + 2 >= best) ++replicas;
     if (replicas < 2) return false;
     ev.num("node", x);
     emit(ev);
     N(x).disk->corrupt_column(storage::Column::kAccounts);
+    N(x).damaged = true;
     return true;
   }
   if (kind == "hashpower") {
@@ -820,6 +844,15 @@ void Simulation::heal_everything() {
   for (int i = 0; i < n(); ++i) {
     N(i).clock->skew_ms = 0;
     N(i).disk->clear_write_faults();
+    if (N(i).damaged && !N(i).fatal) {
+      // Damage the node has not read yet is damage all the same: the heal ends it as the
+      // operator would (a node that found it after the heal fell out of the final check).
+      stop_node(i, Departure::kGraceful);
+      emit(TraceEvent("operator").num("node", i).str("action", "wipe").str("why", "damaged disk found at the heal"));
+      N(i).disk = std::make_shared<storage::MemoryDisk>();
+      N(i).damaged = false;
+      N(i).acked.clear();
+    }
     if (!N(i).up && !N(i).fatal) start_node(i);
     if (N(i).paused) {
       N(i).paused = false;
@@ -1234,9 +1267,13 @@ LiveResult Simulation::perform(const LiveCommand& c) {
   } else if (k == "transfer") {
     Client& from = clients_[static_cast<size_t>(c.from)];
     Pending p;
-    p.tx = primitives::make_transfer(params_.chain_id, from.key, clients_[static_cast<size_t>(c.to)].pub,
-                                     static_cast<primitives::Amount>(c.amount), 1, from.next_nonce);
-    p.id = p.tx.id();
+    if (from.in_doubt) {  // its nonce is taken until the transfer in doubt is acknowledged
+      p = *from.in_doubt;
+    } else {
+      p.tx = primitives::make_transfer(params_.chain_id, from.key, clients_[static_cast<size_t>(c.to)].pub,
+                                       static_cast<primitives::Amount>(c.amount), 1, from.next_nonce);
+      p.id = p.tx.id();
+    }
     const uint64_t before = from.next_nonce;
     submit(from, x, p, false);
     r.txid = p.id.hex();

@@ -2,8 +2,9 @@
 // per kind of record, written in atomic batches.
 //
 // Thread-safety: a Database may be used from several threads at once (RocksDB is).
-// Durability: write(batch, /*sync=*/true) returns only after the batch is on disk; a crash at
-// any instant leaves either all of a batch or none of it.
+// Durability: write(batch, /*sync=*/true) returns only after the batch is on disk; so does
+// write(batch, false) followed by sync(), without holding up other threads' writes meanwhile
+// (ADR 0024). A crash at any instant leaves either all of a batch or none of it.
 #pragma once
 
 #include <functional>
@@ -83,6 +84,10 @@ class Database {
 
   virtual util::Result<std::optional<util::Bytes>> get(Column c, util::ByteSpan key) const = 0;
   virtual util::Status write(const WriteBatch& batch, bool sync) = 0;
+  // Makes every write that returned before the call durable (RocksDB's SyncWAL: the log is
+  // fsynced while other threads go on writing to it; a synced write instead holds every later
+  // write until its fsync is done). Concurrent callers share one fsync where they can.
+  virtual util::Status sync() = 0;
   // Visits every record of a column in key order until `fn` returns false.
   virtual util::Status for_each(Column c,
                                 const std::function<bool(util::ByteSpan key, util::ByteSpan value)>& fn) const = 0;

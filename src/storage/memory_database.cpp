@@ -242,6 +242,19 @@ util::Status MemoryDatabase::for_each(Column c,
   return {};
 }
 
+util::Status MemoryDatabase::sync() {
+  std::lock_guard lock(disk_->mu_);
+  if (auto st = check_alive(); !st) return st;
+  if (background_error_) return util::unexpected(*background_error_);
+  if (auto fault = disk_->take_fault(true, "sync")) {
+    background_error_ = *fault;
+    return util::unexpected(std::move(*fault));
+  }
+  ++disk_->counters_.syncs;
+  disk_->sync_all();
+  return {};
+}
+
 util::Status MemoryDatabase::clear(Column c) {
   std::lock_guard lock(disk_->mu_);
   if (auto st = check_alive(); !st) return st;

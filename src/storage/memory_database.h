@@ -5,7 +5,7 @@
 // outlives a process, and is shared (shared_ptr) between the simulator and the databases it
 // opens in turn. Its semantics are exactly what the node relies on from RocksDB:
 // - write(batch, sync=false) is applied (visible to reads) but volatile;
-// - write(batch, sync=true) makes that batch and every earlier write durable;
+// - write(batch, sync=true) makes that batch and every earlier write durable; so does sync();
 // - a batch is atomic: after any crash all of it or none of it is there.
 // A crash comes in two kinds: kill() (the process dies, the OS page cache survives: every
 // applied write is kept, still volatile) and power_cut() (every volatile write is lost, or all
@@ -48,6 +48,7 @@ class MemoryDisk {
   struct Counters {
     uint64_t writes = 0;            // batches applied (synced or not; empty ones included)
     uint64_t synced_writes = 0;     // of which synced
+    uint64_t syncs = 0;             // sync() calls that made the writes before them durable
     uint64_t bytes = 0;             // key + value bytes of the ops applied
     uint64_t faults_triggered = 0;  // injected faults that fired: failed writes/resumes, corrupt reads
     uint64_t records_lost = 0;      // unsynced ops (puts and erases) dropped by power cuts
@@ -127,6 +128,9 @@ class MemoryDatabase final : public Database {
 
   util::Result<std::optional<util::Bytes>> get(Column c, util::ByteSpan key) const override;
   util::Status write(const WriteBatch& batch, bool sync) override;
+  // Every earlier write durable (a synced operation for fault injection; a failed one is
+  // RocksDB's background error: writes fail until resume()).
+  util::Status sync() override;
   // Visits a snapshot taken when the call starts, so `fn` may call back into the database.
   util::Status for_each(Column c,
                         const std::function<bool(util::ByteSpan key, util::ByteSpan value)>& fn) const override;
