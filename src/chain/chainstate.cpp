@@ -224,6 +224,7 @@ util::Status ChainState::load() {
   std::set<AccountKey> touched;
   if (opts_.activate_on_open)
     if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
+  flush_journal_erasures();
   if (std::exchange(sync_due_, false))  // opening: nobody else waits on the lock yet
     if (auto s = db_->sync(); !s) return s;
   if (!disconnected.empty()) {
@@ -368,6 +369,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   // until compaction drops them (ADR 0018: one per sender per block took the long run's peak
   // RSS from ~210 to ~270 MB), so only runs of kJournalRangeMin or more use one.
   std::vector<std::tuple<AccountKey, uint64_t, uint64_t>> erased;
+  storage::WriteBatch erasures;  // written after the tip is announced (flush_journal_erasures)
   for (const auto& [key, before] : eff->before) {
     auto after = eff->after.find(key);
     const uint64_t to = after == eff->after.end() ? before.nonce : after->second.nonce;
@@ -375,10 +377,10 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
     const uint64_t end = std::min<uint64_t>(to, before.nonce + pending);
     if (end <= before.nonce) continue;
     if (end - before.nonce >= kJournalRangeMin) {
-      batch.erase_range(Column::kMempool, storage::journal_bound(key, before.nonce), storage::journal_bound(key, end));
+      erasures.erase_range(Column::kMempool, storage::journal_bound(key, before.nonce), storage::journal_bound(key, end));
     } else {
       for (uint64_t n = before.nonce; n < end; ++n)
-        if (const auto* pooled = mempool_.at(key, n)) batch.erase(Column::kMempool, storage::journal_key(key, n, pooled->id));
+        if (const auto* pooled = mempool_.at(key, n)) erasures.erase(Column::kMempool, storage::journal_key(key, n, pooled->id));
     }
     erased.emplace_back(key, before.nonce, end);
   }
@@ -399,12 +401,20 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   }
   for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
   for (const auto& [key, from, to] : erased) journal_erased_[key].emplace_back(from, to);
+  if (!erasures.empty()) {
+    std::lock_guard pending(pending_erasures_mu_);
+    pending_erasures_.append(std::move(erasures));
+  }
   active_.push_back(e);
   publish_tip_hint();
   return {};
 }
 
 util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::set<AccountKey>& touched) {
+  // The erasures of earlier connects land before anything this disconnect lets be journaled
+  // again (a transfer it returns to the mempool, a nonce it makes valid again), those another
+  // thread is writing included: ADR 0024.
+  flush_journal_erasures(/*barrier=*/true);
   BlockIndexEntry* e = tip_entry();
   if (!e->parent) return util::fail("internal", "cannot disconnect genesis");
   auto corrupt = [this](std::string what) {
@@ -631,6 +641,20 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
 ChainResult<ProcessResult> ChainState::process_block(const Block& block) { return process_block(block, nullptr); }
 
 ChainResult<ProcessResult> ChainState::process_block(const Block& block, const std::vector<TxId>* given_ids) {
+  return process_block(block, given_ids, Durability::kBeforeReturn);
+}
+
+util::Status ChainState::sync_pending() {
+  flush_journal_erasures();
+  {
+    std::lock_guard lock(mu_);
+    if (!std::exchange(sync_due_, false)) return {};
+  }
+  return sync_storage();
+}
+
+ChainResult<ProcessResult> ChainState::process_block(const Block& block, const std::vector<TxId>* given_ids,
+                                                     Durability durability) {
   const BlockId id = block.id();
   // A full, failing or corrupt store takes nothing new; the block is not judged.
   if (auto s = storage_status(); s.state != StorageState::kOk)
@@ -720,14 +744,16 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
     }
     t3 = clock_.steady_ns();
     if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
-    sync = std::exchange(sync_due_, false);
+    if (durability == Durability::kBeforeReturn) sync = std::exchange(sync_due_, false);
   }
   const int64_t t4 = clock_.steady_ns();
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
   // Durable before the caller hears back, as before; but the tip was announced and the lock
-  // released first, so peers, the miner and readers did not wait for the fsync.
+  // released first, so peers, the miner and readers did not wait for the fsync, nor for the
+  // journal's erasures of the transfers the block confirmed.
+  if (durability == Durability::kBeforeReturn) flush_journal_erasures();
   if (sync)
     if (auto st = sync_storage(); !st && !local) local = LocalError{storage_status().state, st.error().to_string()};
   if (block.txs.size() >= 256)  // where a large block's time went (the connect line has its write)
@@ -737,6 +763,23 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   if (invalid) return util::unexpected(*invalid);
   if (local) return util::unexpected(*local);
   return result;
+}
+
+void ChainState::flush_journal_erasures(bool barrier) {
+  if (!barrier) {
+    std::lock_guard pending(pending_erasures_mu_);
+    if (pending_erasures_.empty()) return;  // nothing of ours; whoever took the rest writes it
+  }
+  std::lock_guard writing(journal_write_mu_);
+  storage::WriteBatch batch;
+  {
+    std::lock_guard pending(pending_erasures_mu_);
+    std::swap(batch, pending_erasures_);
+  }
+  if (batch.empty()) return;
+  // Unsynced: a record left by a power cut is stale (its nonce confirmed), refused and erased by
+  // replay_mempool_journal; the sync that makes the connect durable usually covers it too.
+  if (auto st = db_->write(batch, false); !st) note_fault(st.error(), false);
 }
 
 util::Status ChainState::sync_storage() {
@@ -782,6 +825,7 @@ bool ChainState::try_resume_writes() {
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
+  flush_journal_erasures();
   if (sync) (void)sync_storage();
   return storage_status().state == StorageState::kOk;
 }
@@ -1428,6 +1472,7 @@ util::Status ChainState::reindex() {
   ProcessResult result;
   std::vector<Block> disconnected;
   if (auto st = activate_best_chain(result, disconnected, touched); !st) return st;
+  flush_journal_erasures();
   if (std::exchange(sync_due_, false))
     if (auto st = db_->sync(); !st) return st;
   tip_generation_.fetch_add(1);

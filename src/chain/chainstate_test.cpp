@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <future>
@@ -497,7 +499,12 @@ class FlakyDatabase final : public storage::Database {
   }
   util::Status write(const storage::WriteBatch& batch, bool sync) override {
     if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "write: IO error: No space left on device");
-    if (hold_next.exchange(false)) {  // this write waits for release(): later ones overtake it
+    const bool erases_journal = std::any_of(batch.ops().begin(), batch.ops().end(), [](const storage::WriteBatch::Op& op) {
+      return op.column == storage::Column::kMempool && op.kind != storage::WriteBatch::Kind::kPut;
+    });
+    if (erases_journal) journal_erasure_writes.fetch_add(1);
+    if (hold_next.exchange(false) || (erases_journal && hold_journal_erasure.exchange(false))) {
+      // this write waits for release(): later ones overtake it
       std::unique_lock lock(hold_mu_);
       holding_ = true;
       hold_cv_.notify_all();
@@ -532,7 +539,8 @@ class FlakyDatabase final : public storage::Database {
   }
   bool fail_writes = false;
   std::atomic<bool> hold_next{false};
-  std::atomic<int> synced_writes{0}, unsynced_writes{0}, syncs{0};
+  std::atomic<bool> hold_journal_erasure{false};  // hold the next write that erases journal records
+  std::atomic<int> synced_writes{0}, unsynced_writes{0}, syncs{0}, journal_erasure_writes{0};
   std::function<void()> on_sync;  // called in sync(), before the inner database syncs
 
  private:
@@ -651,6 +659,28 @@ TEST(ChainStateStorage, ConnectIsSyncedAfterTheLockIsFreeAndTheTipAnnounced) {
   f.disk->on_sync = nullptr;
 }
 
+// A block from a peer: connected and announced, its fsync and journal erasures left to the
+// node's next tick (sync_pending), so the thread connecting blocks goes on to the next one.
+TEST(ChainStateStorage, ABlockFromAPeerIsMadeDurableByTheNextSyncPending) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  ChainState& chain = *f.chain;
+  Forge forge(params());
+  const auto tx = transfer(1, 2, 0);
+  ASSERT_TRUE(chain.submit_transaction(tx).ok());
+  const auto b1 = forge.make(params().genesis_id, {tx});
+  const int syncs = f.disk->syncs, erasures = f.disk->journal_erasure_writes;
+  ASSERT_TRUE(chain.process_block(b1, nullptr, ChainState::Durability::kByNextSync).ok());
+  EXPECT_EQ(chain.tip().id, b1.id());
+  EXPECT_EQ(f.disk->syncs, syncs);
+  EXPECT_EQ(f.disk->journal_erasure_writes, erasures);
+  ASSERT_TRUE(chain.sync_pending().ok());
+  EXPECT_EQ(f.disk->syncs, syncs + 1);
+  EXPECT_EQ(f.disk->journal_erasure_writes, erasures + 1);
+  ASSERT_TRUE(chain.sync_pending().ok());  // nothing more due
+  EXPECT_EQ(f.disk->syncs, syncs + 1);
+}
+
 // Acknowledged transfers: one unsynced write for the call, then one shared fsync (group commit)
 // that does not hold other writers (a connect) behind it.
 TEST(ChainStateStorage, AdmissionWritesItsJournalUnsyncedThenSyncsBeforeAcknowledging) {
@@ -667,6 +697,41 @@ TEST(ChainStateStorage, AdmissionWritesItsJournalUnsyncedThenSyncsBeforeAcknowle
   EXPECT_EQ(f.disk->syncs, 1);
   EXPECT_TRUE(written_before_sync);
   f.disk->on_sync = nullptr;
+}
+
+// ADR 0024: a block's journal erasures are written after its tip is announced, outside the
+// chain lock. Held there, a reorg that disconnects the block and journals its transfer again
+// must not be overtaken by them: the transfer's record would be erased after it was put back,
+// and a crash would lose an acknowledged transfer.
+TEST(ChainStateStorage, DeferredJournalErasuresLandBeforeAReorgJournalsTheTransferAgain) {
+  FlakyChain f;
+  ASSERT_NE(f.chain, nullptr);
+  ChainState& chain = *f.chain;
+  Forge forge(params());
+  const auto tx = transfer(1, 2, 0);
+  ASSERT_TRUE(chain.submit_transaction(tx).ok());
+  const auto b1 = forge.make(params().genesis_id, {tx});
+  const auto a1 = forge.make(params().genesis_id, {});
+  const auto a2 = forge.make(a1.id(), {});
+  f.disk->hold_journal_erasure = true;
+  std::thread connect([&] { EXPECT_TRUE(chain.process_block(b1).ok()); });
+  f.disk->wait_holding();  // b1 is the tip; its erasure of tx's record is on its way
+  EXPECT_EQ(chain.tip().id, b1.id());
+  std::thread reorg([&] {
+    (void)chain.process_block(a1);
+    EXPECT_TRUE(chain.process_block(a2).ok());
+  });
+  // Long enough for the reorg to finish were nothing holding it back.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  f.disk->release();
+  connect.join();
+  reorg.join();
+  ASSERT_EQ(chain.tip().id, a2.id());
+  EXPECT_TRUE(chain.transaction(tx.id()).has_value());  // back in the mempool
+  f.chain.reset();  // as after kill -9: only the journal is left
+  TestNode node(params(), &f.dir);
+  ASSERT_TRUE(node->replay_mempool_journal().ok());
+  EXPECT_TRUE(node->transaction(tx.id()).has_value()) << "the acknowledged transfer's record was erased after the reorg";
 }
 
 // Journal writes happen outside the chain lock, so two calls' writes may land in either order.

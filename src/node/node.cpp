@@ -224,6 +224,9 @@ void Node::tick() {
   util::LogScope scope(services_.logger);
   watch_storage();
   peer_manager_->tick();
+  // The blocks peers sent since the last tick become durable (their connects were written
+  // unsynced, ADR 0024); a failure is noted by the chain and watch_storage() takes over.
+  if (chain_->storage_status().state == chain::StorageState::kOk) (void)chain_->sync_pending();
 }
 
 void Node::watch_storage() {

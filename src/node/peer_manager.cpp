@@ -930,7 +930,9 @@ size_t PeerManager::queued_blocks() const {
 void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid, bool sketch,
                                     const std::vector<primitives::TxId>* ids) {
   const int64_t started_ns = clock_.steady_ns();
-  auto r = chain_.process_block(block, ids);
+  // Durable by the node's next tick (Node::tick -> sync_pending): the block thread goes on to
+  // the next block instead of waiting for the fsync (ADR 0024).
+  auto r = chain_.process_block(block, ids, chain::ChainState::Durability::kByNextSync);
   {
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
     // again while a large block was being validated.

@@ -51,6 +51,15 @@ class WriteBatch {
   void erase_range(Column c, util::ByteSpan begin, util::ByteSpan end) {
     ops_.push_back({c, util::Bytes(begin.begin(), begin.end()), util::Bytes(end.begin(), end.end()), Kind::kEraseRange});
   }
+  // Appends `other`'s ops after this batch's, in their order.
+  void append(WriteBatch&& other) {
+    if (ops_.empty()) {
+      ops_ = std::move(other.ops_);
+    } else {
+      ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()), std::make_move_iterator(other.ops_.end()));
+    }
+    other.ops_.clear();
+  }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   void clear() { ops_.clear(); }
