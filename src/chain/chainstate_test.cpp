@@ -602,6 +602,13 @@ struct FlakyChain {
     EXPECT_TRUE(cs.ok());
     if (cs.ok()) chain = std::move(*cs);
   }
+
+  // Submits `tx` (acknowledged: journaled) and returns a block on genesis that confirms it.
+  primitives::Block block_confirming(const primitives::Transaction& tx) {
+    EXPECT_TRUE(chain->submit_transaction(tx).ok());
+    return forge.make(params().genesis_id, {tx});
+  }
+  Forge forge{params()};
 };
 
 TEST(ChainStateStorage, FullDiskPausesIntakeWithoutBlameAndResumes) {
@@ -665,10 +672,7 @@ TEST(ChainStateStorage, ABlockFromAPeerIsMadeDurableByTheNextSyncPending) {
   FlakyChain f;
   ASSERT_NE(f.chain, nullptr);
   ChainState& chain = *f.chain;
-  Forge forge(params());
-  const auto tx = transfer(1, 2, 0);
-  ASSERT_TRUE(chain.submit_transaction(tx).ok());
-  const auto b1 = forge.make(params().genesis_id, {tx});
+  const auto b1 = f.block_confirming(transfer(1, 2, 0));
   const int syncs = f.disk->syncs, erasures = f.disk->journal_erasure_writes;
   ASSERT_TRUE(chain.process_block(b1, nullptr, ChainState::Durability::kByNextSync).ok());
   EXPECT_EQ(chain.tip().id, b1.id());
@@ -707,12 +711,10 @@ TEST(ChainStateStorage, DeferredJournalErasuresLandBeforeAReorgJournalsTheTransf
   FlakyChain f;
   ASSERT_NE(f.chain, nullptr);
   ChainState& chain = *f.chain;
-  Forge forge(params());
   const auto tx = transfer(1, 2, 0);
-  ASSERT_TRUE(chain.submit_transaction(tx).ok());
-  const auto b1 = forge.make(params().genesis_id, {tx});
-  const auto a1 = forge.make(params().genesis_id, {});
-  const auto a2 = forge.make(a1.id(), {});
+  const auto b1 = f.block_confirming(tx);
+  const auto a1 = f.forge.make(params().genesis_id, {});
+  const auto a2 = f.forge.make(a1.id(), {});
   f.disk->hold_journal_erasure = true;
   std::thread connect([&] { EXPECT_TRUE(chain.process_block(b1).ok()); });
   f.disk->wait_holding();  // b1 is the tip; its erasure of tx's record is on its way
