@@ -132,8 +132,11 @@ void BM_MempoolMatchShortIds10k(benchmark::State& state) {
   std::unordered_map<uint64_t, uint32_t> block;  // as PartialBlock's index: every other pooled transfer
   for (size_t i = 0; i < ids.size(); i += 2) block.emplace(node::short_id(key, ids[i]), static_cast<uint32_t>(i));
   for (auto _ : state) {
-    auto got = pool.match_short_ids([&key](const primitives::TxId& t) { return node::short_id(key, t); },
-                                    [&block](uint64_t s) { return block.count(s) != 0; });
+    std::vector<const MempoolEntry*> got;
+    pool.visit_short_ids([&key](const primitives::TxId& t) { return node::short_id(key, t); },
+                         [&](const MempoolEntry& e, uint64_t s) {
+                           if (block.count(s)) got.push_back(&e);
+                         });
     benchmark::DoNotOptimize(got.data());
   }
   state.counters["pooled"] = static_cast<double>(pool.size());

@@ -594,11 +594,9 @@ util::Status ChainState::activate_best_chain(ProcessResult& result, std::vector<
   return {};
 }
 
-bool ChainState::journal_erased(const AccountKey& sender, uint64_t nonce) const {
+const std::vector<std::pair<uint64_t, uint64_t>>* ChainState::journal_erased(const AccountKey& sender) const {
   auto it = journal_erased_.find(sender);
-  if (it == journal_erased_.end()) return false;
-  return std::any_of(it->second.begin(), it->second.end(),
-                     [&](const auto& range) { return range.first <= nonce && nonce < range.second; });
+  return it == journal_erased_.end() ? nullptr : &it->second;
 }
 
 void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block>& disconnected,
@@ -620,8 +618,20 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
     readmitted.push_back(txid);
     journal.put(Column::kMempool, storage::journal_key(tx.sender, tx.nonce, txid), primitives::encode_transaction(tx));
   }
-  for (const auto& d : dropped)
-    if (!journal_erased(d.sender, d.nonce)) journal.erase(Column::kMempool, storage::journal_key(d.sender, d.nonce, d.id));
+  // The dropped transactions come a sender at a time (Mempool::update_accounts): a sender's
+  // erased ranges are looked up once for its run.
+  const AccountKey* sender = nullptr;
+  const std::vector<std::pair<uint64_t, uint64_t>>* ranges = nullptr;
+  for (const auto& d : dropped) {
+    if (!sender || *sender != d.sender) {
+      sender = &d.sender;
+      ranges = journal_erased(d.sender);
+    }
+    const bool erased = ranges && std::any_of(ranges->begin(), ranges->end(), [&](const auto& range) {
+                          return range.first <= d.nonce && d.nonce < range.second;
+                        });
+    if (!erased) journal.erase(Column::kMempool, storage::journal_key(d.sender, d.nonce, d.id));
+  }
   journal_erased_.clear();
   // Synced when transfers came back: the disconnect that took them out of the chain is synced,
   // so a power cut after it must not lose them too (nothing re-reads a stale block on restart;
@@ -654,7 +664,7 @@ util::Status ChainState::sync_pending() {
 }
 
 ChainResult<ProcessResult> ChainState::process_block(const Block& block, const std::vector<TxId>* given_ids,
-                                                     Durability durability) {
+                                                     Durability durability, bool root_matched) {
   const BlockId id = block.id();
   // A full, failing or corrupt store takes nothing new; the block is not judged.
   if (auto s = storage_status(); s.state != StorageState::kOk)
@@ -677,14 +687,15 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   if (!given_ids || given_ids->size() != block.txs.size()) {
     taken = primitives::transaction_ids(block.txs);
     given_ids = &taken;
+    root_matched = false;
   }
   const std::vector<TxId>& ids = *given_ids;
   if (block.txs.size() > 1) {
     const Block* b = &block;
     warm_signatures(std::span(&b, 1), std::span(&given_ids, 1));
   }
-  if (auto r = consensus::check_block_with_ids(params_, block, ids,
-                                               [this](const TxId& t) { return sig_cache_.contains(t); });
+  if (auto r = consensus::check_block_with_ids(
+          params_, block, ids, [this](const TxId& t) { return sig_cache_.contains(t); }, root_matched);
       !r)
     return util::unexpected(r.error());
   const int64_t t1 = clock_.steady_ns();
@@ -1410,12 +1421,10 @@ std::vector<std::optional<primitives::Transaction>> ChainState::mempool_transact
   return out;
 }
 
-std::vector<MempoolEntry> ChainState::mempool_match_short_ids(
-    const std::function<uint64_t(const TxId&)>& short_id, const std::function<bool(uint64_t)>& wanted) const {
-  std::vector<MempoolEntry> out;
+void ChainState::mempool_visit_short_ids(const std::function<uint64_t(const TxId&)>& short_id,
+                                         const std::function<void(const MempoolEntry&, uint64_t)>& take) const {
   std::lock_guard lock(mu_);
-  for (const auto* e : mempool_.match_short_ids(short_id, wanted)) out.push_back(*e);
-  return out;
+  mempool_.visit_short_ids(short_id, take);
 }
 
 size_t ChainState::mempool_size() const {

@@ -92,11 +92,11 @@ class Mempool {
   // Number of pooled transactions of a sender and the sum of their amounts + fees.
   std::pair<size_t, Amount> pending(const AccountKey& sender) const;
   std::vector<TxId> ids() const;
-  // Compact blocks: the pooled transactions whose short id (`short_id(txid)`, keyed per block
-  // by the caller) `wanted` accepts. Computes one short id per pooled transaction: O(size()),
+  // Compact blocks: calls `take(entry, short_id(entry.id))` for every pooled transaction, the
+  // short id keyed per block by the caller. One short id per pooled transaction: O(size()),
   // bounded by max_count (300,000 by default: a few ms of SipHash).
-  std::vector<const MempoolEntry*> match_short_ids(const std::function<uint64_t(const TxId&)>& short_id,
-                                                   const std::function<bool(uint64_t)>& wanted) const;
+  void visit_short_ids(const std::function<uint64_t(const TxId&)>& short_id,
+                       const std::function<void(const MempoolEntry&, uint64_t)>& take) const;
   const MempoolOptions& options() const { return opts_; }
 
   // For templates built incrementally: the pool changes either by appends (a new transaction

@@ -102,14 +102,14 @@ Checked<> check_block(const Params& p, const Block& b, std::vector<TxId>& ids,
 }
 
 Checked<> check_block_with_ids(const Params& p, const Block& b, std::span<const TxId> ids,
-                               const VerifiedLookup& verified) {
+                               const VerifiedLookup& verified, bool root_matched) {
   if (auto r = check_header_pow(p, b.header); !r) return r;
   if (b.txs.size() > p.max_block_txs)
     return reject(RejectCode::kTooManyTxs, std::to_string(b.txs.size()) + " transactions");
   if (ids.size() != b.txs.size()) return reject(RejectCode::kBadMerkleRoot, "transaction ids do not match the block");
   if (b.encoded_size() > p.max_block_bytes)
     return reject(RejectCode::kBlockTooLarge, std::to_string(b.encoded_size()) + " bytes");
-  if (primitives::compute_merkle_root(ids) != b.header.merkle_root)
+  if (!root_matched && primitives::compute_merkle_root(ids) != b.header.merkle_root)
     return reject(RejectCode::kBadMerkleRoot);
   for (size_t i = 0; i < b.txs.size(); ++i) {
     if (auto r = check_tx_shape(p, b.txs[i]); !r)

@@ -72,8 +72,10 @@ Checked<> check_block(const Params& p, const Block& b, std::vector<TxId>& ids,
                       const VerifiedLookup& verified = {});
 // The same checks with the ids already taken by the caller (a block's ids are needed before
 // these checks, to look its signatures up). REQUIRES: ids[i] == b.txs[i].id() for every i.
+// root_matched: the caller compared compute_merkle_root(ids) with b.header.merkle_root already
+// (a block rebuilt from a sketch is: PartialBlock::take), so it is not computed again.
 Checked<> check_block_with_ids(const Params& p, const Block& b, std::span<const TxId> ids,
-                               const VerifiedLookup& verified = {});
+                               const VerifiedLookup& verified = {}, bool root_matched = false);
 
 // The effect of a block on account state: each touched account before and after.
 struct BlockEffect {

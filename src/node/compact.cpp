@@ -267,8 +267,9 @@ util::Result<PartialBlock> PartialBlock::start(const CompactBlock& cb) {
   return pb;
 }
 
-void PartialBlock::offer(const Transaction& tx, const primitives::TxId& id) {
-  const uint64_t sid = short_id(key_, id);
+void PartialBlock::offer(const Transaction& tx, const primitives::TxId& id) { offer(tx, id, short_id(key_, id)); }
+
+void PartialBlock::offer(const Transaction& tx, const primitives::TxId& id, uint64_t sid) {
   auto it = index_of_.find(sid);
   if (it == index_of_.end()) return;
   const uint32_t i = it->second;

@@ -107,6 +107,8 @@ class PartialBlock {
   // REQUIRES: id == tx.id() (the receiver's own ids: its mempool's, its recent blocks'); the
   // rebuilt block's Merkle root is checked against them.
   void offer(const primitives::Transaction& tx, const primitives::TxId& id);
+  // The same with the short id taken by the caller. REQUIRES: also sid == short_id(key(), id).
+  void offer(const primitives::Transaction& tx, const primitives::TxId& id, uint64_t sid);
   // Indexes still empty, increasing.
   std::vector<uint32_t> missing() const;
   bool complete() const { return filled_ == slots_.size(); }

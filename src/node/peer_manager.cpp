@@ -142,7 +142,7 @@ bool PeerManager::deliver(PeerId id, uint16_t type, util::Bytes payload) {
       counters_.reading_pauses.fetch_add(1, std::memory_order_relaxed);
     }
     more = !p.paused;
-    (bulk_type(type) ? inbox_bulk_ : inbox_blocks_).push_back({id, type, std::move(payload)});
+    (bulk_type(type) ? inbox_bulk_ : inbox_blocks_).push_back({id, type, std::move(payload), clock_.steady_ns()});
   }
   inbox_cv_.notify_one();
   return more;
@@ -163,7 +163,13 @@ size_t PeerManager::handle_queued_messages(std::chrono::milliseconds wait, size_
       q.pop_front();
     }
     const size_t bytes = m.payload.size() + sizeof(Inbound);
+    handling_queued_ns_ = m.queued_ns;
+    const int64_t started_ns = clock_.steady_ns();
     on_message(m.peer, m.type, std::move(m.payload));
+    handling_queued_ns_ = 0;
+    if (const int64_t took_ns = clock_.steady_ns() - started_ns; took_ns >= 20'000'000)
+      util::log().debug("message {} from peer {} took {} ms ({} bytes, queued {} ms before)", m.type, m.peer,
+                        took_ns / 1'000'000, bytes, (started_ns - m.queued_ns) / 1'000'000);
     ++handled;
     bool resume = false;
     {
@@ -826,6 +832,10 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
   const bool better = run && *run && tip.chain_work < (*run)->chain_work;
   if (better && opts_.on_better_block) opts_.on_better_block(block.header.height);
   auto shared = std::make_shared<const primitives::Block>(std::move(block));
+  // A rebuilt block's ids are those PartialBlock::take compared with the header's Merkle root
+  // (finish_rebuild); the checks do not compute it again.
+  bool root_matched = sketch && ids;
+  std::optional<RecentBlock> sketch_on;  // passed on to our high-bandwidth peers
   if (opts_.compact_relay && on_tip && better) {
     // Only a body that matches its header's Merkle root is kept and sketched on (see
     // remember_recent); a mutated one goes on to validation, which refuses it.
@@ -834,12 +844,16 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
       auto taken = std::make_shared<const std::vector<primitives::TxId>>(primitives::transaction_ids(shared->txs));
       const bool matches = primitives::compute_merkle_root(*taken) == shared->header.merkle_root;
       ids = std::move(taken);
-      if (matches) push_sketches(remember_recent(shared, bid, ids), id);
+      root_matched = matches;
+      if (matches) sketch_on = remember_recent(shared, bid, ids);
     } else {
-      push_sketches(remember_recent(shared, bid, ids), id);
+      sketch_on = remember_recent(shared, bid, ids);
     }
   }
-  if (!opts_.queue_blocks) return process_one_block(id, *shared, bid, sketch, ids.get());
+  if (!opts_.queue_blocks) {
+    if (sketch_on) push_sketches(*sketch_on, id);
+    return process_one_block(id, *shared, bid, sketch, ids.get(), root_matched);
+  }
   {
     // Delivered: the peer's download window has room again (a sync keeps every stage busy).
     // requested_ keeps the block until it is processed, so nobody asks for it meanwhile, and
@@ -856,9 +870,13 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
       dropped = true;
     } else {
       blkq_bytes_ += bytes;
-      blkq_.push_back({id, std::move(shared), std::move(ids), bid, bytes, sketch});
+      blkq_.push_back({id, std::move(shared), std::move(ids), bid, bytes, sketch, root_matched});
     }
   }
+  if (!dropped) blkq_cv_.notify_one();
+  // The sketches for our peers once the block is on its way to validation, not before: building
+  // one (a short id per transaction, the prefill) took 5-10 ms of a large block's path under load.
+  if (sketch_on) push_sketches(*sketch_on, id);
   if (dropped) {
     // Overloaded: forget the request (it left the peer's window above) so the block is asked
     // for again once the queue drains.
@@ -869,7 +887,6 @@ void PeerManager::take_block(PeerId id, primitives::Block block, const BlockId& 
     if (rq != requested_.end() && rq->second == id) requested_.erase(rq);
     return;
   }
-  blkq_cv_.notify_one();
   request_blocks(id);  // refill the peer's window now, not when this block is connected
 }
 
@@ -915,7 +932,7 @@ size_t PeerManager::process_queued_blocks(std::chrono::milliseconds wait) {
   }
   // In arrival order; their signatures are cached by now (one verification each).
   for (auto& q : batch) {
-    process_one_block(q.peer, *q.block, q.id, q.sketch, q.ids.get());
+    process_one_block(q.peer, *q.block, q.id, q.sketch, q.ids.get(), q.root_matched);
     std::lock_guard lock(blkq_mu_);
     blkq_bytes_ -= q.bytes;
   }
@@ -928,11 +945,11 @@ size_t PeerManager::queued_blocks() const {
 }
 
 void PeerManager::process_one_block(PeerId id, const primitives::Block& block, const BlockId& bid, bool sketch,
-                                    const std::vector<primitives::TxId>* ids) {
+                                    const std::vector<primitives::TxId>* ids, bool root_matched) {
   const int64_t started_ns = clock_.steady_ns();
   // Durable by the node's next tick (Node::tick -> sync_pending): the block thread goes on to
   // the next block instead of waiting for the fsync (ADR 0024).
-  auto r = chain_.process_block(block, ids, chain::ChainState::Durability::kByNextSync);
+  auto r = chain_.process_block(block, ids, chain::ChainState::Durability::kByNextSync, root_matched);
   {
     // Only now is it no longer in flight: erasing it before processing let tick() ask for it
     // again while a large block was being validated.
@@ -1286,6 +1303,7 @@ void PeerManager::handle_sendcmpct(PeerId id, util::ByteSpan payload) {
 void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   // A node with compact relay off never said it understands sketches; one sent anyway is ignored.
   if (!opts_.compact_relay) return;
+  const int64_t t0 = clock_.steady_ns();
   auto cb = decode_cmpctblock(payload, chain_.params().max_block_txs);
   if (!cb) return misbehave(id, 100, "malformed cmpctblock: " + cb.error().to_string());
   counters_.sketches_received.fetch_add(1, std::memory_order_relaxed);
@@ -1340,6 +1358,7 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
     return;
   }
   (void)chain_.accept_header(cb->header);
+  const int64_t t1 = clock_.steady_ns();
   // Less work than our tip: nothing to rebuild. As much (a sibling of our tip, a race): rebuilt
   // only if no round trip is needed, so the block is at hand should its branch win.
   const auto tip_work = chain_.tip().chain_work;
@@ -1355,8 +1374,12 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
   // (a sibling of our tip holds transactions that left the mempool with it).
   const auto key = pb->key();
   auto sid = [&key](const primitives::TxId& t) { return short_id(key, t); };
-  const auto pooled = chain_.mempool_match_short_ids(sid, [&pb](uint64_t s) { return pb->wants(s); });
-  for (const auto& e : pooled) pb->offer(e.tx, e.id);
+  size_t pooled = 0;
+  chain_.mempool_visit_short_ids(sid, [&pb, &pooled](const chain::MempoolEntry& e, uint64_t s) {
+    ++pooled;
+    pb->offer(e.tx, e.id, s);
+  });
+  const int64_t t2 = clock_.steady_ns();
   std::vector<RecentBlock> recent;
   if (!pb->complete()) {
     std::lock_guard lock(mu_);
@@ -1375,6 +1398,10 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
       it->second.in_flight[bid] = timer_now_ms();
       if (!other_fetching) requested_[bid] = id;
     }
+    if (cb->tx_count() >= 256)  // where a large sketch's time went before its block is checked
+      util::log().debug("sketch {} of {} transactions: {} ms in the inbox, header {} ms, mempool match {} ms ({} pooled)",
+                        bid.hex(), cb->tx_count(), handling_queued_ns_ ? (t0 - handling_queued_ns_) / 1'000'000 : 0,
+                        (t1 - t0) / 1'000'000, (t2 - t1) / 1'000'000, pooled);
     return finish_rebuild(id, bid, *pb, false);
   }
   if (other_fetching) return;  // the whole block is on its way from another peer
@@ -1409,10 +1436,12 @@ void PeerManager::handle_cmpctblock(PeerId id, util::ByteSpan payload) {
 
 void PeerManager::finish_rebuild(PeerId id, const BlockId& bid, PartialBlock& pb, bool round_trip) {
   auto ids = std::make_shared<std::vector<primitives::TxId>>();
+  const int64_t t0 = clock_.steady_ns();
   auto block = pb.take(ids.get());
   if (!block) return fall_back(id, bid, "the rebuilt block's Merkle root differs from its header's");
   (round_trip ? counters_.rebuilt_round_trip : counters_.rebuilt_no_round_trip).fetch_add(1, std::memory_order_relaxed);
-  util::log().debug("block {} rebuilt from peer {}'s sketch{}", bid.hex(), id, round_trip ? " after a round trip" : "");
+  util::log().debug("block {} rebuilt from peer {}'s sketch{} (Merkle root {} ms)", bid.hex(), id,
+                    round_trip ? " after a round trip" : "", (clock_.steady_ns() - t0) / 1'000'000);
   const size_t bytes = block->encoded_size();
   take_block(id, std::move(*block), bid, bytes, true, std::move(ids));
 }

@@ -321,6 +321,7 @@ class PeerManager {
   void promote_hb(PeerId id);
   // A block delivered by a peer (whole, or rebuilt from a sketch when `sketch`), requested or not.
   // `ids`: the block's transaction ids if known (a rebuilt block), else null (taken later, once).
+  // REQUIRES: with `sketch` and ids, their Merkle root matched the header's (PartialBlock::take).
   void take_block(PeerId id, primitives::Block block, const primitives::BlockId& bid, size_t bytes, bool sketch,
                   std::shared_ptr<const std::vector<primitives::TxId>> ids = nullptr);
   // Serves the peer's waiting getdata blocks, up to serve_bytes_per_turn and while its send
@@ -330,8 +331,9 @@ class PeerManager {
   // Validates and stores a block from a peer, then updates its download state.
   // A block rebuilt from a sketch (`sketch`) was relayed before anyone validated it: its content
   // costs the peer nothing (BIP152); its header was checked before.
+  // root_matched: the Merkle root of `ids` was compared with the header's (see take_block).
   void process_one_block(PeerId id, const primitives::Block& block, const primitives::BlockId& bid, bool sketch,
-                         const std::vector<primitives::TxId>* ids = nullptr);
+                         const std::vector<primitives::TxId>* ids = nullptr, bool root_matched = false);
 
   void send_getheaders(PeerId id, const std::vector<primitives::BlockId>& prefix = {});
   void request_blocks(PeerId id);
@@ -372,6 +374,7 @@ class PeerManager {
     PeerId peer = 0;
     uint16_t type = 0;
     util::Bytes payload;
+    int64_t queued_ns = 0;  // clock_.steady_ns() when deliver() queued it
   };
   struct InboxPeer {
     size_t bytes = 0;
@@ -381,6 +384,9 @@ class PeerManager {
   mutable std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::deque<Inbound> inbox_blocks_;                   // GUARDED_BY(inbox_mu_)
+  // When the message being handled was queued (0: handled on delivery): the message thread's
+  // own, read by the sketch path's trace of where a block's time went.
+  int64_t handling_queued_ns_ = 0;
   std::deque<Inbound> inbox_bulk_;                     // GUARDED_BY(inbox_mu_)
   std::unordered_map<PeerId, InboxPeer> inbox_peers_;  // GUARDED_BY(inbox_mu_)
 
@@ -407,6 +413,7 @@ class PeerManager {
     primitives::BlockId id;
     size_t bytes = 0;
     bool sketch = false;
+    bool root_matched = false;  // ids' Merkle root compared with the header's (ChainState::process_block)
   };
   mutable std::mutex blkq_mu_;
   std::condition_variable blkq_cv_;

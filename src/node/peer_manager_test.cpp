@@ -981,6 +981,32 @@ TEST(PeerManager, InvalidBlockFromASketchCostsTheRelayerNothing) {
   EXPECT_NE(net.bans[0].second.find("bad-signature"), std::string::npos) << net.bans[0].second;
 }
 
+// A whole block on our tip whose body does not match its header's Merkle root (two transfers
+// swapped: every transfer valid, the proof of work intact) is refused as such, although its
+// ids were taken on arrival to decide whether to sketch it on: only a rebuilt block's root
+// (compared by PartialBlock::take) is not computed again by the checks.
+TEST(PeerManager, AWholeBlockWhoseBodyDoesNotMatchItsRootIsRefused) {
+  FakeNet net(2, params());
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  Forge forge(params());
+  auto b = forge.make(params().genesis_id, {dev_transfer(3, 0), dev_transfer(4, 0)});
+  auto mutated = b;
+  std::swap(mutated.txs[0], mutated.txs[1]);
+  ASSERT_EQ(mutated.id(), b.id());
+  net.queue.push_back({1, 0, msg::kBlock, primitives::encode_block(mutated)});
+  (void)deliver_to(net, 0);
+  EXPECT_EQ(net.chain(0).tip().height, 0u);
+  ASSERT_EQ(net.bans.size(), 1u);
+  EXPECT_NE(net.bans[0].second.find("bad-merkle-root"), std::string::npos) << net.bans[0].second;
+  // The block itself, from a peer that sends it as it is, connects.
+  net.connect(0, 1);
+  (void)deliver_to(net, 0);
+  net.queue.push_back({1, 0, msg::kBlock, primitives::encode_block(b)});
+  (void)deliver_to(net, 0);
+  EXPECT_EQ(net.chain(0).tip().id, b.id());
+}
+
 // A block with more work than the tip announces itself to the node's miner (on_better_block)
 // when its sketch or body arrives, before it is validated: whole or as a sketch, not for a
 // sibling of the tip (equal work: mining on our own tip still races fairly).
