@@ -1006,7 +1006,7 @@ TipInfo ChainState::best_header() const {
   return TipInfo{e->id, e->height(), e->chain_work, e->header.bits, e->header.time_ms};
 }
 
-void ChainState::warm_signatures(std::span<const Block* const> blocks, std::span<const std::vector<TxId>* const> ids) {
+size_t ChainState::warm_signatures(std::span<const Block* const> blocks, std::span<const std::vector<TxId>* const> ids) {
   std::vector<const primitives::Transaction*> txs;
   std::vector<TxId> uncached;
   for (size_t k = 0; k < blocks.size() && k < ids.size(); ++k) {
@@ -1018,7 +1018,9 @@ void ChainState::warm_signatures(std::span<const Block* const> blocks, std::span
       uncached.push_back(bids[i]);
     }
   }
-  verify_signatures(std::span<const primitives::Transaction* const>(txs), uncached, sig_cache_, opts_.verify_pool);
+  verify_signatures(std::span<const primitives::Transaction* const>(txs), uncached, sig_cache_, opts_.verify_pool,
+                    VerifyMode::kLatency);
+  return uncached.size();
 }
 
 ChainResult<TxId> ChainState::submit_transaction(const primitives::Transaction& tx) {

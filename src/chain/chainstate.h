@@ -218,9 +218,10 @@ class ChainState {
   // the verify pool (ChainOptions::verify_pool), warming the cache for process_block(). Used for the blocks waiting to be
   // processed during a sync: many small blocks fill the cores together, not one by one. Each
   // block's ids are taken by the caller. REQUIRES: ids.size() == blocks.size(), and
-  // (*ids[k])[i] == blocks[k]->txs[i].id().
-  void warm_signatures(std::span<const primitives::Block* const> blocks,
-                       std::span<const std::vector<primitives::TxId>* const> ids);
+  // (*ids[k])[i] == blocks[k]->txs[i].id(). Blocks are latency-bound (VerifyMode::kLatency).
+  // Returns how many signatures were not cached (and so verified).
+  size_t warm_signatures(std::span<const primitives::Block* const> blocks,
+                         std::span<const std::vector<primitives::TxId>* const> ids);
 
   // Admits a transaction to the mempool after shape, signature, nonce and balance checks.
   // Success means durable: the transaction is in the synced mempool journal. A LocalError

@@ -69,17 +69,27 @@ void VerifyPool::loop() {
   }
 }
 
+SharePlan share_plan(size_t n, unsigned cores, VerifyMode mode) {
+  const bool latency = mode == VerifyMode::kLatency;
+  if (n == 0) return {};
+  if (cores == 0 || (latency && n < kLatencyMinShared)) cores = 1;
+  // The signatures of a chunk are checked as one batch, whose cost per signature falls with its
+  // size (ADR 0022: ~0.9 of a single check at 16, 0.6-0.8 at 128, 0.5-0.7 from 256 on). So each
+  // core takes an equal share of up to 512 (~15 ms of work), and a small call still spreads;
+  // a latency-bound call takes shares of kLatencyShare at most (see VerifyMode).
+  const size_t chunk = std::clamp<size_t>((n + cores - 1) / cores, 4, latency && cores > 1 ? kLatencyShare : 512);
+  return {chunk, static_cast<unsigned>(std::min<size_t>(cores - 1, (n + chunk - 1) / chunk - 1))};
+}
+
 namespace {
 
 // tx(i): the i-th transaction to check.
 template <class TxAt>
-void verify_each(size_t n, TxAt tx, std::span<const primitives::TxId> ids, SigCache& cache, VerifyPool* pool) {
+void verify_each(size_t n, TxAt tx, std::span<const primitives::TxId> ids, SigCache& cache, VerifyPool* pool,
+                 VerifyMode mode) {
   if (n == 0) return;
-  const unsigned cores = pool ? pool->workers() + 1 : 1;
-  // The signatures of a chunk are checked as one batch, whose cost per signature falls with its
-  // size (ADR 0022: ~0.9 of a single check at 16, 0.6-0.8 at 128, 0.5-0.7 from 256 on). So each
-  // core takes an equal share of up to 512 (~15 ms of work), and a small call still spreads.
-  const size_t chunk = std::clamp<size_t>((n + cores - 1) / cores, 4, 512);
+  const SharePlan plan = share_plan(n, pool ? pool->workers() + 1 : 1, mode);
+  const size_t chunk = plan.chunk;
   std::atomic<size_t> next{0};
   std::function<void()> work = [&] {
     std::vector<size_t> todo;
@@ -106,20 +116,20 @@ void verify_each(size_t n, TxAt tx, std::span<const primitives::TxId> ids, SigCa
         if (consensus::check_tx_signature(*txs[k])) cache.insert(ids[todo[k]]);
     }
   };
-  auto helpers = static_cast<unsigned>(std::min<size_t>(cores - 1, (n + chunk - 1) / chunk - 1));
-  if (helpers == 0 || !pool->try_run(work, helpers)) work();
+  if (plan.helpers == 0 || !pool->try_run(work, plan.helpers)) work();
 }
 
 }  // namespace
 
 void verify_signatures(std::span<const primitives::Transaction> txs, std::span<const primitives::TxId> ids,
-                       SigCache& cache, VerifyPool* pool) {
-  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return txs[i]; }, ids, cache, pool);
+                       SigCache& cache, VerifyPool* pool, VerifyMode mode) {
+  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return txs[i]; }, ids, cache, pool, mode);
 }
 
 void verify_signatures(std::span<const primitives::Transaction* const> txs, std::span<const primitives::TxId> ids,
-                       SigCache& cache, VerifyPool* pool) {
-  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return *txs[i]; }, ids, cache, pool);
+                       SigCache& cache, VerifyPool* pool, VerifyMode mode) {
+  verify_each(txs.size(), [&](size_t i) -> const primitives::Transaction& { return *txs[i]; }, ids, cache, pool,
+              mode);
 }
 
 }  // namespace peerchain::chain

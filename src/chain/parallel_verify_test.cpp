@@ -57,6 +57,28 @@ TEST(ParallelVerify, CachesExactlyTheValidOnesForEveryBatchSizeWithAndWithoutAPo
   }
 }
 
+// A block's signatures (kLatency) are not shared when one core checks them in a few ms, and in
+// shares of at most kLatencyShare otherwise: the pool's workers run at bulk priority, and a
+// caller waits for the share a held-back worker took. Transfers being admitted (kThroughput)
+// share in the cheapest batches.
+TEST(ParallelVerify, BlocksShareOnlyLargeBatchesInShortShares) {
+  EXPECT_EQ(share_plan(0, 2, VerifyMode::kLatency), SharePlan{});
+  EXPECT_EQ(share_plan(126, 2, VerifyMode::kLatency), (SharePlan{126, 0}));
+  EXPECT_EQ(share_plan(kLatencyMinShared - 1, 2, VerifyMode::kLatency), (SharePlan{kLatencyMinShared - 1, 0}));
+  EXPECT_EQ(share_plan(kLatencyMinShared, 2, VerifyMode::kLatency), (SharePlan{kLatencyShare, 1}));
+  EXPECT_EQ(share_plan(5000, 4, VerifyMode::kLatency), (SharePlan{kLatencyShare, 3}));
+  EXPECT_EQ(share_plan(126, 2, VerifyMode::kThroughput), (SharePlan{63, 1}));
+  EXPECT_EQ(share_plan(1000, 2, VerifyMode::kThroughput), (SharePlan{500, 1}));
+  EXPECT_EQ(share_plan(5000, 2, VerifyMode::kThroughput), (SharePlan{512, 1}));
+  EXPECT_EQ(share_plan(6, 8, VerifyMode::kThroughput), (SharePlan{4, 1}));
+  // Whatever the plan, a batch is verified in full (the first test covers the pool's runs).
+  VerifyPool pool(1);
+  auto b = make_batch(300, 9);
+  SigCache cache(1 << 16);
+  verify_signatures(b.txs, b.ids, cache, &pool, VerifyMode::kLatency);
+  expect_cached_iff_good(b, cache);
+}
+
 TEST(ParallelVerify, ConcurrentCallersShareThePoolSafely) {
   VerifyPool pool(3);
   SigCache cache(1 << 16);
