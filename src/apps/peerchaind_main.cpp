@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
                  "of the block interval (measured on peers' blocks); 0 = up to the consensus limit")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  app.add_option("--template-min-age-ms", o.template_min_tx_age_ms,
+                 "a mined block holds only transfers that reached this node at least this long ago (its peers "
+                 "hold them verified by then: no round trip or signature check on the block's path); 0 = any")
+      ->check(CLI::Range(int64_t{0}, apps::kMaxTemplateMinAgeMs))
+      ->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "skew this node's clock by N ms (dev network only; for the chaos test)")

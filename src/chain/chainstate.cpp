@@ -609,6 +609,7 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
       if (!planted::on(2)) returned.push_back(tx);
     }
   auto dropped = mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
+  note_arrivals();  // what came back (or was re-queued) arrives anew
   // Transactions back from disconnected blocks are announced again, like new ones: peers
   // on the winning branch may never have seen them.
   storage::WriteBatch journal;
@@ -1118,7 +1119,10 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
       accepted_at.push_back(out.size());
       out.push_back(id);
     }
-    if (!accepted.empty()) mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
+    if (!accepted.empty()) {
+      note_arrivals();
+      mempool_generation_.fetch_add(1, std::memory_order_acq_rel);
+    }
     events = events_;
   }
   // Acknowledged means durable: one write for the whole call, outside the lock, then an fsync
@@ -1215,7 +1219,27 @@ util::Result<size_t> ChainState::replay_mempool_journal() {
   return readmitted;
 }
 
-BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_txs) const {
+void ChainState::note_arrivals() {
+  const uint64_t next = mempool_.next_sequence();
+  if (!arrivals_.empty() && arrivals_.back().second == next) return;
+  const int64_t now = clock_.steady_ns() / 1'000'000;
+  if (!arrivals_.empty() && arrivals_.back().first >= now)
+    arrivals_.back().second = next;
+  else
+    arrivals_.emplace_back(now, next);
+  while (arrivals_.size() > kMaxArrivalMarks || now - arrivals_.front().first > kArrivalHorizonMs) {
+    arrivals_floor_ = arrivals_.front().second;
+    arrivals_.pop_front();
+  }
+}
+
+uint64_t ChainState::arrived_by(int64_t at_ms) const {
+  for (auto it = arrivals_.rbegin(); it != arrivals_.rend(); ++it)
+    if (it->first <= at_ms) return it->second;
+  return arrivals_floor_;
+}
+
+BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_txs, int64_t min_age_ms) const {
   std::lock_guard lock(mu_);
   BlockIndexEntry* tip = tip_entry();
   auto ctx = parent_context(tip);
@@ -1233,17 +1257,23 @@ BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_tx
   size_t n = std::min({max_txs, static_cast<size_t>(params_.max_block_txs), room});
   auto& c = template_cache_;
   const auto& appended = mempool_.appended();
+  // Entries below `cutoff` are old enough to mine.
+  const uint64_t cutoff = min_age_ms > 0 ? arrived_by(clock_.steady_ns() / 1'000'000 - min_age_ms) : UINT64_MAX;
   if (c.valid && c.tip == tip->id && c.layout_generation == mempool_.layout_generation() && c.max_txs == n &&
-      c.appended_seen <= appended.size()) {
+      c.appended_seen <= appended.size() && cutoff <= c.rebuild_past) {
     // Only appends since: each extends its sender's run when the template holds all of that
-    // sender's earlier pooled transactions (its nonce is the next one, or its sender has no
-    // other pooled transaction). The mempool's invariant makes any such prefix valid.
+    // sender's earlier pooled transactions (its nonce is the next one, or none of the sender's
+    // is in and it is the sender's first pooled one: several appends of a sender new to the
+    // template, or a run that waited to age, come in together). The mempool's invariant makes
+    // any such prefix valid.
     ++templates_extended_;
     for (; c.appended_seen < appended.size() && c.txs.size() < n; ++c.appended_seen) {
       const auto* e = mempool_.get(appended[c.appended_seen]);
       if (!e) continue;
+      if (e->sequence >= cutoff) break;  // it and every later append are too young yet
       auto it = c.next_nonce.find(e->tx.sender);
-      const bool next = it != c.next_nonce.end() ? it->second == e->tx.nonce : mempool_.pending(e->tx.sender).first == 1;
+      const bool next = it != c.next_nonce.end() ? it->second == e->tx.nonce
+                                                 : e->tx.nonce == 0 || !mempool_.at(e->tx.sender, e->tx.nonce - 1);
       if (!next) continue;
       c.next_nonce[e->tx.sender] = e->tx.nonce + 1;
       c.txs.push_back(e->tx);
@@ -1251,9 +1281,16 @@ BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_tx
     }
   } else {
     ++templates_built_;
-    auto entries = mempool_.select(n);
-    c = TemplateCache{true, tip->id, mempool_.layout_generation(), appended.size(), n, {}, {},
+    auto entries = mempool_.select(n, cutoff);
+    // The appends old enough are in the selection (or were passed over by it); the template
+    // extends from the first younger one.
+    size_t seen = appended.size();
+    for (; seen > 0; --seen)
+      if (const auto* e = mempool_.get(appended[seen - 1]); e && e->sequence < cutoff) break;
+    c = TemplateCache{true, tip->id, mempool_.layout_generation(), seen, n, {}, {},
                       decltype(c.next_nonce)(16, util::SaltedHasher{c.next_nonce.hash_function().salt})};
+    const auto* first = seen < appended.size() ? mempool_.get(appended[seen]) : nullptr;
+    if (cutoff < (first ? first->sequence : mempool_.next_sequence())) c.rebuild_past = cutoff;
     c.ids.reserve(entries.size());
     c.txs.reserve(entries.size());
     for (const auto* e : entries) {
@@ -1264,6 +1301,7 @@ BlockTemplate ChainState::create_template(const AccountKey& miner, size_t max_tx
   }
   t.block.txs = c.txs;
   t.ids = c.ids;
+  t.young_left_out = cutoff < mempool_.next_sequence() && c.txs.size() < n;
   // Fee order may interleave senders, but each sender's transactions stay in nonce order, so
   // the block applies cleanly.
   h.merkle_root = primitives::compute_merkle_root(c.ids);

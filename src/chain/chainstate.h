@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -105,6 +106,9 @@ struct BlockTemplate {
   Block block;  // header complete but for the nonce
   Uint256 target;
   std::vector<primitives::TxId> ids;  // block.txs' ids, in order (the Merkle root's leaves)
+  // Pooled transfers may have been left out for being younger than the template's minimum age
+  // (never false when some were): a template asked for a little later may hold more.
+  bool young_left_out = false;
 };
 
 struct TxInfo {
@@ -247,7 +251,11 @@ class ChainState {
   // A block to mine on the current tip, with the best mempool transactions.
   // Built from scratch when the tip or the mempool's layout changed (fee order), else the last
   // template's transactions plus the transfers appended to the mempool since (arrival order).
-  BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX) const;
+  // With `min_age_ms`, only transfers that reached this mempool at least that long ago (by the
+  // chain's steady clock): its peers have had them relayed and verified by then, so the block
+  // crosses the network without a round trip or a signature check on its path (ADR 0025).
+  BlockTemplate create_template(const primitives::AccountKey& miner, size_t max_txs = SIZE_MAX,
+                                int64_t min_age_ms = 0) const;
   std::pair<uint64_t, uint64_t> template_counts() const;  // {built from scratch, extended}
   // Changes whenever the tip changes (the miner restarts on it).
   uint64_t tip_generation() const { return tip_generation_.load(std::memory_order_acquire); }
@@ -397,8 +405,21 @@ class ChainState {
     std::vector<primitives::Transaction> txs;
     std::vector<TxId> ids;
     std::unordered_map<AccountKey, uint64_t, util::SaltedHasher> next_nonce;  // senders in txs
+    // Young transfers left out that the appends do not bring back (they arrived before the
+    // layout last changed): once the age cutoff passes this sequence, rebuild.
+    uint64_t rebuild_past = UINT64_MAX;
   };
   mutable TemplateCache template_cache_;
+  // When transfers reached the mempool: (steady ms, Mempool::next_sequence() then), one mark per
+  // millisecond with arrivals, for a template's minimum age. Marks older than kArrivalHorizonMs
+  // (or past kMaxArrivalMarks) are dropped into arrivals_floor_: every entry below it is older.
+  static constexpr int64_t kArrivalHorizonMs = 10'000;
+  static constexpr size_t kMaxArrivalMarks = 16'384;
+  std::deque<std::pair<int64_t, uint64_t>> arrivals_;  // GUARDED_BY(mu_)
+  uint64_t arrivals_floor_ = 0;                       // GUARDED_BY(mu_)
+  void note_arrivals();                               // REQUIRES(mu_)
+  // Every pooled entry whose sequence is below the result reached the mempool by `at_ms`.
+  uint64_t arrived_by(int64_t at_ms) const;           // REQUIRES(mu_)
   mutable uint64_t templates_built_ = 0, templates_extended_ = 0;  // GUARDED_BY(mu_)
 
   mutable std::mutex mu_;

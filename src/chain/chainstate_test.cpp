@@ -935,11 +935,18 @@ TEST(ChainState, TemplateExtendsWithAppendsAndRebuildsOnChange) {
   EXPECT_EQ(t.block.txs.size(), 4u);
   EXPECT_TRUE(valid(t));
   EXPECT_EQ(node->template_counts(), std::make_pair(uint64_t{1}, uint64_t{1}));
+  // Two appends of a sender new to the template between two templates: both come in.
+  ASSERT_TRUE(node->submit_transaction(transfer(4, 2, 0)).ok());
+  ASSERT_TRUE(node->submit_transaction(transfer(4, 2, 1)).ok());
+  t = node->create_template(miner);
+  EXPECT_EQ(t.block.txs.size(), 6u);
+  EXPECT_TRUE(valid(t));
+  EXPECT_EQ(node->template_counts(), std::make_pair(uint64_t{1}, uint64_t{2}));
   // A replacement changes the layout: rebuilt.
   ASSERT_TRUE(node->submit_transaction(transfer(3, 2, 0, 500, 50)).ok());
   t = node->create_template(miner);
   EXPECT_EQ(node->template_counts().first, 2u);
-  EXPECT_EQ(t.block.txs.size(), 4u);
+  EXPECT_EQ(t.block.txs.size(), 6u);
   EXPECT_TRUE(valid(t));
   // A sender cut off by the size limit stays cut off: its later appends do not jump the gap.
   t = node->create_template(miner, 2);  // fee order: sender 3's (fee 50), then sender 1's nonce 0
@@ -986,6 +993,67 @@ TEST(ChainState, IncrementalTemplatesStayValid) {
       ASSERT_TRUE(place && !place->block) << "step " << step << ": a template transfer is not pooled";
     }
     ASSERT_EQ(t.block.header.merkle_root, primitives::compute_merkle_root(t.block.txs));
+  }
+  auto [built, extended] = node->template_counts();
+  EXPECT_GT(extended, 100u);
+  EXPECT_GT(built, 10u);
+}
+
+// With a minimum age, a template holds exactly each sender's pooled run up to its first transfer
+// that reached the mempool too recently (by the chain's clock); the rest come in as they age,
+// through extensions and the rebuilds that bring back what arrived before the layout changed.
+TEST(ChainState, TemplatesLeaveOutTransfersYoungerThanTheMinimumAge) {
+  TestNode node(params());
+  const auto miner = account_key(50);
+  constexpr int64_t kAge = 100;
+  std::mt19937 rng(11);
+  std::map<uint32_t, uint64_t> next;                                         // sender -> next nonce
+  std::unordered_map<primitives::TxId, int64_t, util::FixedBytesHasher> at;  // txid -> arrival (ms)
+  for (int step = 0; step < 600; ++step) {
+    node.clock().advance(static_cast<int64_t>(rng() % 40));
+    const auto from = static_cast<uint32_t>(1 + rng() % 6);
+    const int what = static_cast<int>(rng() % 12);
+    if (what < 8) {
+      auto tx = transfer(from, 20, next[from], 100, 1);
+      if (node->submit_transaction(tx).ok()) {
+        ++next[from];
+        at[tx.id()] = node.clock().now_ms();
+      }
+    } else if (what < 10 && next[from] > node->account(account_key(from)).nonce) {
+      auto tx = transfer(from, 21, next[from] - 1, 100, 10 + step);  // a replacement arrives anew
+      if (node->submit_transaction(tx).ok()) at[tx.id()] = node.clock().now_ms();
+    } else if (what == 10) {
+      ASSERT_EQ(Miner::generate(node.chain(), miner, 1, nullptr, 1 + rng() % 8).size(), 1u);
+      for (auto& [s, n] : next) n = std::max(n, node->account(account_key(s)).nonce);
+    }
+    auto t = node->create_template(miner, SIZE_MAX, kAge);
+    auto eff = consensus::apply_block(params(), t.block, [&](const primitives::AccountKey& k) { return node->account(k); });
+    ASSERT_TRUE(eff) << "step " << step << ": " << eff.error().to_string();
+    ASSERT_EQ(t.block.header.merkle_root, primitives::compute_merkle_root(t.block.txs));
+    // Expected: per sender, the pooled run in nonce order while each arrived kAge ago or more.
+    const int64_t by = node.clock().now_ms() - kAge;
+    const auto ids = node->mempool_ids();
+    const auto txs = node->mempool_transactions(ids);
+    std::map<std::pair<primitives::AccountKey, uint64_t>, primitives::TxId> pooled;
+    for (size_t i = 0; i < ids.size(); ++i) pooled[{txs[i]->sender, txs[i]->nonce}] = ids[i];
+    std::set<primitives::TxId> want;
+    bool young = false;
+    for (uint32_t s = 1; s <= 6; ++s)
+      for (uint64_t n = node->account(account_key(s)).nonce;; ++n) {
+        auto it = pooled.find({account_key(s), n});
+        if (it == pooled.end()) break;
+        if (at.at(it->second) > by) {
+          young = true;
+          break;
+        }
+        want.insert(it->second);
+      }
+    std::set<primitives::TxId> got;
+    for (const auto& tx : t.block.txs) got.insert(tx.id());
+    ASSERT_EQ(got, want) << "step " << step;
+    if (young) {
+      EXPECT_TRUE(t.young_left_out) << "step " << step;
+    }
   }
   auto [built, extended] = node->template_counts();
   EXPECT_GT(extended, 100u);

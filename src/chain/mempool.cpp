@@ -223,7 +223,7 @@ std::vector<Removed> Mempool::remove(const TxId& id) {
   return removed;
 }
 
-std::vector<const MempoolEntry*> Mempool::select(size_t max_txs) const {
+std::vector<const MempoolEntry*> Mempool::select(size_t max_txs, uint64_t below_sequence) const {
   std::vector<const MempoolEntry*> out;
   struct Head {
     const MempoolEntry* e;
@@ -236,13 +236,13 @@ std::vector<const MempoolEntry*> Mempool::select(size_t max_txs) const {
   std::priority_queue<Head> heap;
   for (const auto& [sender, q] : queues_) {
     auto it = q.by_nonce.begin();
-    if (it != q.by_nonce.end()) heap.push(Head{&it->second, it, q.by_nonce.end()});
+    if (it != q.by_nonce.end() && it->second.sequence < below_sequence) heap.push(Head{&it->second, it, q.by_nonce.end()});
   }
   while (!heap.empty() && out.size() < max_txs) {
     Head h = heap.top();
     heap.pop();
     out.push_back(h.e);
-    if (++h.it != h.end) heap.push(Head{&h.it->second, h.it, h.end});
+    if (++h.it != h.end && h.it->second.sequence < below_sequence) heap.push(Head{&h.it->second, h.it, h.end});
   }
   return out;
 }

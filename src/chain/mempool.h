@@ -80,8 +80,10 @@ class Mempool {
   // made durable (the journal write failed) and so must not stay acknowledged.
   std::vector<Removed> remove(const TxId& id);
 
-  // Up to max_txs transactions, highest fee first, each sender's in nonce order.
-  std::vector<const MempoolEntry*> select(size_t max_txs) const;
+  // Up to max_txs transactions, highest fee first, each sender's in nonce order. With
+  // `below_sequence`, only entries that arrived before it: a sender's run stops at its first
+  // later arrival (its next nonces need it).
+  std::vector<const MempoolEntry*> select(size_t max_txs, uint64_t below_sequence = UINT64_MAX) const;
 
   bool contains(const TxId& id) const { return by_id_.count(id) != 0; }
   // The pooled transaction of `sender` at `nonce`, if any.
@@ -106,6 +108,8 @@ class Mempool {
   // the generation holds, the pool is exactly what it was plus appended()'s transactions.
   // Bounded: past max_count appends, the log is emptied and the generation moves.
   uint64_t layout_generation() const { return layout_generation_; }
+  // The sequence the next arrival will get: every entry pooled now has a smaller one.
+  uint64_t next_sequence() const { return next_sequence_; }
   const std::vector<TxId>& appended() const { return appended_; }
 
  private:

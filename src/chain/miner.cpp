@@ -157,7 +157,7 @@ void Miner::run() {
     uint64_t gen = chain_.tip_generation();
     uint64_t mgen = chain_.mempool_generation();
     const size_t limit = std::min(opts_.max_block_txs, opts_.block_txs_policy ? opts_.block_txs_policy() : SIZE_MAX);
-    BlockTemplate tmpl = chain_.create_template(opts_.reward_key, limit);
+    BlockTemplate tmpl = chain_.create_template(opts_.reward_key, limit, opts_.min_tx_age_ms);
     if (held(tmpl)) {
       // A better block is being rebuilt or validated: wait for it (or the hold's end) and mine
       // on whatever the tip is then. The wait is not counted as busy time.
@@ -172,7 +172,8 @@ void Miner::run() {
       if (chain_.tip_generation() != gen) return true;
       if (held(tmpl)) return true;
       auto age = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
-      if (chain_.mempool_generation() != mgen && age >= opts_.template_refresh_ms) return true;
+      // New transfers, or young ones left out that may be old enough by now.
+      if ((chain_.mempool_generation() != mgen || tmpl.young_left_out) && age >= opts_.template_refresh_ms) return true;
       return age >= 1000;  // keep the timestamp fresh
     };
     uint64_t counted = 0;  // attempts of this template already added to the totals

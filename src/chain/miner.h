@@ -27,6 +27,9 @@ struct MinerOptions {
   double cpu_share = 1.0;              // default: 1.0 = may use a whole core; (0, 1]
   bool idle_priority = true;           // default: an uncapped miner hashes at SCHED_IDLE
   int64_t template_refresh_ms = 250;   // default: pick up new transactions every 250 ms
+  // default: 0 = any pooled transfer. Transfers that reached the mempool less than this long ago
+  // wait for a later template (ChainState::create_template, ADR 0025).
+  int64_t min_tx_age_ms = 0;
   size_t max_block_txs = SIZE_MAX;     // default: up to the consensus limit
   // default: none. Asked before each template: at most this many transfers (the node's
   // block-size policy, policy_block_txs); max_block_txs still bounds it.

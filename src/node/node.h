@@ -56,6 +56,10 @@ struct NodeOptions {
   // most the transfers this node validates, at its measured speed, in this share of the block
   // interval. 0: up to the consensus limit.
   double block_validation_share = 0.5;
+  // default: 200 ms. The miner's templates leave out transfers that reached this node's mempool
+  // less than this long ago, so its peers have them relayed and verified when its block comes
+  // (chain::MinerOptions::min_tx_age_ms, ADR 0025). 0: any pooled transfer.
+  int64_t template_min_tx_age_ms = 200;
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };

@@ -118,7 +118,8 @@ Json block_policy_json(node::Node& n) {
               {"validation_us_per_tx", static_cast<double>(ns) / 1000.0},
               {"max_template_txs", std::min(limit, consensus_max)},
               {"templates_built", built},
-              {"templates_extended", extended}};
+              {"templates_extended", extended},
+              {"template_min_tx_age_ms", n.options().template_min_tx_age_ms}};
 }
 
 Json mining_info(node::Node& n) {
