@@ -826,19 +826,16 @@ bool ChainState::try_resume_writes() {
   ChainEvents events;
   TipInfo tip_after;
   std::vector<TxId> readmitted;
-  bool sync = false;
   {
     std::lock_guard lock(mu_);
     if (auto st = activate_best_chain(result, disconnected, touched); !st)
       note_fault(st.error(), st.error().code == storage::kErrCorrupt);
     if (result.tip_changed) after_tip_change(result, disconnected, touched, readmitted, tip_after, events);
-    sync = std::exchange(sync_due_, false);
   }
   if (result.tip_changed && events.on_tip_changed) events.on_tip_changed(tip_after, result.disconnected);
   if (events.on_tx_accepted)
     for (const auto& t : readmitted) events.on_tx_accepted(t);
-  flush_journal_erasures();
-  if (sync) (void)sync_storage();
+  (void)sync_pending();  // the journal erasures of what was connected, then the sync it is due
   return storage_status().state == StorageState::kOk;
 }
 
