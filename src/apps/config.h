@@ -16,6 +16,7 @@ namespace peerchain::apps {
 inline constexpr double kMaxHashRate = 1e12;                         // hashes/s; 0 = no cap
 inline constexpr int64_t kMaxBanSeconds = 10LL * 365 * 24 * 3600;    // ten years
 inline constexpr int64_t kMaxTemplateMinAgeMs = 10'000;              // ChainState keeps 10 s of arrivals
+inline constexpr int64_t kMaxTemplateRefreshMs = 1'000;              // the miner refreshes every second anyway (timestamp)
 inline constexpr int64_t kMaxClockOffsetMs = 365LL * 24 * 3600 * 1000;  // a year either way
 
 // Every setting the file may hold; unset ones keep the flag's default.

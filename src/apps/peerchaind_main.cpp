@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
                  "hold them verified by then: no round trip or signature check on the block's path); 0 = any")
       ->check(CLI::Range(int64_t{0}, apps::kMaxTemplateMinAgeMs))
       ->capture_default_str();
+  app.add_option("--template-refresh-ms", o.template_refresh_ms,
+                 "while transfers arrive, the miner takes a new template this often (a transfer waits up to this "
+                 "long, after the minimum age, to be mined; each refresh copies the template)")
+      ->check(CLI::Range(int64_t{10}, apps::kMaxTemplateRefreshMs))
+      ->capture_default_str();
   app.add_option("--api-token", api.token, "token admin API methods require (default: none on loopback, else generated into HOME/api.token)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "skew this node's clock by N ms (dev network only; for the chaos test)")

@@ -345,6 +345,9 @@ class ChainState {
   // Records a storage failure (the most severe one wins); logs one line when the state changes.
   // Returns the LocalError to hand back to the caller.
   LocalError note_fault(const util::Error& e, bool on_read) const;
+  // create_template's work under the lock: everything but the Merkle root.
+  void create_template_locked(BlockTemplate& t, const primitives::AccountKey& miner, size_t max_txs,
+                              int64_t min_age_ms) const;
   std::vector<ChainResult<primitives::TxId>> admit_transactions(std::span<const primitives::Transaction> txs,
                                                                 bool journal);
 

@@ -199,6 +199,7 @@ util::Status Node::start() {
       if (opts_.hash_rate >= 0) mo.max_hashes_per_second = opts_.hash_rate;
       mo.block_txs_policy = [this] { return template_txs_limit(); };
       mo.min_tx_age_ms = opts_.template_min_tx_age_ms;
+      mo.template_refresh_ms = opts_.template_refresh_ms;
       mo.on_found = [this](const primitives::Block& b, const std::vector<primitives::TxId>& ids) {
         peer_manager_->relay_mined_block(b, ids);
       };

@@ -60,6 +60,9 @@ struct NodeOptions {
   // less than this long ago, so its peers have them relayed and verified when its block comes
   // (chain::MinerOptions::min_tx_age_ms, ADR 0025). 0: any pooled transfer.
   int64_t template_min_tx_age_ms = 200;
+  // default: 250 ms. How often the miner takes a new template while transfers arrive (or young
+  // ones were left out): a transfer waits up to this long, after the minimum age, to be mined.
+  int64_t template_refresh_ms = 250;
   // default: the network's consensus parameters. The simulator sets other block intervals.
   std::optional<consensus::Params> params;
 };

@@ -119,7 +119,8 @@ Json block_policy_json(node::Node& n) {
               {"max_template_txs", std::min(limit, consensus_max)},
               {"templates_built", built},
               {"templates_extended", extended},
-              {"template_min_tx_age_ms", n.options().template_min_tx_age_ms}};
+              {"template_min_tx_age_ms", n.options().template_min_tx_age_ms},
+              {"template_refresh_ms", n.options().template_refresh_ms}};
 }
 
 Json mining_info(node::Node& n) {
