@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/config.h"
 #include "apps/flags.h"
 #ifndef PEERCHAIN_PLANTED_BUGS
 #include "apps/sim_serve.h"
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   std::string compact_relay = "on";
   app.add_option("--compact-relay", compact_relay, "nodes relay blocks as sketches (on) or whole (off); default on")
       ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--template-min-age-ms", o.template_min_tx_age_ms,
+                 "miners' templates hold only transfers at least this old, simulated ms (default: the node's, 200)")
+      ->check(CLI::Range(int64_t{0}, peerchain::apps::kMaxTemplateMinAgeMs));
   app.add_option("--fault-interval", o.fault_interval_s, "mean seconds between faults; 0: none (default 2)")->check(CLI::Range(0.0, 1e6));
   app.add_option("--faults", faults, "comma-separated fault kinds (default: all)");
   app.add_option("--clients", o.clients, "wallets sending transfers (default 4)")->check(CLI::Range(0, 100));

@@ -319,6 +319,7 @@ void Simulation::start_node(int i) {
   no.discover = false;
   no.user_agent = "peerchain-sim/n" + std::to_string(i);
   no.compact_relay = o_.compact_relay;
+  no.template_min_tx_age_ms = o_.template_min_tx_age_ms;
   for (int p : s.peers) no.peers.push_back({Network::host_of(p), Network::kPort});
   auto created = node::Node::create(no, s.services);
   if (!created) {
@@ -468,7 +469,9 @@ void Simulation::mine_block(int i) {
   SimNode& s = N(i);
   util::LogScope scope(s.logger.get());
   auto& chain = s.node->chain();
-  chain::BlockTemplate tmpl = chain.create_template(s.reward);
+  // The template the node's miner would hash when the block is found: its transfers are at
+  // least the minimum age (each draw is memoryless, so no refresh cadence is simulated).
+  chain::BlockTemplate tmpl = chain.create_template(s.reward, SIZE_MAX, o_.template_min_tx_age_ms);
   uint64_t hashes = 0;
   if (!chain::Miner::solve(tmpl, [] { return false; }, hashes)) return schedule_mining(i);
   const BlockId id = tmpl.block.id();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "node/node.h"
 #include "sim/event_loop.h"
 #include "sim/network.h"
 #include "sim/trace.h"
@@ -49,6 +50,9 @@ struct SimOptions {
   int planted_bug = 0;               // test builds only: which planted bug is live (0: none)
   double check_every_s = 5;          // invariants on every running node this often; 0: only at the end
   bool compact_relay = true;         // nodes relay blocks as sketches (issue 15); false: whole blocks
+  // The miners' templates hold only transfers that reached their mempool at least this long ago
+  // (simulated ms), as a node's --template-min-age-ms (ADR 0025); the node's default.
+  int64_t template_min_tx_age_ms = node::NodeOptions{}.template_min_tx_age_ms;
 };
 
 struct SimReport {

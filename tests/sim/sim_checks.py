@@ -10,9 +10,14 @@
                                   least --min-faults faults were injected in total
   sim_checks.py BIN regress --list 6,8 -- ARGS   seeds that once found a bug in the node, kept
                                   as regression tests: each must pass
+  sim_checks.py BIN template_age  the simulated miners run the node's template policy (ADR
+                                  0025): with --template-min-age-ms 2000 no found block holds a
+                                  transfer acknowledged less than 2 s before; with 0 some do (the
+                                  check can fail); both runs pass every invariant
 Exit 0 on success; the reason on stderr otherwise. Every process started is waited for.
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -112,10 +117,52 @@ def regress(bin_dir, args):
             fail("regression seed %s fails again" % seed)
 
 
+def youngest_mined_ms(path):
+    """The least time between a transfer's first acknowledged submission and a found block that
+    holds it (a transfer reaches the miner's mempool at or after its submission, so this bounds
+    its age at the miner from below), and how many such pairs there were."""
+    submitted, youngest, pairs = {}, None, 0
+    with open(path) as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("ev") == "tx_submitted" and e.get("acked"):
+                submitted.setdefault(e["txid"], e["t"])
+            elif e.get("ev") == "block_found":
+                for txid in e["txids"]:
+                    if txid in submitted:
+                        pairs += 1
+                        ms = (e["t"] - submitted[txid]) / 1000.0
+                        youngest = ms if youngest is None else min(youngest, ms)
+    return youngest, pairs
+
+
+def template_age(bin_dir, args):
+    sim = os.path.join(bin_dir, "peerchain-sim")
+    base = ["--seed", "3", "--nodes", "3", "--duration", "30", "--settle", "60", "--fault-interval", "0",
+            "--tx-rate", "20"]
+    with tempfile.TemporaryDirectory() as d:
+        seen = {}
+        for age in (2000, 0):
+            path = os.path.join(d, "age%d.jsonl" % age)
+            rc, out = run([sim, "--template-min-age-ms", str(age), "--record", path] + base, 600)
+            print(out.strip())
+            if rc != 0:
+                fail("the run with --template-min-age-ms %d failed" % age)
+            seen[age] = youngest_mined_ms(path)
+            print("age %d ms: %d mined transfers, the youngest %.3f ms after its submission" % ((age,) + seen[age][::-1]))
+        youngest, pairs = seen[2000]
+        if pairs < 100:
+            fail("only %d transfers mined with the 2 s age" % pairs)
+        if youngest < 2000 - 1:  # arrival marks are whole milliseconds
+            fail("a block held a transfer %.3f ms after its submission, under the 2 s minimum age" % youngest)
+        if seen[0][0] is None or seen[0][0] >= 2000 - 1:
+            fail("with no minimum age no transfer was mined within 2 s: the check could not fail")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
-    ap.add_argument("mode", choices=["determinism", "planted", "sweep", "regress"])
+    ap.add_argument("mode", choices=["determinism", "planted", "sweep", "regress", "template_age"])
     ap.add_argument("bug", nargs="?", type=int, default=0)
     ap.add_argument("--seeds", default="1..20")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -128,7 +175,8 @@ def main():
         argv = argv[:argv.index("--")]
     args = ap.parse_args(argv)
     args.extra = extra
-    {"determinism": determinism, "planted": planted, "sweep": sweep, "regress": regress}[args.mode](args.bin, args)
+    {"determinism": determinism, "planted": planted, "sweep": sweep, "regress": regress,
+     "template_age": template_age}[args.mode](args.bin, args)
 
 
 if __name__ == "__main__":
