@@ -1269,7 +1269,7 @@ void ChainState::create_template_locked(BlockTemplate& t, const AccountKey& mine
   // Entries below `cutoff` are old enough to mine.
   const uint64_t cutoff = min_age_ms > 0 ? arrived_by(clock_.steady_ms() - min_age_ms) : UINT64_MAX;
   if (c.valid && c.tip == tip->id && c.layout_generation == mempool_.layout_generation() && c.max_txs == n &&
-      c.appended_seen <= appended.size() && cutoff <= c.rebuild_past) {
+      c.min_age_ms == min_age_ms && c.appended_seen <= appended.size() && cutoff <= c.rebuild_past) {
     // Only appends since: each extends its sender's run when the template holds all of that
     // sender's earlier pooled transactions (its nonce is the next one, or none of the sender's
     // is in and it is the sender's first pooled one: several appends of a sender new to the
@@ -1298,6 +1298,7 @@ void ChainState::create_template_locked(BlockTemplate& t, const AccountKey& mine
       if (const auto* e = mempool_.get(appended[seen - 1]); e && e->sequence < cutoff) break;
     c = TemplateCache{true, tip->id, mempool_.layout_generation(), seen, n, {}, {},
                       decltype(c.next_nonce)(16, util::SaltedHasher{c.next_nonce.hash_function().salt})};
+    c.min_age_ms = min_age_ms;
     const auto* first = seen < appended.size() ? mempool_.get(appended[seen]) : nullptr;
     if (cutoff < (first ? first->sequence : mempool_.next_sequence())) c.rebuild_past = cutoff;
     c.ids.reserve(entries.size());

@@ -411,6 +411,9 @@ class ChainState {
     // Young transfers left out that the appends do not bring back (they arrived before the
     // layout last changed): once the age cutoff passes this sequence, rebuild.
     uint64_t rebuild_past = UINT64_MAX;
+    // The minimum age it was built with: a template asked for with another one is rebuilt (one
+    // built for `generate`, age 0, holds transfers too young for the miner's).
+    int64_t min_age_ms = 0;
   };
   mutable TemplateCache template_cache_;
   // When transfers reached the mempool: (steady ms, Mempool::next_sequence() then), one mark per
