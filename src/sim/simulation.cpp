@@ -471,7 +471,7 @@ void Simulation::mine_block(int i) {
   auto& chain = s.node->chain();
   // The template the node's miner would hash when the block is found: its transfers are at
   // least the minimum age (each draw is memoryless, so no refresh cadence is simulated).
-  chain::BlockTemplate tmpl = chain.create_template(s.reward, SIZE_MAX, o_.template_min_tx_age_ms);
+  chain::BlockTemplate tmpl = chain.create_template(s.reward, SIZE_MAX, s.node->options().template_min_tx_age_ms);
   uint64_t hashes = 0;
   if (!chain::Miner::solve(tmpl, [] { return false; }, hashes)) return schedule_mining(i);
   const BlockId id = tmpl.block.id();
