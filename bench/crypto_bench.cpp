@@ -146,6 +146,29 @@ void BM_SchnorrSign(benchmark::State& state) {
 }
 BENCHMARK(BM_SchnorrSign);
 
+// A recipient's key check (check_tx_shape) over the keys of N accounts in a random order, as a
+// block of a load run with N accounts asks it: a parsed-key cache hit, or a field square root.
+void BM_RecipientKeyCheck(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  std::vector<crypto::XOnlyPubKey> keys;
+  for (size_t i = 0; i < n; ++i) {
+    util::FixedBytes<32> b{};
+    b.data[0] = 1;
+    b.data[30] = static_cast<uint8_t>(i >> 8);
+    b.data[31] = static_cast<uint8_t>(i);
+    keys.push_back(crypto::SecretKey::from_bytes(b)->pubkey());
+  }
+  uint64_t x = 88172645463325252ULL;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    benchmark::DoNotOptimize(crypto::is_valid_pubkey(keys[x % n]));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_RecipientKeyCheck)->Arg(1000)->Arg(3000)->Arg(10000);
+
 void BM_MerkleRoot5000(benchmark::State& state) {
   std::vector<crypto::Hash256> ids(5000);
   for (size_t i = 0; i < ids.size(); ++i) {

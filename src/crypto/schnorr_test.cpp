@@ -194,6 +194,35 @@ TEST(Schnorr, WrongKeyMessageOrSignatureRefused) {
   EXPECT_FALSE(crypto::schnorr_verify(sk.pubkey(), msg.span(), SchnorrSig{}));
 }
 
+// More keys than the per-thread cache of parsed keys holds (4,096), in an order that keeps
+// evicting them, with invalid keys among them: each check still uses its own key.
+TEST(Schnorr, ParsedKeyCacheEvictionsKeepEachKeyItsOwn) {
+  constexpr size_t kKeys = 5000;
+  std::vector<crypto::SecretKey> keys;
+  std::vector<crypto::SchnorrSig> sigs;
+  auto msg = crypto::sha256(util::as_bytes("many keys"));
+  for (size_t i = 0; i < kKeys; ++i) {
+    util::FixedBytes<32> b{};
+    b.data[0] = 1;
+    b.data[30] = static_cast<uint8_t>(i >> 8);
+    b.data[31] = static_cast<uint8_t>(i);
+    keys.push_back(*crypto::SecretKey::from_bytes(b));
+    sigs.push_back(keys.back().sign(msg));
+  }
+  auto bad_pk = *XOnlyPubKey::from_hex("EEFDEA4CDB677750A420FEE807EACF21EB9898AE79B9768766E4FAA04A2D4A34");
+  for (int round = 0; round < 2; ++round)
+    for (size_t k = 0; k < kKeys; ++k) {
+      size_t i = (k * 2654435761u) % kKeys;  // a stride through every key, different each round
+      if (round == 1) i = kKeys - 1 - i;
+      ASSERT_TRUE(crypto::schnorr_verify(keys[i].pubkey(), msg.span(), sigs[i])) << i;
+      ASSERT_FALSE(crypto::schnorr_verify(keys[(i + 1) % kKeys].pubkey(), msg.span(), sigs[i])) << i;
+      ASSERT_TRUE(crypto::is_valid_pubkey(keys[i].pubkey()));
+      if (k % 64 == 0) {
+        ASSERT_FALSE(crypto::is_valid_pubkey(bad_pk));
+      }
+    }
+}
+
 TEST(Schnorr, AuxRandomnessChangesSignatureNotValidity) {
   auto sk = key_from_byte(9);
   auto msg = crypto::sha256(util::as_bytes("m"));
