@@ -499,7 +499,8 @@ class FlakyDatabase final : public storage::Database {
   }
   util::Status write(const storage::WriteBatch& batch, bool sync) override {
     if (fail_writes) return util::fail(std::string(storage::kErrNoSpace), "write: IO error: No space left on device");
-    const bool erases_journal = std::any_of(batch.ops().begin(), batch.ops().end(), [](const storage::WriteBatch::Op& op) {
+    const auto ops = batch.ops();
+    const bool erases_journal = std::any_of(ops.begin(), ops.end(), [](const storage::WriteBatch::Op& op) {
       return op.column == storage::Column::kMempool && op.kind != storage::WriteBatch::Kind::kPut;
     });
     if (erases_journal) journal_erasure_writes.fetch_add(1);

@@ -105,8 +105,10 @@ class RocksDatabase final : public Database {
   }
 
   util::Status write(const WriteBatch& batch, bool sync) override {
-    rocksdb::WriteBatch wb;
-    for (const auto& op : batch.ops()) {
+    // Sized once: RocksDB's record of each op is its bytes plus a few of framing.
+    rocksdb::WriteBatch wb(batch.byte_size() + 16 * batch.size() + 16);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const WriteBatch::Op op = batch.op(i);
       auto s = op.kind == WriteBatch::Kind::kPut     ? wb.Put(handle(op.column), slice(op.key), slice(op.value))
                : op.kind == WriteBatch::Kind::kErase ? wb.Delete(handle(op.column), slice(op.key))
                                                      : wb.DeleteRange(handle(op.column), slice(op.key), slice(op.value));

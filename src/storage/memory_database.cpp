@@ -161,32 +161,38 @@ util::Status MemoryDatabase::write(const WriteBatch& batch, bool sync) {
   auto& counters = disk_->counters_;
   // A range erase becomes the point erases of the records it covers when it is applied (what
   // was visible then), so the volatile log replays exactly what RocksDB's WAL would.
-  std::vector<WriteBatch::Op> ops;
-  ops.reserve(batch.ops().size());
-  for (const auto& op : batch.ops()) {
+  std::vector<MemoryDisk::LoggedOp> ops;
+  ops.reserve(batch.size());
+  for (size_t n = 0; n < batch.size(); ++n) {
+    const WriteBatch::Op op = batch.op(n);
+    const util::Bytes key(op.key.begin(), op.key.end());
     const size_t i = static_cast<size_t>(op.column);
     if (op.kind == WriteBatch::Kind::kEraseRange) {
       counters.bytes += op.key.size() + op.value.size();
       std::set<util::Bytes> covered;
-      for (auto d = disk_->durable_[i].lower_bound(op.key); d != disk_->durable_[i].end() && d->first < op.value; ++d)
+      const util::Bytes end(op.value.begin(), op.value.end());
+      for (auto d = disk_->durable_[i].lower_bound(key); d != disk_->durable_[i].end() && d->first < end; ++d)
         covered.insert(d->first);
-      for (auto v = disk_->volatile_[i].lower_bound(op.key); v != disk_->volatile_[i].end() && v->first < op.value; ++v)
+      for (auto v = disk_->volatile_[i].lower_bound(key); v != disk_->volatile_[i].end() && v->first < end; ++v)
         covered.insert(v->first);
       for (const auto& k : covered) {
         disk_->corrupt_keys_[i].erase(k);
         disk_->volatile_[i][k].reset();
-        ops.push_back({op.column, k, {}, WriteBatch::Kind::kErase});
+        ops.push_back({op.column, WriteBatch::Kind::kErase, k, {}});
       }
       continue;
     }
-    disk_->corrupt_keys_[i].erase(op.key);  // a rewritten record carries a fresh checksum
+    disk_->corrupt_keys_[i].erase(key);  // a rewritten record carries a fresh checksum
     counters.bytes += op.key.size() + op.value.size();
-    auto& slot = disk_->volatile_[i][op.key];
-    if (op.kind == WriteBatch::Kind::kErase)
+    auto& slot = disk_->volatile_[i][key];
+    util::Bytes value;
+    if (op.kind == WriteBatch::Kind::kErase) {
       slot.reset();
-    else
-      slot = op.value;
-    ops.push_back(op);
+    } else {
+      value.assign(op.value.begin(), op.value.end());
+      slot = value;
+    }
+    ops.push_back({op.column, op.kind, key, std::move(value)});
   }
   if (!sync && !ops.empty()) disk_->volatile_log_.push_back(std::move(ops));
   ++counters.writes;
@@ -275,7 +281,7 @@ util::Status MemoryDatabase::clear(Column c) {
   disk_->volatile_[i].clear();
   // The dropped column's unsynced records go with it (RocksDB ignores a dropped family's log).
   for (auto& logged : disk_->volatile_log_)
-    std::erase_if(logged, [c](const WriteBatch::Op& op) { return op.column == c; });
+    std::erase_if(logged, [c](const MemoryDisk::LoggedOp& op) { return op.column == c; });
   std::erase_if(disk_->volatile_log_, [](const auto& logged) { return logged.empty(); });
   disk_->corrupt_keys_[i].clear();
   disk_->corrupt_columns_[i] = false;

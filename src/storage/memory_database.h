@@ -108,7 +108,13 @@ class MemoryDisk {
   std::array<Records, kColumnCount> durable_;             // GUARDED_BY(mu_)
   std::array<Overlay, kColumnCount> volatile_;            // GUARDED_BY(mu_): over durable_
   // The unsynced batches in write order (what volatile_ folds together), for power_cut(keep).
-  std::vector<std::vector<WriteBatch::Op>> volatile_log_;  // GUARDED_BY(mu_)
+  struct LoggedOp {  // a batch's op with its own bytes (the batch is gone by the power cut)
+    Column column;
+    WriteBatch::Kind kind;
+    util::Bytes key;
+    util::Bytes value;
+  };
+  std::vector<std::vector<LoggedOp>> volatile_log_;  // GUARDED_BY(mu_)
   std::array<std::set<util::Bytes>, kColumnCount> corrupt_keys_;  // GUARDED_BY(mu_)
   std::array<bool, kColumnCount> corrupt_columns_{};      // GUARDED_BY(mu_)
   std::optional<WriteFault> fault_;                       // GUARDED_BY(mu_)
