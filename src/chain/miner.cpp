@@ -196,7 +196,8 @@ void Miner::run() {
                         tmpl.block.txs.size());
       if (opts_.on_found) opts_.on_found(tmpl.block, tmpl.ids);
       // The root was computed from these ids by create_template: not again (~3 ms for 10,000).
-      auto r = chain_.process_block(tmpl.block, &tmpl.ids, ChainState::Durability::kBeforeReturn, /*root_matched=*/true);
+      auto r = chain_.process_block(tmpl.block, &tmpl.ids, ChainState::Durability::kBeforeReturn,
+                                    /*root_matched=*/true);
       if (r) {
         blocks_found_.fetch_add(1);
         util::log().info("mined block {} height {} txs {}", tmpl.block.id().hex(), tmpl.block.header.height,

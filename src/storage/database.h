@@ -33,8 +33,9 @@ inline constexpr size_t kColumnCount = 7;
 //
 // Every key and value is copied into one buffer the batch owns, and each operation is a small
 // record of where its bytes are: a block's connect puts ~10,000 records (its tx index, accounts,
-// journal), and two heap allocations and frees per record were a fifth of the connect's time on
-// an idle core (perf, BM_ConnectBlock5000_WarmSigCache).
+// journal), and the two heap allocations and frees of each were a fifth of connect_tip's samples
+// in a profile of an idle connect (BM_ConnectBlock5000_WarmSigCache; the whole block's processing
+// gained a few per cent).
 class WriteBatch {
  public:
   enum class Kind : uint8_t { kPut, kErase, kEraseRange };
