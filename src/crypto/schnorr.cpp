@@ -66,7 +66,8 @@ struct Keypair {
 // them sharing a slot with another, and the pairs evicted each other all the time (every block of
 // a 1,000-account load run re-parsed ~1,000 recipients, 4-5 ms of a 5,000-transfer block's checks
 // on an idle core, traced in the block-connect thread). With four ways the same 4,096 entries
-// hold any ~3,000 keys with almost no conflict misses.
+// hold 1,000 keys without a miss (BM_RecipientKeyCheck/1000: 46 ns a check); at 3,000 keys about
+// one check in six still misses (820 ns), against two in five before (1,783 ns).
 class ParsedKeyCache {
  public:
   // The parsed key, or nullptr if `key` is not on the curve.
