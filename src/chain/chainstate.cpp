@@ -141,6 +141,7 @@ util::Status ChainState::init_genesis() {
   batch.put(Column::kMeta, key_of(storage::kMetaSchema), storage::encode_schema_version(storage::kSchemaVersion));
   batch.put(Column::kMeta, key_of(storage::kMetaGenesis), params_.genesis_id.span());
   batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
+  batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), params_.genesis_id.span());
   return db_->write(batch, true);
 }
 
@@ -219,12 +220,18 @@ util::Status ChainState::load() {
       unlinked_.emplace(e->header.prev_id, e);
     }
   }
+  if (auto s = catch_up_tx_index(); !s) {
+    if (opts_.activate_on_open) return s;
+    // verify reports the records missing; reindex rebuilds them.
+    util::log().warn("tx index not caught up with the tip: {}", s.error().to_string());
+  }
   ProcessResult result;
   std::vector<Block> disconnected;
   std::set<AccountKey> touched;
-  if (opts_.activate_on_open)
+  if (opts_.activate_on_open) {
     if (auto s = activate_best_chain(result, disconnected, touched); !s) return s;
-  flush_journal_erasures();
+    flush_deferred_writes();
+  }
   if (std::exchange(sync_due_, false))  // opening: nobody else waits on the lock yet
     if (auto s = db_->sync(); !s) return s;
   if (!disconnected.empty()) {
@@ -360,8 +367,6 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
     touched.insert(key);
   }
   batch.put(Column::kUndo, e->id.span(), storage::encode_undo(undo));
-  for (uint32_t i = 0; i < ids_in->size(); ++i)
-    batch.put(Column::kTxIndex, (*ids_in)[i].span(), storage::encode_tx_location({e->id, i}));
   // Confirmed: out of the journal, in the same atomic batch. A sender's pooled transfers hold
   // consecutive nonces from its confirmed one, so those the block confirmed or conflicts with
   // are [its nonce before, min(after, before + pending)): a long run goes in one range, a short
@@ -369,7 +374,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   // until compaction drops them (ADR 0018: one per sender per block took the long run's peak
   // RSS from ~210 to ~270 MB), so only runs of kJournalRangeMin or more use one.
   std::vector<std::tuple<AccountKey, uint64_t, uint64_t>> erased;
-  storage::WriteBatch erasures;  // written after the tip is announced (flush_journal_erasures)
+  storage::WriteBatch erasures;  // written after the tip is announced (flush_deferred_writes)
   for (const auto& [key, before] : eff->before) {
     auto after = eff->after.find(key);
     const uint64_t to = after == eff->after.end() ? before.nonce : after->second.nonce;
@@ -401,9 +406,12 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
   }
   for (const auto& [key, after] : eff->after) account_cache_.put(key, after);
   for (const auto& [key, from, to] : erased) journal_erased_[key].emplace_back(from, to);
-  if (!erasures.empty()) {
-    std::lock_guard pending(pending_erasures_mu_);
-    pending_erasures_.append(std::move(erasures));
+  {
+    // The tx index follows (flush_deferred_writes); lookups see these records meanwhile.
+    std::lock_guard pending(deferred_mu_);
+    if (!erasures.empty()) pending_erasures_.append(std::move(erasures));
+    for (uint32_t i = 0; i < ids_in->size(); ++i) pending_at_.try_emplace((*ids_in)[i], e, i);
+    pending_index_.push_back({e, *ids_in});
   }
   active_.push_back(e);
   publish_tip_hint();
@@ -414,9 +422,14 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
   // The erasures of earlier connects land before anything this disconnect lets be journaled
   // again (a transfer it returns to the mempool, a nonce it makes valid again), those another
   // thread is writing included: ADR 0024.
-  flush_journal_erasures(/*barrier=*/true);
+  flush_deferred_writes(/*barrier=*/true);
   BlockIndexEntry* e = tip_entry();
   if (!e->parent) return util::fail("internal", "cannot disconnect genesis");
+  {
+    // The barrier's write failed (noted): the block's index records are not on disk to erase.
+    std::lock_guard pending(deferred_mu_);
+    if (!pending_index_.empty()) return util::fail(std::string(storage::kErrIo), "tx index records not yet written");
+  }
   auto corrupt = [this](std::string what) {
     util::Error err{std::string(storage::kErrCorrupt), std::move(what)};
     note_fault(err, true);
@@ -445,6 +458,7 @@ util::Status ChainState::disconnect_tip(std::vector<Block>& disconnected, std::s
   batch.erase(Column::kUndo, e->id.span());
   for (const auto& tx : (*block)->txs) batch.erase(Column::kTxIndex, tx.id().span());
   batch.put(Column::kMeta, key_of(storage::kMetaTip), e->parent->id.span());
+  batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), e->parent->id.span());
   if (auto st = db_->write(batch, true); !st) {
     account_cache_.clear();
     note_fault(st.error(), false);
@@ -656,7 +670,7 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
 }
 
 util::Status ChainState::sync_pending() {
-  flush_journal_erasures();
+  flush_deferred_writes();
   {
     std::lock_guard lock(mu_);
     if (!std::exchange(sync_due_, false)) return {};
@@ -767,7 +781,7 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   // Durable before the caller hears back, as before; but the tip was announced and the lock
   // released first, so peers, the miner and readers did not wait for the fsync, nor for the
   // journal's erasures of the transfers the block confirmed.
-  if (durability == Durability::kBeforeReturn) flush_journal_erasures();
+  if (durability == Durability::kBeforeReturn) flush_deferred_writes();
   if (sync)
     if (auto st = sync_storage(); !st && !local) local = LocalError{storage_status().state, st.error().to_string()};
   if (block.txs.size() >= 256)  // where a large block's time went (the connect line has its write)
@@ -779,21 +793,85 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   return result;
 }
 
-void ChainState::flush_journal_erasures(bool barrier) {
+void ChainState::flush_deferred_writes(bool barrier) {
   if (!barrier) {
-    std::lock_guard pending(pending_erasures_mu_);
-    if (pending_erasures_.empty()) return;  // nothing of ours; whoever took the rest writes it
+    std::lock_guard pending(deferred_mu_);
+    // Nothing of ours; whoever took the rest writes it.
+    if (pending_erasures_.empty() && pending_index_.empty()) return;
   }
-  std::lock_guard writing(journal_write_mu_);
+  std::lock_guard writing(deferred_write_mu_);
   storage::WriteBatch batch;
+  std::deque<PendingIndex> indexed;
   {
-    std::lock_guard pending(pending_erasures_mu_);
+    std::lock_guard pending(deferred_mu_);
     std::swap(batch, pending_erasures_);
+    std::swap(indexed, pending_index_);
   }
-  if (batch.empty()) return;
-  // Unsynced: a record left by a power cut is stale (its nonce confirmed), refused and erased by
-  // replay_mempool_journal; the sync that makes the connect durable usually covers it too.
-  if (auto st = db_->write(batch, false); !st) note_fault(st.error(), false);
+  if (batch.empty() && indexed.empty()) return;
+  for (const auto& p : indexed)
+    for (uint32_t i = 0; i < p.ids.size(); ++i)
+      batch.put(Column::kTxIndex, p.ids[i].span(), storage::encode_tx_location({p.block->id, i}));
+  if (!indexed.empty()) batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), indexed.back().block->id.span());
+  // Unsynced: a journal record left by a power cut is stale (its nonce confirmed), refused and
+  // erased by replay_mempool_journal; index records lost with it are taken again from the blocks
+  // at open (catch_up_tx_index). The sync that makes the connect durable usually covers both.
+  auto st = db_->write(batch, false);
+  if (!st) note_fault(st.error(), false);
+  std::lock_guard pending(deferred_mu_);
+  if (!st) {  // kept for the next flush, ahead of the connects since (the erasures are not needed)
+    pending_index_.insert(pending_index_.begin(), std::make_move_iterator(indexed.begin()),
+                          std::make_move_iterator(indexed.end()));
+    return;
+  }
+  for (const auto& p : indexed)
+    for (const auto& id : p.ids) pending_at_.erase(id);
+}
+
+std::optional<storage::TxLocation> ChainState::tx_location(const TxId& id) const {
+  {
+    std::lock_guard pending(deferred_mu_);
+    if (auto it = pending_at_.find(id); it != pending_at_.end())
+      return storage::TxLocation{it->second.first->id, it->second.second};
+  }
+  auto v = db_->get(Column::kTxIndex, id.span());
+  if (!v) note_fault(v.error(), true);
+  if (!v || !*v) return std::nullopt;
+  auto loc = storage::decode_tx_location(**v);
+  if (!loc) {
+    note_fault({std::string(storage::kErrCorrupt), "tx index record of " + id.hex() + ": " + loc.error().to_string()},
+               true);
+    return std::nullopt;
+  }
+  return *loc;
+}
+
+util::Status ChainState::catch_up_tx_index() {
+  auto v = db_->get(Column::kMeta, key_of(storage::kMetaIndexedTip));
+  if (!v) return util::unexpected(v.error());
+  const BlockIndexEntry* tip = tip_entry();
+  if (!*v) {  // written before ADR 0026: each connect's batch held its index records
+    if (!opts_.activate_on_open) return {};  // nothing written before verify/reindex look
+    storage::WriteBatch batch;
+    batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), tip->id.span());
+    return db_->write(batch, true);
+  }
+  auto it = (*v)->size() == 32 ? index_.find(BlockId::from_span(**v)) : index_.end();
+  if (it == index_.end() || it->second->height() >= active_.size() ||
+      active_[it->second->height()] != it->second.get())
+    return util::fail("corrupt", "indexed tip " + util::to_hex(**v) + " is not on the active chain");
+  const uint32_t from = it->second->height();
+  std::lock_guard pending(deferred_mu_);
+  for (uint32_t h = from + 1; h <= tip->height(); ++h) {
+    auto b = read_block(active_[h]->id);
+    if (!b) return util::unexpected(b.error());
+    if (!*b) return util::fail("corrupt", "block " + active_[h]->id.hex() + " of the active chain missing");
+    PendingIndex p{active_[h], primitives::transaction_ids((*b)->txs)};
+    for (uint32_t i = 0; i < p.ids.size(); ++i) pending_at_.try_emplace(p.ids[i], p.block, i);
+    pending_index_.push_back(std::move(p));
+  }
+  if (tip->height() > from)
+    util::log().info("tx index: {} blocks after {} taken again from the blocks", tip->height() - from, it->first.hex());
+  return {};
 }
 
 util::Status ChainState::sync_storage() {
@@ -1100,9 +1178,7 @@ std::vector<ChainResult<TxId>> ChainState::admit_transactions(std::span<const pr
         // A transaction already in a block has a spent nonce: only then look it up, to give
         // the better reason (no index read on the hot path).
         if (r.error().code == RejectCode::kNonceTooLow) {
-          auto loc = db_->get(Column::kTxIndex, id.span());
-          if (!loc) note_fault(loc.error(), true);
-          if (loc && *loc) {
+          if (tx_location(id)) {
             out.push_back(reject(RejectCode::kDuplicate, "already in a block"));
             continue;
           }
@@ -1397,15 +1473,13 @@ std::map<AccountKey, Account> ChainState::all_accounts() const {
 }
 
 std::optional<std::pair<TxPlace, uint32_t>> ChainState::indexed_place(const TxId& id) const {
-  auto v = db_->get(Column::kTxIndex, id.span());
-  if (!v) note_fault(v.error(), true);
-  if (!v || !*v) return std::nullopt;
-  auto loc = storage::decode_tx_location(**v);
-  auto it = loc ? index_.find(loc->block) : index_.end();
+  auto loc = tx_location(id);
+  if (!loc) return std::nullopt;
+  auto it = index_.find(loc->block);
   if (it == index_.end()) {
-    note_fault({std::string(storage::kErrCorrupt),
-                "tx index record of " + id.hex() + ": " + (loc ? "names unknown block " + loc->block.hex() : loc.error().to_string())},
-               true);
+    note_fault(
+        {std::string(storage::kErrCorrupt), "tx index record of " + id.hex() + ": names unknown block " + loc->block.hex()},
+        true);
     return std::nullopt;
   }
   uint32_t h = it->second->height();
@@ -1451,11 +1525,9 @@ std::vector<bool> ChainState::known_transactions(std::span<const TxId> ids) cons
       else look_up.push_back(i);
     }
   }
-  for (size_t i : look_up) {  // the database is thread-safe: no lock held for the reads
-    auto v = db_->get(Column::kTxIndex, ids[i].span());
-    if (!v) note_fault(v.error(), true);
-    out[i] = v && *v;
-  }
+  // The database is thread-safe: no chain lock held for the reads. A record connect_tip moved
+  // from the mempool to the pending index under the lock is found there or, once written, on disk.
+  for (size_t i : look_up) out[i] = tx_location(ids[i]).has_value();
   return out;
 }
 
@@ -1492,12 +1564,20 @@ util::Status ChainState::reindex() {
   std::lock_guard lock(mu_);
   std::vector<BlockIndexEntry*> old_chain = active_;
   account_cache_.clear();
+  {
+    std::lock_guard writing(deferred_write_mu_);
+    std::lock_guard pending(deferred_mu_);
+    pending_index_.clear();  // the index is rebuilt from the blocks below
+    pending_at_.clear();
+  }
+  flush_deferred_writes(/*barrier=*/true);  // the journal's erasures (ADR 0024)
   for (auto c : {Column::kAccounts, Column::kUndo, Column::kTxIndex})
     if (auto st = db_->clear(c); !st) return st;
   storage::WriteBatch batch;
   for (const auto& a : params_.allocations)
     batch.put(Column::kAccounts, a.key.span(), primitives::encode_account(Account{a.amount, 0}));
   batch.put(Column::kMeta, key_of(storage::kMetaTip), params_.genesis_id.span());
+  batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), params_.genesis_id.span());
   if (auto st = db_->write(batch, true); !st) return st;
   active_.resize(1);
   publish_tip_hint();
@@ -1527,7 +1607,7 @@ util::Status ChainState::reindex() {
   ProcessResult result;
   std::vector<Block> disconnected;
   if (auto st = activate_best_chain(result, disconnected, touched); !st) return st;
-  flush_journal_erasures();
+  flush_deferred_writes();
   if (std::exchange(sync_due_, false))
     if (auto st = db_->sync(); !st) return st;
   tip_generation_.fetch_add(1);
@@ -1562,8 +1642,9 @@ util::Status ChainState::verify() const {
     for (const auto& [k, a] : eff->after) state[k] = a;
     supply += consensus::block_subsidy(params_, block->header.height);
     for (uint32_t i = 0; i < ids.size(); ++i) {
-      auto loc = db_->get(Column::kTxIndex, ids[i].span());
-      if (!loc || !*loc) return util::fail("inconsistent", "tx " + ids[i].hex() + " missing from the tx index");
+      auto loc = tx_location(ids[i]);
+      if (!loc || loc->block != e->id || loc->position != i)
+        return util::fail("inconsistent", "tx " + ids[i].hex() + " missing from the tx index or misplaced");
     }
   }
   // Compare with the stored state, and check conservation.

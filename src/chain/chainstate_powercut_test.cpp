@@ -222,3 +222,89 @@ TEST(ChainStatePowerCut, InjectedDiskFaultsPauseIntakeUntilResumed) {
   EXPECT_TRUE(node->verify().ok());
   EXPECT_GT(node.disk->counters().faults_triggered, 0u);
 }
+
+// A connect's tx index records are written after the tip (ADR 0026): until then lookups find
+// them in memory, and a power cut that keeps the connects but not that write reopens with them
+// taken again from the blocks ("indexed_tip" names the last block whose records are on disk).
+TEST(ChainStatePowerCut, TxIndexWrittenAfterTheTipIsFoundBeforeItsWriteAndTakenAgainAfterACut) {
+  Forge forge(params());
+  SimChain node;
+  const auto blocks = forge_chain(forge, params().genesis_id, 3, 1);
+  process_all(*node.chain, {blocks[0]});  // its deferred write flushed before the call returned
+  const size_t before = node.disk->volatile_batches();
+  for (size_t i = 1; i < blocks.size(); ++i)
+    ASSERT_TRUE(node->process_block(blocks[i], nullptr, ChainState::Durability::kByNextSync).ok());
+  const auto last = blocks.back().txs.back().id();
+  auto place = node->transaction_place(last);
+  ASSERT_TRUE(place && place->block) << "a connected transfer whose index record is not yet written";
+  EXPECT_EQ(*place->block, blocks.back().id());
+  EXPECT_EQ(node->known_transactions(std::vector{last}), std::vector<bool>{true});
+  // Stored and connected (two batches a block), the index records not written.
+  ASSERT_EQ(node.disk->volatile_batches(), before + 4);
+  node.power_cut_and_restart(before + 4);
+  ASSERT_EQ(node->tip().id, blocks.back().id());
+  expect_consistent_prefix(*node.chain, blocks, 3);
+  place = node->transaction_place(last);
+  ASSERT_TRUE(place && place->block);
+  EXPECT_EQ(*place->block, blocks.back().id());
+  // Written by the next flush (the reopened chain's), and found on disk after another cut.
+  ASSERT_TRUE(node->sync_pending().ok());
+  node.power_cut_and_restart();
+  expect_consistent_prefix(*node.chain, blocks, 3);
+}
+
+// A deferred index write that fails keeps its records (still found) for the next flush; a
+// reorg cannot disconnect a block whose records are not on disk until writes resume.
+TEST(ChainStatePowerCut, FailedDeferredIndexWriteKeepsItsRecordsUntilWritesResume) {
+  Forge forge(params());
+  SimChain node;
+  const auto a = forge_chain(forge, params().genesis_id, 2, 1);
+  for (const auto& b : a) ASSERT_TRUE(node->process_block(b, nullptr, ChainState::Durability::kByNextSync).ok());
+  node.disk->fail_writes(storage::kErrIo);
+  EXPECT_FALSE(node->sync_pending().ok());
+  EXPECT_NE(node->storage_status().state, StorageState::kOk);
+  const auto id = a.back().txs.back().id();
+  auto place = node->transaction_place(id);
+  ASSERT_TRUE(place && place->block);
+  EXPECT_EQ(*place->block, a.back().id());
+
+  const auto branch = forge_chain(forge, params().genesis_id, 3, 2);
+  EXPECT_FALSE(node->process_block(branch[0]).ok());  // intake paused
+  node.disk->clear_write_faults();
+  ASSERT_TRUE(node->try_resume_writes());
+  process_all(*node.chain, branch);  // a reorg: a's blocks disconnected, their records erased
+  ASSERT_EQ(node->tip().id, branch.back().id());
+  place = node->transaction_place(id);
+  ASSERT_TRUE(place);
+  EXPECT_FALSE(place->block) << "back in the mempool";
+  expect_consistent_prefix(*node.chain, branch, 3);
+  node.power_cut_and_restart();
+  expect_consistent_prefix(*node.chain, branch, 3);
+}
+
+// A database written before ADR 0026 has no "indexed_tip": each connect's batch held its index
+// records, so the index is the tip's, and open records that.
+TEST(ChainStatePowerCut, DatabaseWithoutAnIndexedTipOpensIndexedToItsTip) {
+  Forge forge(params());
+  SimChain node;
+  const auto blocks = forge_chain(forge, params().genesis_id, 3, 1);
+  process_all(*node.chain, blocks);
+  node.chain.reset();
+  {
+    auto db = MemoryDatabase::open(node.disk);
+    ASSERT_TRUE(db.ok());
+    storage::WriteBatch batch;
+    const std::string_view key = storage::kMetaIndexedTip;
+    batch.erase(storage::Column::kMeta,
+                util::ByteSpan(reinterpret_cast<const uint8_t*>(key.data()), key.size()));
+    ASSERT_TRUE((*db)->write(batch, true).ok());
+  }
+  node.start();
+  ASSERT_EQ(node->tip().id, blocks.back().id());
+  expect_consistent_prefix(*node.chain, blocks, 3);
+  auto second = forge_chain(forge, blocks.back().id(), 1, 2);
+  process_all(*node.chain, second);
+  node.power_cut_and_restart();
+  EXPECT_EQ(node->tip().id, second.back().id());
+  EXPECT_TRUE(node->verify().ok());
+}

@@ -5,7 +5,9 @@
 //   kAccounts    key(32) -> encode_account (16); absent == empty account
 //   kUndo        id -> CompactSize(n) | n x (key 32 | existed u8 | account 16)
 //   kTxIndex     txid -> block id 32 | position u32
-//   kMeta        "schema" -> u32, "genesis" -> id, "tip" -> id
+//   kMeta        "schema" -> u32, "genesis" -> id, "tip" -> id, "indexed_tip" -> id (the last block
+//                whose kTxIndex records are written: an ancestor of "tip" or "tip" itself; absent
+//                in a database written before ADR 0026, whose index was the tip's)
 //   kMempool     sender 32 | nonce u64 big-endian | txid 32 -> encode_transaction (156): the journal of
 //                acknowledged transfers, in (sender, nonce) order so a run of one sender's
 //                records is written in key order and erased by one range (ADR 0018). Schema 1
@@ -31,6 +33,7 @@ inline constexpr std::string_view kMetaSchema = "schema";
 util::Bytes encode_schema_version(uint32_t version);
 inline constexpr std::string_view kMetaGenesis = "genesis";
 inline constexpr std::string_view kMetaTip = "tip";
+inline constexpr std::string_view kMetaIndexedTip = "indexed_tip";
 
 enum BlockStatus : uint8_t {
   kStatusHaveData = 1,  // the full block is stored
