@@ -85,7 +85,8 @@ ChainState::ChainState(const consensus::Params& params, std::unique_ptr<storage:
       opts_(opts),
       sig_cache_(opts.sig_cache_entries),
       account_cache_(opts.account_cache_entries, crypto::random_u64()),
-      mempool_(opts.mempool) {
+      mempool_(opts.mempool),
+      pending_index_(crypto::random_u64()) {
   template_cache_.next_nonce = decltype(template_cache_.next_nonce)(16, util::SaltedHasher{crypto::random_u64()});
 }
 
@@ -410,8 +411,7 @@ util::Status ChainState::connect_tip(BlockIndexEntry* e, const Block& b, const s
     // The tx index follows (flush_deferred_writes); lookups see these records meanwhile.
     std::lock_guard pending(deferred_mu_);
     if (!erasures.empty()) pending_erasures_.append(std::move(erasures));
-    for (uint32_t i = 0; i < ids_in->size(); ++i) pending_at_.try_emplace((*ids_in)[i], e, i);
-    pending_index_.push_back({e, *ids_in});
+    pending_index_.add(e->id, *ids_in);
   }
   active_.push_back(e);
   publish_tip_hint();
@@ -801,37 +801,32 @@ void ChainState::flush_deferred_writes(bool barrier) {
   }
   std::lock_guard writing(deferred_write_mu_);
   storage::WriteBatch batch;
-  std::deque<PendingIndex> indexed;
+  std::vector<const PendingTxIndex::Chunk*> indexed;  // unchanged until forgotten or put back
   {
     std::lock_guard pending(deferred_mu_);
     std::swap(batch, pending_erasures_);
-    std::swap(indexed, pending_index_);
+    indexed = pending_index_.take();
   }
   if (batch.empty() && indexed.empty()) return;
-  for (const auto& p : indexed)
-    for (uint32_t i = 0; i < p.ids.size(); ++i)
-      batch.put(Column::kTxIndex, p.ids[i].span(), storage::encode_tx_location({p.block->id, i}));
-  if (!indexed.empty()) batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), indexed.back().block->id.span());
+  for (const auto* c : indexed)
+    for (uint32_t i = 0; i < c->ids.size(); ++i)
+      batch.put(Column::kTxIndex, c->ids[i].span(), storage::encode_tx_location({c->block, i}));
+  if (!indexed.empty()) batch.put(Column::kMeta, key_of(storage::kMetaIndexedTip), indexed.back()->block.span());
   // Unsynced: a journal record left by a power cut is stale (its nonce confirmed), refused and
   // erased by replay_mempool_journal; index records lost with it are taken again from the blocks
   // at open (catch_up_tx_index). The sync that makes the connect durable usually covers both.
   auto st = db_->write(batch, false);
   if (!st) note_fault(st.error(), false);
   std::lock_guard pending(deferred_mu_);
-  if (!st) {  // kept for the next flush, ahead of the connects since (the erasures are not needed)
-    pending_index_.insert(pending_index_.begin(), std::make_move_iterator(indexed.begin()),
-                          std::make_move_iterator(indexed.end()));
-    return;
-  }
-  for (const auto& p : indexed)
-    for (const auto& id : p.ids) pending_at_.erase(id);
+  // A failed write's index records are kept for the next flush (its erasures are not needed).
+  if (st) pending_index_.forget();
+  else pending_index_.put_back();
 }
 
 std::optional<storage::TxLocation> ChainState::tx_location(const TxId& id) const {
   {
     std::lock_guard pending(deferred_mu_);
-    if (auto it = pending_at_.find(id); it != pending_at_.end())
-      return storage::TxLocation{it->second.first->id, it->second.second};
+    if (auto loc = pending_index_.find(id)) return loc;
   }
   auto v = db_->get(Column::kTxIndex, id.span());
   if (!v) note_fault(v.error(), true);
@@ -865,9 +860,7 @@ util::Status ChainState::catch_up_tx_index() {
     auto b = read_block(active_[h]->id);
     if (!b) return util::unexpected(b.error());
     if (!*b) return util::fail("corrupt", "block " + active_[h]->id.hex() + " of the active chain missing");
-    PendingIndex p{active_[h], primitives::transaction_ids((*b)->txs)};
-    for (uint32_t i = 0; i < p.ids.size(); ++i) pending_at_.try_emplace(p.ids[i], p.block, i);
-    pending_index_.push_back(std::move(p));
+    pending_index_.add(active_[h]->id, primitives::transaction_ids((*b)->txs));
   }
   if (tip->height() > from)
     util::log().info("tx index: {} blocks after {} taken again from the blocks", tip->height() - from, it->first.hex());
@@ -1568,7 +1561,6 @@ util::Status ChainState::reindex() {
     std::lock_guard writing(deferred_write_mu_);
     std::lock_guard pending(deferred_mu_);
     pending_index_.clear();  // the index is rebuilt from the blocks below
-    pending_at_.clear();
   }
   flush_deferred_writes(/*barrier=*/true);  // the journal's erasures (ADR 0024)
   for (auto c : {Column::kAccounts, Column::kUndo, Column::kTxIndex})

@@ -3,8 +3,10 @@
 //
 // Every block, whether mined here, received from a peer, generated over RPC or replayed by
 // reindex, enters through process_block(); the state moves only by connect_tip/disconnect_tip,
-// each one synced RocksDB write batch (accounts, undo data, tx index and tip together), so
-// kill -9 at any instant leaves a database that reopens at a consistent tip.
+// each one RocksDB write batch (accounts, undo data and tip together; made durable as ADR 0024
+// says), so kill -9 at any instant leaves a database that reopens at a consistent tip. A
+// connect's tx index records follow in a later write, with the "indexed_tip" they bring the
+// index to; open() takes the blocks after it again (ADR 0026).
 //
 // Fork choice: the valid chain with the most cumulative work, first seen on a tie
 // (consensus::Engine). A reorg disconnects to the fork point and connects the new branch; the
@@ -43,6 +45,7 @@
 
 #include "chain/chain_error.h"
 #include "chain/mempool.h"
+#include "chain/pending_tx_index.h"
 #include "chain/account_cache.h"
 #include "chain/sig_cache.h"
 #include "consensus/engine.h"
@@ -483,15 +486,10 @@ class ChainState {
   std::mutex deferred_write_mu_;   // held while deferred writes are written; after mu_ if both
   mutable std::mutex deferred_mu_;
   storage::WriteBatch pending_erasures_;  // GUARDED_BY(deferred_mu_)
-  struct PendingIndex {
-    const BlockIndexEntry* block;  // on the active chain (a disconnect flushes first)
-    std::vector<TxId> ids;
-  };
-  std::deque<PendingIndex> pending_index_;  // GUARDED_BY(deferred_mu_), in connect order
-  // Every id of pending_index_ -> its block and position. GUARDED_BY(deferred_mu_)
-  std::unordered_map<TxId, std::pair<const BlockIndexEntry*, uint32_t>, util::FixedBytesHasher> pending_at_;
+  // Of blocks on the active chain (a disconnect flushes first), in connect order.
+  PendingTxIndex pending_index_;  // GUARDED_BY(deferred_mu_)
   // Where the tx index puts `id`: the records not yet written first, then the database (in that
-  // order: a flush erases its records from pending_at_ only after writing them). A read failure
+  // order: a flush forgets its records only after writing them). A read failure
   // is noted. nullopt: not indexed (or unreadable).
   std::optional<storage::TxLocation> tx_location(const TxId& id) const;
   // open(): the blocks connected after "indexed_tip" (a power cut between a connect and its
