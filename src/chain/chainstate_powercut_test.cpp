@@ -76,6 +76,13 @@ void expect_consistent_prefix(ChainState& chain, const std::vector<primitives::B
   EXPECT_TRUE(v.ok()) << v.error().to_string();
 }
 
+// The tx index (on disk or still pending) puts `id` in `block`.
+void expect_indexed_in(ChainState& chain, const primitives::TxId& id, const primitives::BlockId& block) {
+  auto place = chain.transaction_place(id);
+  ASSERT_TRUE(place && place->block) << id.hex() << " not found in a block";
+  EXPECT_EQ(*place->block, block);
+}
+
 void process_all(ChainState& chain, const std::vector<primitives::Block>& blocks) {
   for (const auto& b : blocks) {
     auto r = chain.process_block(b);
@@ -235,18 +242,14 @@ TEST(ChainStatePowerCut, TxIndexWrittenAfterTheTipIsFoundBeforeItsWriteAndTakenA
   for (size_t i = 1; i < blocks.size(); ++i)
     ASSERT_TRUE(node->process_block(blocks[i], nullptr, ChainState::Durability::kByNextSync).ok());
   const auto last = blocks.back().txs.back().id();
-  auto place = node->transaction_place(last);
-  ASSERT_TRUE(place && place->block) << "a connected transfer whose index record is not yet written";
-  EXPECT_EQ(*place->block, blocks.back().id());
+  expect_indexed_in(*node.chain, last, blocks.back().id());  // its record not yet written
   EXPECT_EQ(node->known_transactions(std::vector{last}), std::vector<bool>{true});
   // Stored and connected (two batches a block), the index records not written.
   ASSERT_EQ(node.disk->volatile_batches(), before + 4);
   node.power_cut_and_restart(before + 4);
   ASSERT_EQ(node->tip().id, blocks.back().id());
   expect_consistent_prefix(*node.chain, blocks, 3);
-  place = node->transaction_place(last);
-  ASSERT_TRUE(place && place->block);
-  EXPECT_EQ(*place->block, blocks.back().id());
+  expect_indexed_in(*node.chain, last, blocks.back().id());
   // Written by the next flush (the reopened chain's), and found on disk after another cut.
   ASSERT_TRUE(node->sync_pending().ok());
   node.power_cut_and_restart();
@@ -264,9 +267,7 @@ TEST(ChainStatePowerCut, FailedDeferredIndexWriteKeepsItsRecordsUntilWritesResum
   EXPECT_FALSE(node->sync_pending().ok());
   EXPECT_NE(node->storage_status().state, StorageState::kOk);
   const auto id = a.back().txs.back().id();
-  auto place = node->transaction_place(id);
-  ASSERT_TRUE(place && place->block);
-  EXPECT_EQ(*place->block, a.back().id());
+  expect_indexed_in(*node.chain, id, a.back().id());
 
   const auto branch = forge_chain(forge, params().genesis_id, 3, 2);
   EXPECT_FALSE(node->process_block(branch[0]).ok());  // intake paused
@@ -274,7 +275,7 @@ TEST(ChainStatePowerCut, FailedDeferredIndexWriteKeepsItsRecordsUntilWritesResum
   ASSERT_TRUE(node->try_resume_writes());
   process_all(*node.chain, branch);  // a reorg: a's blocks disconnected, their records erased
   ASSERT_EQ(node->tip().id, branch.back().id());
-  place = node->transaction_place(id);
+  auto place = node->transaction_place(id);
   ASSERT_TRUE(place);
   EXPECT_FALSE(place->block) << "back in the mempool";
   expect_consistent_prefix(*node.chain, branch, 3);
