@@ -178,8 +178,8 @@ class ChainState {
   // Ignored without ids.
   ChainResult<ProcessResult> process_block(const Block& block, const std::vector<primitives::TxId>* ids,
                                            Durability durability, bool root_matched = false);
-  // Writes the journal erasures of the connects since the last call and, if one of them must be
-  // durable, syncs. Errors: storage (also noted: intake pauses).
+  // Writes the journal erasures and tx index records of the connects since the last call (ADR
+  // 0026) and, if one of them must be durable, syncs. Errors: storage (also noted: intake pauses).
   util::Status sync_pending();
 
   // Headers-first sync: validates a header (proof of work, parent known and valid, height,
@@ -477,10 +477,11 @@ class ChainState {
   // journal erasures of the transfers connects confirmed (they made the batch 40 % larger), and
   // the connected blocks' tx index records (one per transfer, ~30 % of a 5,000-transfer block's
   // connect; ADR 0026). Order: connect_tip appends under deferred_mu_; a flush takes them and
-  // writes them in one batch, with "indexed_tip", holding deferred_write_mu_; disconnect_tip and
-  // reindex flush first as a barrier (they also wait for a flush under way), so an erasure lands
-  // before anything a later disconnect lets be journaled again (ADR 0024), and the index records
-  // a disconnect erases are on disk. A flush whose write fails puts the index records back.
+  // writes them in one batch, with "indexed_tip", holding deferred_write_mu_; disconnect_tip
+  // flushes first as a barrier (it also waits for a flush under way), so an erasure lands before
+  // anything a later disconnect lets be journaled again (ADR 0024), and the index records a
+  // disconnect erases are on disk (reindex drops the records, then flushes the erasures). A
+  // flush whose write fails puts the index records back.
   // Without `barrier`, returns at once when nothing is pending.
   void flush_deferred_writes(bool barrier = false);
   std::mutex deferred_write_mu_;   // held while deferred writes are written; after mu_ if both
@@ -489,8 +490,8 @@ class ChainState {
   // Of blocks on the active chain (a disconnect flushes first), in connect order.
   PendingTxIndex pending_index_;  // GUARDED_BY(deferred_mu_)
   // Where the tx index puts `id`: the records not yet written first, then the database (in that
-  // order: a flush forgets its records only after writing them). A read failure
-  // is noted. nullopt: not indexed (or unreadable).
+  // order: a flush forgets its records only after writing them). A read failure is noted.
+  // nullopt: not indexed (or unreadable).
   std::optional<storage::TxLocation> tx_location(const TxId& id) const;
   // open(): the blocks connected after "indexed_tip" (a power cut between a connect and its
   // deferred write) go back to pending_index_, written by the next flush. REQUIRES: mu_
