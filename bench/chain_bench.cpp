@@ -3,6 +3,7 @@
 // alone) and warm (every transaction already admitted to the mempool, so its signature is cached).
 #include <benchmark/benchmark.h>
 
+#include <set>
 #include <unordered_map>
 
 #include "chain/mempool.h"
@@ -148,9 +149,74 @@ void BM_MempoolMatchShortIds10k(benchmark::State& state) {
   state.counters["pooled"] = static_cast<double>(pool.size());
 }
 
+// A pool of 1,000 senders' transfers, ten each (the pool a 4,000/s run holds when blocks lag),
+// built by admission, then a block's update confirming the first five of each (5,000): both
+// are on a node's busy paths (the API's admission; a connect, before the tip is announced).
+struct PoolOf10k {
+  std::vector<primitives::AccountKey> keys;
+  std::vector<std::pair<primitives::Transaction, primitives::TxId>> txs;  // nonce-major
+  PoolOf10k() {
+    const auto& p = fixture().params;
+    constexpr uint32_t kSenders = 1000, kPerSender = 10;
+    for (uint32_t s = 0; s < kSenders; ++s) keys.push_back(consensus::dev_account_key(s).pubkey());
+    for (uint32_t n = 0; n < kPerSender; ++n)
+      for (uint32_t s = 0; s < kSenders; ++s) {
+        primitives::Transaction tx;
+        tx.chain_id = p.chain_id;
+        tx.sender = keys[s];
+        tx.recipient = keys[(s + 1) % kSenders];
+        tx.amount = 500;
+        tx.fee = 1;
+        tx.nonce = n;
+        txs.emplace_back(tx, tx.id());
+      }
+  }
+};
+
+const PoolOf10k& pool_of_10k() {
+  static const PoolOf10k f;
+  return f;
+}
+
+void fill(Mempool& pool, benchmark::State& state) {
+  for (const auto& [tx, id] : pool_of_10k().txs)
+    if (!pool.add(tx, id, [](const primitives::AccountKey&) { return primitives::Account{1'000'000'000, 0}; }))
+      state.SkipWithError("mempool refused a transfer");
+}
+
+void BM_MempoolAdmit10k(benchmark::State& state) {
+  (void)pool_of_10k();
+  for (auto _ : state) {
+    Mempool pool;
+    fill(pool, state);
+    benchmark::DoNotOptimize(pool.size());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pool_of_10k().txs.size()));
+}
+
+void BM_MempoolConfirm5000Of10k(benchmark::State& state) {
+  const auto& f = pool_of_10k();
+  const std::set<primitives::AccountKey> touched(f.keys.begin(), f.keys.end());
+  const auto confirmed = [](const primitives::AccountKey&) { return primitives::Account{1'000'000'000 - 5 * 501, 5}; };
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto pool = std::make_unique<Mempool>();
+    fill(*pool, state);
+    state.ResumeTiming();
+    auto dropped = pool->update_accounts(touched, {}, confirmed);
+    if (dropped.size() != 5000 || pool->size() != 5000) state.SkipWithError("wrong update");
+    state.PauseTiming();
+    pool.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 5000));
+}
+
 }  // namespace
 
 BENCHMARK(BM_MempoolMatchShortIds10k)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MempoolAdmit10k)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MempoolConfirm5000Of10k)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TransactionId);
 BENCHMARK(BM_SigCacheLookup400k);
 BENCHMARK(BM_ConnectBlock5000_ColdSigCache)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -3,29 +3,84 @@
 #include <algorithm>
 #include <queue>
 
+#include "crypto/random.h"
+
 namespace peerchain::chain {
 
 using consensus::reject;
 using consensus::RejectCode;
 
+namespace {
+constexpr size_t kMinIdSlots = 1 << 10;
+}
+
+Mempool::Mempool(MempoolOptions opts) : opts_(opts), by_id_(crypto::random_u64()) {}
+
+const MempoolEntry* Mempool::IdTable::find(const TxId& id) const {
+  if (size_ == 0) return nullptr;
+  const uint64_t tag = tag_of(id);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = tag & mask; slots_[i].tag != 0; i = (i + 1) & mask)
+    if (slots_[i].tag == tag && slots_[i].e->id == id) return slots_[i].e;
+  return nullptr;
+}
+
+void Mempool::IdTable::place(const Slot& s) {
+  const size_t mask = slots_.size() - 1;
+  size_t i = s.tag & mask;
+  while (slots_[i].tag != 0) i = (i + 1) & mask;
+  slots_[i] = s;
+}
+
+void Mempool::IdTable::insert(const MempoolEntry* e) {
+  if ((size_ + 1) * 2 > slots_.size()) resize(std::max(kMinIdSlots, slots_.size() * 2));
+  place(Slot{tag_of(e->id), e});
+  ++size_;
+}
+
+void Mempool::IdTable::erase(const MempoolEntry* e) {
+  const size_t mask = slots_.size() - 1;
+  size_t i = tag_of(e->id) & mask;
+  while (slots_[i].e != e) i = (i + 1) & mask;
+  // Backward shift: each later slot of the probe run that may live at i moves there, so no
+  // lookup's run is broken by the hole (no tombstones to accumulate).
+  for (size_t j = (i + 1) & mask; slots_[j].tag != 0; j = (j + 1) & mask) {
+    const size_t home = slots_[j].tag & mask;
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+  --size_;
+  if (size_ * 8 < slots_.size() && slots_.size() > kMinIdSlots) resize(slots_.size() / 2);
+}
+
+void Mempool::IdTable::resize(size_t slots) {
+  std::vector<Slot> old(slots, Slot{});
+  old.swap(slots_);
+  for (const Slot& s : old)
+    if (s.tag != 0) place(s);
+}
+
 void Mempool::erase_tail_key(const AccountKey& sender, const Queue& q) {
-  if (q.by_nonce.empty()) return;
-  const auto& e = q.by_nonce.rbegin()->second;
+  if (q.entries.empty()) return;
+  const auto& e = q.entries.back();
   tails_.erase(TailKey{e.tx.fee, ~e.sequence, sender});
 }
 
 void Mempool::insert_tail_key(const AccountKey& sender, const Queue& q) {
-  if (q.by_nonce.empty()) return;
-  const auto& e = q.by_nonce.rbegin()->second;
+  if (q.entries.empty()) return;
+  const auto& e = q.entries.back();
   tails_.insert(TailKey{e.tx.fee, ~e.sequence, sender});
 }
 
-void Mempool::remove_from(const AccountKey& sender, Queue& q,
-                          std::map<uint64_t, MempoolEntry>::iterator it) {
+void Mempool::pop_last(const AccountKey& sender, Queue& q) {
   erase_tail_key(sender, q);
-  q.total_cost -= it->second.tx.amount + it->second.tx.fee;
-  by_id_.erase(it->second.id);
-  q.by_nonce.erase(it);
+  const auto& e = q.entries.back();
+  q.total_cost -= e.tx.amount + e.tx.fee;
+  by_id_.erase(&e);
+  q.entries.pop_back();
   insert_tail_key(sender, q);
 }
 
@@ -35,23 +90,23 @@ bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<
     if (it->sender == protect) continue;
     AccountKey sender = it->sender;
     auto qit = queues_.find(sender);
-    auto last = std::prev(qit->second.by_nonce.end());
-    evicted.push_back({last->second.id, sender, last->first});
-    remove_from(sender, qit->second, last);
-    if (qit->second.by_nonce.empty()) queues_.erase(qit);
+    const auto& last = qit->second.entries.back();
+    evicted.push_back({last.id, sender, last.tx.nonce});
+    pop_last(sender, qit->second);
+    if (qit->second.entries.empty()) queues_.erase(qit);
     return true;
   }
   return false;
 }
 
 Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id, const AccountLookup& state) {
-  if (by_id_.count(id)) return reject(RejectCode::kDuplicate, "already in the mempool");
+  if (by_id_.find(id)) return reject(RejectCode::kDuplicate, "already in the mempool");
   if (tx.fee < opts_.min_fee)
     return reject(RejectCode::kFeeTooLow, "fee " + std::to_string(tx.fee) + " below minimum " +
                                               std::to_string(opts_.min_fee));
   Account acc = state(tx.sender);
   auto qit = queues_.find(tx.sender);
-  size_t pending = qit == queues_.end() ? 0 : qit->second.by_nonce.size();
+  size_t pending = qit == queues_.end() ? 0 : qit->second.entries.size();
   uint64_t expected = acc.nonce + pending;
   if (tx.nonce < acc.nonce)
     return reject(RejectCode::kNonceTooLow, "nonce " + std::to_string(tx.nonce) + ", account expects " +
@@ -63,40 +118,40 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
   std::vector<Removed> removed;
 
   if (tx.nonce < expected) {
-    // Replacement of a pooled transaction.
+    // Replacement of a pooled transaction (the queue starts at the account's nonce).
     Queue& q = qit->second;
-    auto old = q.by_nonce.find(tx.nonce);
-    Amount old_fee = old->second.tx.fee;
+    const size_t at = tx.nonce - acc.nonce;
+    MempoolEntry& old = q.entries[at];
+    Amount old_fee = old.tx.fee;
     Amount bump = std::max<Amount>(1, old_fee / 100 * opts_.replace_bump_percent);
     if (tx.fee < old_fee + bump)
       return reject(RejectCode::kReplacementFeeTooLow,
                     "replacing needs fee >= " + std::to_string(old_fee + bump));
     Amount before = 0;
-    for (auto it = q.by_nonce.begin(); it != old; ++it) before += it->second.tx.amount + it->second.tx.fee;
+    for (size_t i = 0; i < at; ++i) before += q.entries[i].tx.amount + q.entries[i].tx.fee;
     if (before + cost > acc.balance)
       return reject(RejectCode::kInsufficientFunds, "balance " + std::to_string(acc.balance) +
                                                         " does not cover pending + this transaction");
     erase_tail_key(tx.sender, q);
-    removed.push_back({old->second.id, tx.sender, tx.nonce});
-    by_id_.erase(old->second.id);
-    q.total_cost -= old->second.tx.amount + old->second.tx.fee;
-    old->second = MempoolEntry{tx, id, next_sequence_++};
+    removed.push_back({old.id, tx.sender, tx.nonce});
+    by_id_.erase(&old);
+    q.total_cost -= old.tx.amount + old.tx.fee;
+    old = MempoolEntry{tx, id, next_sequence_++};
     q.total_cost += cost;
-    by_id_.emplace(id, std::make_pair(tx.sender, tx.nonce));
-    // Later transactions that no longer fit the balance go.
-    Amount running = 0;
-    for (auto it = q.by_nonce.begin(); it != q.by_nonce.end();) {
-      running += it->second.tx.amount + it->second.tx.fee;
-      if (running > acc.balance) {
-        while (it != q.by_nonce.end()) {
-          q.total_cost -= it->second.tx.amount + it->second.tx.fee;
-          removed.push_back({it->second.id, tx.sender, it->first});
-          by_id_.erase(it->second.id);
-          it = q.by_nonce.erase(it);
-        }
-        break;
-      }
-      ++it;
+    by_id_.insert(&old);
+    // Later transactions that no longer fit the balance go (the replacement itself fits).
+    Amount running = before + cost;
+    size_t keep = at + 1;
+    for (; keep < q.entries.size(); ++keep) {
+      running += q.entries[keep].tx.amount + q.entries[keep].tx.fee;
+      if (running > acc.balance) break;
+    }
+    for (size_t i = keep; i < q.entries.size(); ++i) removed.push_back({q.entries[i].id, tx.sender, q.entries[i].tx.nonce});
+    while (q.entries.size() > keep) {
+      const auto& last = q.entries.back();
+      q.total_cost -= last.tx.amount + last.tx.fee;
+      by_id_.erase(&last);
+      q.entries.pop_back();
     }
     insert_tail_key(tx.sender, q);
     reshaped();
@@ -115,11 +170,13 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
     if (!evict_one(tx.fee, tx.sender, removed))
       return reject(RejectCode::kMempoolFull, "mempool full and fee does not beat the cheapest entry");
   }
-  Queue& q = queues_[tx.sender];
+  // The sender's queue, found above unless this is its first pooled transaction (an eviction
+  // never takes the newcomer's sender's entries, so `qit` is still valid).
+  Queue& q = qit != queues_.end() ? qit->second : queues_.try_emplace(tx.sender).first->second;
   erase_tail_key(tx.sender, q);
-  q.by_nonce.emplace(tx.nonce, MempoolEntry{tx, id, next_sequence_++});
+  q.entries.push_back(MempoolEntry{tx, id, next_sequence_++});
   q.total_cost += cost;
-  by_id_.emplace(id, std::make_pair(tx.sender, tx.nonce));
+  by_id_.insert(&q.entries.back());
   insert_tail_key(tx.sender, q);
   if (!removed.empty() || appended_.size() >= opts_.max_count) reshaped();
   else appended_.push_back(id);
@@ -127,8 +184,8 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
 }
 
 std::vector<Removed> Mempool::update_accounts(const std::set<AccountKey>& accounts,
-                                           const std::vector<Transaction>& returned,
-                                           const AccountLookup& state) {
+                                              const std::vector<Transaction>& returned,
+                                              const AccountLookup& state) {
   reshaped();
   std::vector<Removed> dropped;
   // The common case, a block that confirmed a prefix of each sender's queue: the confirmed
@@ -148,19 +205,25 @@ std::vector<Removed> Mempool::update_accounts(const std::set<AccountKey>& accoun
     if (qit == queues_.end()) continue;
     Queue& q = qit->second;
     const Account acc = state(key);
-    while (!q.by_nonce.empty() && q.by_nonce.begin()->first < acc.nonce) {
-      auto it = q.by_nonce.begin();
-      if (q.by_nonce.size() == 1) erase_tail_key(key, q);  // the last one is also the tail
-      q.total_cost -= it->second.tx.amount + it->second.tx.fee;
-      dropped.push_back({it->second.id, key, it->first});
-      by_id_.erase(it->second.id);
-      q.by_nonce.erase(it);
-    }
-    if (q.by_nonce.empty()) {
+    const uint64_t first = q.first_nonce();
+    const size_t confirmed = acc.nonce <= first ? 0 : std::min<uint64_t>(acc.nonce - first, q.entries.size());
+    if (confirmed == q.entries.size()) {  // the last one is also the tail
+      erase_tail_key(key, q);
+      for (const auto& e : q.entries) {
+        dropped.push_back({e.id, key, e.tx.nonce});
+        by_id_.erase(&e);
+      }
       queues_.erase(qit);
       continue;
     }
-    if (q.by_nonce.begin()->first != acc.nonce || q.total_cost > acc.balance) rebuild.insert(key);
+    for (size_t i = 0; i < confirmed; ++i) {
+      const auto& e = q.entries[i];
+      q.total_cost -= e.tx.amount + e.tx.fee;
+      dropped.push_back({e.id, key, e.tx.nonce});
+      by_id_.erase(&e);
+    }
+    q.entries.erase(q.entries.begin(), q.entries.begin() + static_cast<std::ptrdiff_t>(confirmed));
+    if (q.first_nonce() != acc.nonce || q.total_cost > acc.balance) rebuild.insert(key);
   }
   // Gather, per sender to rebuild, its pooled and returned transactions.
   std::map<AccountKey, std::map<uint64_t, std::pair<Transaction, TxId>>> work;
@@ -169,108 +232,91 @@ std::vector<Removed> Mempool::update_accounts(const std::set<AccountKey>& accoun
     auto& slot = work[tx.sender];
     slot.emplace(tx.nonce, std::make_pair(tx, tx.id()));  // first (oldest block) wins
   }
-  for (const auto& key : rebuild) {
+  // Takes a sender's queue out of the pool into its work, a returned transaction keeping its
+  // nonce's place.
+  auto take_queue = [&](const AccountKey& key, std::map<uint64_t, std::pair<Transaction, TxId>>& txs) {
     auto qit = queues_.find(key);
-    if (qit == queues_.end()) continue;
-    auto& slot = work[key];
-    for (auto& [nonce, e] : qit->second.by_nonce) {
-      before.emplace(e.id, std::make_pair(key, nonce));
-      // A pooled transaction keeps its place unless a returned one already holds the nonce.
-      slot.emplace(nonce, std::make_pair(e.tx, e.id));
-    }
+    if (qit == queues_.end()) return;
     erase_tail_key(key, qit->second);
-    for (auto& [nonce, e] : qit->second.by_nonce) by_id_.erase(e.id);
-    queues_.erase(qit);
-  }
-  for (auto& [sender, txs] : work) {
-    if (!rebuild.count(sender)) {
-      // A returned transaction's sender whose state did not change but who has a queue:
-      // merge it in as well.
-      auto qit = queues_.find(sender);
-      if (qit != queues_.end()) {
-        for (auto& [nonce, e] : qit->second.by_nonce) {
-          before.emplace(e.id, std::make_pair(sender, nonce));
-          txs.emplace(nonce, std::make_pair(e.tx, e.id));
-        }
-        erase_tail_key(sender, qit->second);
-        for (auto& [nonce, e] : qit->second.by_nonce) by_id_.erase(e.id);
-        queues_.erase(qit);
-      }
+    for (const auto& e : qit->second.entries) {
+      before.emplace(e.id, std::make_pair(key, e.tx.nonce));
+      txs.emplace(e.tx.nonce, std::make_pair(e.tx, e.id));
+      by_id_.erase(&e);
     }
+    queues_.erase(qit);
+  };
+  for (const auto& key : rebuild) take_queue(key, work[key]);
+  for (auto& [sender, txs] : work) {
+    // A returned transaction's sender whose state did not change but who has a queue: merged
+    // in as well.
+    if (!rebuild.count(sender)) take_queue(sender, txs);
     for (auto& [nonce, pair] : txs) (void)add(pair.first, pair.second, state);
   }
   for (const auto& [id, at] : before)
-    if (!by_id_.count(id)) dropped.push_back({id, at.first, at.second});
+    if (!by_id_.find(id)) dropped.push_back({id, at.first, at.second});
   return dropped;
 }
 
 std::vector<Removed> Mempool::remove(const TxId& id) {
   std::vector<Removed> removed;
-  auto bit = by_id_.find(id);
-  if (bit == by_id_.end()) return removed;
+  const MempoolEntry* e = by_id_.find(id);
+  if (!e) return removed;
   reshaped();
-  AccountKey sender = bit->second.first;
-  uint64_t nonce = bit->second.second;
+  const AccountKey sender = e->tx.sender;
+  const uint64_t nonce = e->tx.nonce;
   auto qit = queues_.find(sender);
   Queue& q = qit->second;
   // From the highest nonce down, so each removal leaves the tail key right.
-  while (!q.by_nonce.empty() && q.by_nonce.rbegin()->first >= nonce) {
-    auto last = std::prev(q.by_nonce.end());
-    removed.push_back({last->second.id, sender, last->first});
-    remove_from(sender, q, last);
+  while (!q.entries.empty() && q.entries.back().tx.nonce >= nonce) {
+    removed.push_back({q.entries.back().id, sender, q.entries.back().tx.nonce});
+    pop_last(sender, q);
   }
-  if (q.by_nonce.empty()) queues_.erase(qit);
+  if (q.entries.empty()) queues_.erase(qit);
   return removed;
 }
 
 std::vector<const MempoolEntry*> Mempool::select(size_t max_txs, uint64_t below_sequence) const {
   std::vector<const MempoolEntry*> out;
+  using It = std::deque<MempoolEntry>::const_iterator;
   struct Head {
-    const MempoolEntry* e;
-    std::map<uint64_t, MempoolEntry>::const_iterator it, end;
+    It it, end;
     bool operator<(const Head& o) const {  // max-heap: highest fee, then earliest arrival
-      if (e->tx.fee != o.e->tx.fee) return e->tx.fee < o.e->tx.fee;
-      return e->sequence > o.e->sequence;
+      if (it->tx.fee != o.it->tx.fee) return it->tx.fee < o.it->tx.fee;
+      return it->sequence > o.it->sequence;
     }
   };
   std::priority_queue<Head> heap;
   for (const auto& [sender, q] : queues_) {
-    auto it = q.by_nonce.begin();
-    if (it != q.by_nonce.end() && it->second.sequence < below_sequence) heap.push(Head{&it->second, it, q.by_nonce.end()});
+    auto it = q.entries.begin();
+    if (it != q.entries.end() && it->sequence < below_sequence) heap.push(Head{it, q.entries.end()});
   }
   while (!heap.empty() && out.size() < max_txs) {
     Head h = heap.top();
     heap.pop();
-    out.push_back(h.e);
-    if (++h.it != h.end && h.it->second.sequence < below_sequence) heap.push(Head{&h.it->second, h.it, h.end});
+    out.push_back(&*h.it);
+    if (++h.it != h.end && h.it->sequence < below_sequence) heap.push(h);
   }
   return out;
 }
 
-const MempoolEntry* Mempool::get(const TxId& id) const {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return nullptr;
-  return &queues_.at(it->second.first).by_nonce.at(it->second.second);
-}
+const MempoolEntry* Mempool::get(const TxId& id) const { return by_id_.find(id); }
 
 const MempoolEntry* Mempool::at(const AccountKey& sender, uint64_t nonce) const {
   auto qit = queues_.find(sender);
-  if (qit == queues_.end()) return nullptr;
-  auto it = qit->second.by_nonce.find(nonce);
-  return it == qit->second.by_nonce.end() ? nullptr : &it->second;
+  return qit == queues_.end() ? nullptr : qit->second.find(nonce);
 }
 
 std::pair<size_t, Amount> Mempool::pending(const AccountKey& sender) const {
   auto it = queues_.find(sender);
   if (it == queues_.end()) return {0, 0};
-  return {it->second.by_nonce.size(), it->second.total_cost};
+  return {it->second.entries.size(), it->second.total_cost};
 }
 
 std::vector<TxId> Mempool::ids() const {
   std::vector<TxId> out;
   out.reserve(by_id_.size());
   for (const auto& [sender, q] : queues_)
-    for (const auto& [nonce, e] : q.by_nonce) out.push_back(e.id);
+    for (const auto& e : q.entries) out.push_back(e.id);
   return out;
 }
 
@@ -279,7 +325,7 @@ void Mempool::visit_short_ids(const std::function<uint64_t(const TxId&)>& short_
   // Walks the queues, whose entries carry their ids: looking each id's entry up again (sender
   // in queues_, then nonce) cost more than the SipHash, ~10 ms per block of 4,000 under load.
   for (const auto& [sender, q] : queues_)
-    for (const auto& [nonce, e] : q.by_nonce) take(e, short_id(e.id));
+    for (const auto& e : q.entries) take(e, short_id(e.id));
 }
 
 }  // namespace peerchain::chain

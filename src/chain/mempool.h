@@ -17,15 +17,16 @@
 // Not thread-safe: its owner (ChainState) serialises access.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
-#include <unordered_map>
 #include <vector>
 
 #include "consensus/checks.h"
 #include "primitives/transaction.h"
+#include "util/bytes.h"
 
 namespace peerchain::chain {
 
@@ -61,7 +62,7 @@ class Mempool {
  public:
   using AccountLookup = std::function<Account(const AccountKey&)>;
 
-  explicit Mempool(MempoolOptions opts = {}) : opts_(opts) {}
+  explicit Mempool(MempoolOptions opts = {});
 
   // REQUIRES: tx passed check_tx_shape and its signature verified; id == tx.id().
   // On success returns the transactions that were evicted or replaced.
@@ -85,7 +86,7 @@ class Mempool {
   // later arrival (its next nonces need it).
   std::vector<const MempoolEntry*> select(size_t max_txs, uint64_t below_sequence = UINT64_MAX) const;
 
-  bool contains(const TxId& id) const { return by_id_.count(id) != 0; }
+  bool contains(const TxId& id) const { return by_id_.find(id) != nullptr; }
   // The pooled transaction of `sender` at `nonce`, if any.
   const MempoolEntry* at(const AccountKey& sender, uint64_t nonce) const;
   const MempoolEntry* get(const TxId& id) const;
@@ -113,9 +114,42 @@ class Mempool {
   const std::vector<TxId>& appended() const { return appended_; }
 
  private:
+  // A sender's pooled transactions: consecutive nonces, so a deque indexed from the first one.
+  // Entries change only at the ends (or in place, a replacement), so they never move: the id
+  // table points at them.
   struct Queue {
-    std::map<uint64_t, MempoolEntry> by_nonce;
+    std::deque<MempoolEntry> entries;
     Amount total_cost = 0;
+    uint64_t first_nonce() const { return entries.front().tx.nonce; }
+    const MempoolEntry* find(uint64_t nonce) const {
+      if (entries.empty() || nonce < first_nonce() || nonce - first_nonce() >= entries.size()) return nullptr;
+      return &entries[nonce - first_nonce()];
+    }
+  };
+  // Pooled entries by id: a flat open-addressed table (linear probing, at most half full, erased
+  // by backward shift) of a salted hash of the id and the entry, confirmed against the entry's
+  // id on a hit. Users choose their transfers, so an unsalted hash's low bits could be ground
+  // into one probe run. A node-based hash map here cost an allocation and a free per transfer
+  // and ~40 % of a block's mempool update (docs/performance.md, fifteenth sitting).
+  class IdTable {
+   public:
+    explicit IdTable(uint64_t salt) : hasher_{salt} {}
+    const MempoolEntry* find(const TxId& id) const;
+    void insert(const MempoolEntry* e);  // REQUIRES: e->id absent
+    void erase(const MempoolEntry* e);   // REQUIRES: e present
+    size_t size() const { return size_; }
+
+   private:
+    struct Slot {
+      uint64_t tag = 0;  // salted hash | 1; 0: empty
+      const MempoolEntry* e = nullptr;
+    };
+    uint64_t tag_of(const TxId& id) const { return hasher_(id) | 1; }
+    void place(const Slot& s);
+    void resize(size_t slots);
+    util::SaltedHasher hasher_;
+    std::vector<Slot> slots_;  // power-of-two size (or empty)
+    size_t size_ = 0;
   };
   struct TailKey {
     Amount fee;
@@ -125,12 +159,12 @@ class Mempool {
   };
   void erase_tail_key(const AccountKey& sender, const Queue& q);
   void insert_tail_key(const AccountKey& sender, const Queue& q);
-  void remove_from(const AccountKey& sender, Queue& q, std::map<uint64_t, MempoolEntry>::iterator it);
+  void pop_last(const AccountKey& sender, Queue& q);
   bool evict_one(Amount than_fee, const AccountKey& protect, std::vector<Removed>& evicted);
 
   MempoolOptions opts_;
   std::map<AccountKey, Queue> queues_;
-  std::unordered_map<TxId, std::pair<AccountKey, uint64_t>, util::FixedBytesHasher> by_id_;  // -> sender, nonce
+  IdTable by_id_;
   std::set<TailKey> tails_;  // each sender's highest-nonce entry, for eviction
   uint64_t next_sequence_ = 1;
   uint64_t layout_generation_ = 0;

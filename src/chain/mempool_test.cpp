@@ -255,3 +255,105 @@ TEST(Mempool, UpdateAccountsKeepsWhatReadmissionWouldKeep) {
     }
   }
 }
+
+// The pool's id table (open addressing, erased by backward shift, grown and shrunk with the
+// pool) against a plain map, through every way an entry comes and goes: admission, replacement,
+// removal, a block's update, eviction. The pool fills to thousands of entries, so the table
+// grows past its first size, then blocks drain it, so it shrinks back; every pooled id must be
+// found at its entry, and no gone one. (The pool takes checked transactions on trust: these
+// are unsigned, their ids distinct by sender, nonce and fee.)
+TEST(Mempool, FindsEveryPooledIdThroughGrowthShrinkAndEveryRemoval) {
+  std::mt19937_64 rng(11);
+  auto pick = [&rng](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
+  Fixture f;
+  constexpr uint32_t kSenders = 60;
+  std::vector<AccountKey> keys;
+  for (uint32_t s = 0; s < kSenders; ++s) {
+    keys.push_back(key(s));
+    f.state[keys.back()] = Account{1'000'000'000, 0};
+  }
+  auto unsigned_tx = [&](const AccountKey& sender, uint64_t nonce, Amount fee) {
+    Transaction t;
+    t.chain_id = 2;
+    t.sender = sender;
+    t.recipient = keys[0];
+    t.amount = 1;
+    t.fee = fee;
+    t.nonce = nonce;
+    return t;
+  };
+  MempoolOptions opts;
+  opts.max_count = 3000;  // full now and then: evictions too
+  Mempool m(opts);
+  std::map<TxId, std::pair<AccountKey, uint64_t>> model;
+  std::vector<TxId> gone;
+  auto forget = [&](const std::vector<Removed>& removed) {
+    for (const auto& r : removed) {
+      ASSERT_EQ(model.count(r.id), 1u);
+      EXPECT_EQ(model[r.id], std::make_pair(r.sender, r.nonce));
+      model.erase(r.id);
+      gone.push_back(r.id);
+    }
+  };
+  auto random_pooled = [&]() -> std::optional<TxId> {
+    if (model.empty()) return std::nullopt;
+    auto it = model.begin();
+    std::advance(it, static_cast<long>(pick(std::min<size_t>(model.size(), 64))));
+    return it->first;
+  };
+  size_t largest = 0;
+  constexpr int kSteps = 40'000, kDrainFrom = 30'000;  // then no more admissions
+  for (int step = 0; step < kSteps; ++step) {
+    const uint64_t op = pick(100);
+    const AccountKey& who = keys[pick(kSenders)];
+    if (step < kDrainFrom && (op < 70 || step < 4000)) {  // admission, the pool growing first
+      const uint64_t nonce = f.state[who].nonce + m.pending(who).first;
+      auto t = unsigned_tx(who, nonce, 1 + pick(5));
+      auto r = m.add(t, t.id(), f.lookup());
+      if (r) {
+        forget(*r);
+        model[t.id()] = {who, nonce};
+      }
+    } else if (op < 80) {  // replacement
+      auto id = random_pooled();
+      if (!id) continue;
+      auto [sender, nonce] = model[*id];
+      const Amount fee = m.get(*id)->tx.fee;
+      if (fee > 1'000'000) continue;  // replaced often enough: within the balance
+      auto t = unsigned_tx(sender, nonce, fee + fee / 5 + 1);
+      auto r = m.add(t, t.id(), f.lookup());
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      forget(*r);
+      model[t.id()] = {sender, nonce};
+    } else if (op < 88) {  // removal of a transaction and its sender's later ones
+      auto id = random_pooled();
+      if (!id) continue;
+      forget(m.remove(*id));
+    } else {  // a block confirming a prefix of a few senders' queues
+      std::set<AccountKey> touched;
+      for (int k = 0; k < 5; ++k) {
+        const AccountKey& in_block = keys[pick(kSenders)];
+        f.state[in_block].nonce += pick(m.pending(in_block).first + 1);
+        touched.insert(in_block);
+      }
+      forget(m.update_accounts(touched, {}, f.lookup()));
+    }
+    largest = std::max(largest, m.size());
+    if (step % 97 == 0 || step == kSteps - 1) {
+      ASSERT_EQ(m.size(), model.size()) << "step " << step;
+      for (const auto& [id, at] : model) {
+        const auto* e = m.get(id);
+        ASSERT_NE(e, nullptr) << "step " << step;
+        ASSERT_EQ(e->id, id);
+        ASSERT_EQ(std::make_pair(e->tx.sender, e->tx.nonce), at);
+      }
+      for (size_t i = gone.size() > 200 ? gone.size() - 200 : 0; i < gone.size(); ++i)
+        if (!model.count(gone[i])) {
+          ASSERT_FALSE(m.contains(gone[i])) << "step " << step;
+        }
+    }
+  }
+  EXPECT_EQ(largest, opts.max_count);  // full: the table grew well past its first 1,024 slots
+  EXPECT_LT(m.size(), 100u);           // drained: it shrank back
+  EXPECT_GT(gone.size(), 10'000u);
+}
