@@ -622,7 +622,12 @@ void ChainState::after_tip_change(const ProcessResult& result, std::vector<Block
       sig_cache_.insert(tx.id());  // validated in a block already
       if (!planted::on(2)) returned.push_back(tx);
     }
-  auto dropped = mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); });
+  // Kept between blocks (its memory reused), bounded by the pool's size: given back when a
+  // block dropped far fewer than the largest one did.
+  auto& dropped = dropped_scratch_;
+  if (dropped.capacity() > (64 << 10) && dropped.size() * 4 < dropped.capacity()) dropped = {};
+  dropped.clear();
+  mempool_.update_accounts(touched, returned, [this](const AccountKey& k) { return load_account(k); }, dropped);
   note_arrivals();  // what came back (or was re-queued) arrives anew
   // Transactions back from disconnected blocks are announced again, like new ones: peers
   // on the winning branch may never have seen them.

@@ -439,6 +439,7 @@ class ChainState {
   std::set<const BlockIndexEntry*, HeightOrder> by_height_;   // GUARDED_BY(mu_): every entry
   std::set<const BlockIndexEntry*, HeightOrder> leaves_;      // GUARDED_BY(mu_): entries without a child
   Mempool mempool_;                                           // GUARDED_BY(mu_)
+  std::vector<Removed> dropped_scratch_;                      // GUARDED_BY(mu_): after_tip_change's, reused
   // The journal ranges (sender, [first nonce, end nonce)) the connects of this activation
   // already erased in their atomic batches: after_tip_change does not erase a dropped
   // transaction's record a second time. GUARDED_BY(mu_)
