@@ -111,47 +111,8 @@ void BM_SigCacheLookup400k(benchmark::State& state) {
   }
 }
 
-// A sketch's rebuild from the mempool: one short id per pooled transfer (10,000 of 1,000
-// senders, the pool a 4,000/s run holds when blocks lag), looked up among a block's 5,000.
-void BM_MempoolMatchShortIds10k(benchmark::State& state) {
-  const auto& p = fixture().params;
-  Mempool pool;
-  std::vector<primitives::TxId> ids;
-  constexpr uint32_t kSenders = 1000, kPerSender = 10;
-  std::vector<primitives::AccountKey> keys;
-  for (uint32_t s = 0; s < kSenders; ++s) keys.push_back(consensus::dev_account_key(s).pubkey());
-  for (uint32_t n = 0; n < kPerSender; ++n)
-    for (uint32_t s = 0; s < kSenders; ++s) {
-      primitives::Transaction tx;
-      tx.chain_id = p.chain_id;
-      tx.sender = keys[s];
-      tx.recipient = keys[(s + 1) % kSenders];
-      tx.amount = 500;
-      tx.fee = 1;
-      tx.nonce = n;
-      const auto id = tx.id();
-      if (!pool.add(tx, id, [](const primitives::AccountKey&) { return primitives::Account{1'000'000'000, 0}; }))
-        state.SkipWithError("mempool refused a transfer");
-      ids.push_back(id);
-    }
-  primitives::BlockHeader header;
-  const auto key = node::short_id_key(header, 42);
-  std::unordered_map<uint64_t, uint32_t> block;  // as PartialBlock's index: every other pooled transfer
-  for (size_t i = 0; i < ids.size(); i += 2) block.emplace(node::short_id(key, ids[i]), static_cast<uint32_t>(i));
-  for (auto _ : state) {
-    std::vector<const MempoolEntry*> got;
-    pool.visit_short_ids([&key](const primitives::TxId& t) { return node::short_id(key, t); },
-                         [&](const MempoolEntry& e, uint64_t s) {
-                           if (block.count(s)) got.push_back(&e);
-                         });
-    benchmark::DoNotOptimize(got.data());
-  }
-  state.counters["pooled"] = static_cast<double>(pool.size());
-}
-
 // A pool of 1,000 senders' transfers, ten each (the pool a 4,000/s run holds when blocks lag),
-// built by admission, then a block's update confirming the first five of each (5,000): both
-// are on a node's busy paths (the API's admission; a connect, before the tip is announced).
+// unsigned: the pool takes checked transfers on trust.
 struct PoolOf10k {
   std::vector<primitives::AccountKey> keys;
   std::vector<std::pair<primitives::Transaction, primitives::TxId>> txs;  // nonce-major
@@ -184,6 +145,31 @@ void fill(Mempool& pool, benchmark::State& state) {
       state.SkipWithError("mempool refused a transfer");
 }
 
+// A sketch's rebuild from the mempool: one short id per pooled transfer (10,000 of 1,000
+// senders, the pool a 4,000/s run holds when blocks lag), looked up among a block's 5,000.
+void BM_MempoolMatchShortIds10k(benchmark::State& state) {
+  Mempool pool;
+  fill(pool, state);
+  std::vector<primitives::TxId> ids;
+  for (const auto& [tx, id] : pool_of_10k().txs) ids.push_back(id);
+  primitives::BlockHeader header;
+  const auto key = node::short_id_key(header, 42);
+  std::unordered_map<uint64_t, uint32_t> block;  // as PartialBlock's index: every other pooled transfer
+  for (size_t i = 0; i < ids.size(); i += 2) block.emplace(node::short_id(key, ids[i]), static_cast<uint32_t>(i));
+  for (auto _ : state) {
+    std::vector<const MempoolEntry*> got;
+    pool.visit_short_ids([&key](const primitives::TxId& t) { return node::short_id(key, t); },
+                         [&](const MempoolEntry& e, uint64_t s) {
+                           if (block.count(s)) got.push_back(&e);
+                         });
+    benchmark::DoNotOptimize(got.data());
+  }
+  state.counters["pooled"] = static_cast<double>(pool.size());
+}
+
+// The pool built by admission, then a block's update confirming the first five of each sender
+// (5,000): both on a node's busy paths (the API's admission; a connect, before the tip is
+// announced).
 void BM_MempoolAdmit10k(benchmark::State& state) {
   (void)pool_of_10k();
   for (auto _ : state) {

@@ -16,31 +16,12 @@ constexpr size_t kMinIdSlots = 1 << 10;
 
 Mempool::Mempool(MempoolOptions opts) : opts_(opts), by_id_(crypto::random_u64()) {}
 
-void Mempool::Queue::drop_front(size_t n) {
-  head += n;
-  if (head * 2 <= slots.size()) return;
-  slots.erase(slots.begin(), slots.begin() + static_cast<std::ptrdiff_t>(head));
-  head = 0;
-  if (slots.capacity() > 64 && slots.size() * 4 < slots.capacity()) slots.shrink_to_fit();
-}
-
-void Mempool::Queue::push_back(MempoolEntry e) {
-  if (head > 0 && slots.size() == slots.capacity()) {
-    slots.erase(slots.begin(), slots.begin() + static_cast<std::ptrdiff_t>(head));
-    head = 0;
-  }
-  slots.push_back(std::move(e));
-}
-
 const MempoolEntry* Mempool::IdTable::find(const TxId& id) const {
   if (size_ == 0) return nullptr;
   const uint64_t tag = tag_of(id);
   const size_t mask = slots_.size() - 1;
-  for (size_t i = tag & mask; slots_[i].tag != 0; i = (i + 1) & mask) {
-    if (slots_[i].tag != tag) continue;
-    const MempoolEntry* e = slots_[i].q->find(slots_[i].nonce);
-    if (e && e->id == id) return e;
-  }
+  for (size_t i = tag & mask; slots_[i].tag != 0; i = (i + 1) & mask)
+    if (slots_[i].tag == tag && slots_[i].e->id == id) return slots_[i].e;
   return nullptr;
 }
 
@@ -51,17 +32,16 @@ void Mempool::IdTable::place(const Slot& s) {
   slots_[i] = s;
 }
 
-void Mempool::IdTable::insert(const Queue* q, const MempoolEntry& e) {
+void Mempool::IdTable::insert(const MempoolEntry* e) {
   if ((size_ + 1) * 2 > slots_.size()) resize(std::max(kMinIdSlots, slots_.size() * 2));
-  place(Slot{tag_of(e.id), q, e.tx.nonce});
+  place(Slot{tag_of(e->id), e});
   ++size_;
 }
 
-void Mempool::IdTable::erase(const Queue* q, const MempoolEntry& e) {
+void Mempool::IdTable::erase(const MempoolEntry* e) {
   const size_t mask = slots_.size() - 1;
-  const uint64_t tag = tag_of(e.id);
-  size_t i = tag & mask;
-  while (slots_[i].tag != tag || slots_[i].q != q || slots_[i].nonce != e.tx.nonce) i = (i + 1) & mask;
+  size_t i = tag_of(e->id) & mask;
+  while (slots_[i].e != e) i = (i + 1) & mask;
   // Backward shift: each later slot of the probe run that may live at i moves there, so no
   // lookup's run is broken by the hole (no tombstones to accumulate).
   for (size_t j = (i + 1) & mask; slots_[j].tag != 0; j = (j + 1) & mask) {
@@ -84,23 +64,23 @@ void Mempool::IdTable::resize(size_t slots) {
 }
 
 void Mempool::erase_tail_key(const AccountKey& sender, const Queue& q) {
-  if (q.empty()) return;
-  const auto& e = q.back();
+  if (q.entries.empty()) return;
+  const auto& e = q.entries.back();
   tails_.erase(TailKey{e.tx.fee, ~e.sequence, sender});
 }
 
 void Mempool::insert_tail_key(const AccountKey& sender, const Queue& q) {
-  if (q.empty()) return;
-  const auto& e = q.back();
+  if (q.entries.empty()) return;
+  const auto& e = q.entries.back();
   tails_.insert(TailKey{e.tx.fee, ~e.sequence, sender});
 }
 
 void Mempool::pop_last(const AccountKey& sender, Queue& q) {
   erase_tail_key(sender, q);
-  const auto& e = q.back();
+  const auto& e = q.entries.back();
   q.total_cost -= e.tx.amount + e.tx.fee;
-  by_id_.erase(&q, e);
-  q.slots.pop_back();
+  by_id_.erase(&e);
+  q.entries.pop_back();
   insert_tail_key(sender, q);
 }
 
@@ -110,10 +90,10 @@ bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<
     if (it->sender == protect) continue;
     AccountKey sender = it->sender;
     auto qit = queues_.find(sender);
-    const auto& last = qit->second.back();
+    const auto& last = qit->second.entries.back();
     evicted.push_back({last.id, sender, last.tx.nonce});
     pop_last(sender, qit->second);
-    if (qit->second.empty()) queues_.erase(qit);
+    if (qit->second.entries.empty()) queues_.erase(qit);
     return true;
   }
   return false;
@@ -126,7 +106,7 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
                                               std::to_string(opts_.min_fee));
   Account acc = state(tx.sender);
   auto qit = queues_.find(tx.sender);
-  size_t pending = qit == queues_.end() ? 0 : qit->second.size();
+  size_t pending = qit == queues_.end() ? 0 : qit->second.entries.size();
   uint64_t expected = acc.nonce + pending;
   if (tx.nonce < acc.nonce)
     return reject(RejectCode::kNonceTooLow, "nonce " + std::to_string(tx.nonce) + ", account expects " +
@@ -141,37 +121,37 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
     // Replacement of a pooled transaction (the queue starts at the account's nonce).
     Queue& q = qit->second;
     const size_t at = tx.nonce - acc.nonce;
-    MempoolEntry& old = q[at];
+    MempoolEntry& old = q.entries[at];
     Amount old_fee = old.tx.fee;
     Amount bump = std::max<Amount>(1, old_fee / 100 * opts_.replace_bump_percent);
     if (tx.fee < old_fee + bump)
       return reject(RejectCode::kReplacementFeeTooLow,
                     "replacing needs fee >= " + std::to_string(old_fee + bump));
     Amount before = 0;
-    for (size_t i = 0; i < at; ++i) before += q[i].tx.amount + q[i].tx.fee;
+    for (size_t i = 0; i < at; ++i) before += q.entries[i].tx.amount + q.entries[i].tx.fee;
     if (before + cost > acc.balance)
       return reject(RejectCode::kInsufficientFunds, "balance " + std::to_string(acc.balance) +
                                                         " does not cover pending + this transaction");
     erase_tail_key(tx.sender, q);
     removed.push_back({old.id, tx.sender, tx.nonce});
-    by_id_.erase(&q, old);
+    by_id_.erase(&old);
     q.total_cost -= old.tx.amount + old.tx.fee;
     old = MempoolEntry{tx, id, next_sequence_++};
     q.total_cost += cost;
-    by_id_.insert(&q, old);
+    by_id_.insert(&old);
     // Later transactions that no longer fit the balance go (the replacement itself fits).
     Amount running = before + cost;
     size_t keep = at + 1;
-    for (; keep < q.size(); ++keep) {
-      running += q[keep].tx.amount + q[keep].tx.fee;
+    for (; keep < q.entries.size(); ++keep) {
+      running += q.entries[keep].tx.amount + q.entries[keep].tx.fee;
       if (running > acc.balance) break;
     }
-    for (size_t i = keep; i < q.size(); ++i) removed.push_back({q[i].id, tx.sender, q[i].tx.nonce});
-    while (q.size() > keep) {
-      const auto& last = q.back();
+    for (size_t i = keep; i < q.entries.size(); ++i) removed.push_back({q.entries[i].id, tx.sender, q.entries[i].tx.nonce});
+    while (q.entries.size() > keep) {
+      const auto& last = q.entries.back();
       q.total_cost -= last.tx.amount + last.tx.fee;
-      by_id_.erase(&q, last);
-      q.slots.pop_back();
+      by_id_.erase(&last);
+      q.entries.pop_back();
     }
     insert_tail_key(tx.sender, q);
     reshaped();
@@ -194,9 +174,9 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
   // never takes the newcomer's sender's entries, so `qit` is still valid).
   Queue& q = qit != queues_.end() ? qit->second : queues_.try_emplace(tx.sender).first->second;
   erase_tail_key(tx.sender, q);
-  q.push_back(MempoolEntry{tx, id, next_sequence_++});
+  q.entries.push_back(MempoolEntry{tx, id, next_sequence_++});
   q.total_cost += cost;
-  by_id_.insert(&q, q.back());
+  by_id_.insert(&q.entries.back());
   insert_tail_key(tx.sender, q);
   if (!removed.empty() || appended_.size() >= opts_.max_count) reshaped();
   else appended_.push_back(id);
@@ -232,23 +212,23 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
     Queue& q = qit->second;
     const Account acc = state(key);
     const uint64_t first = q.first_nonce();
-    const size_t confirmed = acc.nonce <= first ? 0 : std::min<uint64_t>(acc.nonce - first, q.size());
-    if (confirmed == q.size()) {  // the last one is also the tail
+    const size_t confirmed = acc.nonce <= first ? 0 : std::min<uint64_t>(acc.nonce - first, q.entries.size());
+    if (confirmed == q.entries.size()) {  // the last one is also the tail
       erase_tail_key(key, q);
-      for (const auto& e : q) {
+      for (const auto& e : q.entries) {
         dropped.push_back({e.id, key, e.tx.nonce});
-        by_id_.erase(&q, e);
+        by_id_.erase(&e);
       }
       queues_.erase(qit);
       continue;
     }
     for (size_t i = 0; i < confirmed; ++i) {
-      const auto& e = q[i];
+      const auto& e = q.entries[i];
       q.total_cost -= e.tx.amount + e.tx.fee;
       dropped.push_back({e.id, key, e.tx.nonce});
-      by_id_.erase(&q, e);
+      by_id_.erase(&e);
     }
-    q.drop_front(confirmed);
+    q.entries.erase(q.entries.begin(), q.entries.begin() + static_cast<std::ptrdiff_t>(confirmed));
     if (q.first_nonce() != acc.nonce || q.total_cost > acc.balance) rebuild.insert(key);
   }
   // Gather, per sender to rebuild, its pooled and returned transactions.
@@ -264,10 +244,10 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
     auto qit = queues_.find(key);
     if (qit == queues_.end()) return;
     erase_tail_key(key, qit->second);
-    for (const auto& e : qit->second) {
+    for (const auto& e : qit->second.entries) {
       before.emplace(e.id, std::make_pair(key, e.tx.nonce));
       txs.emplace(e.tx.nonce, std::make_pair(e.tx, e.id));
-      by_id_.erase(&qit->second, e);
+      by_id_.erase(&e);
     }
     queues_.erase(qit);
   };
@@ -292,17 +272,17 @@ std::vector<Removed> Mempool::remove(const TxId& id) {
   auto qit = queues_.find(sender);
   Queue& q = qit->second;
   // From the highest nonce down, so each removal leaves the tail key right.
-  while (!q.empty() && q.back().tx.nonce >= nonce) {
-    removed.push_back({q.back().id, sender, q.back().tx.nonce});
+  while (!q.entries.empty() && q.entries.back().tx.nonce >= nonce) {
+    removed.push_back({q.entries.back().id, sender, q.entries.back().tx.nonce});
     pop_last(sender, q);
   }
-  if (q.empty()) queues_.erase(qit);
+  if (q.entries.empty()) queues_.erase(qit);
   return removed;
 }
 
 std::vector<const MempoolEntry*> Mempool::select(size_t max_txs, uint64_t below_sequence) const {
   std::vector<const MempoolEntry*> out;
-  using It = std::vector<MempoolEntry>::const_iterator;
+  using It = std::deque<MempoolEntry>::const_iterator;
   struct Head {
     It it, end;
     bool operator<(const Head& o) const {  // max-heap: highest fee, then earliest arrival
@@ -312,8 +292,8 @@ std::vector<const MempoolEntry*> Mempool::select(size_t max_txs, uint64_t below_
   };
   std::priority_queue<Head> heap;
   for (const auto& [sender, q] : queues_) {
-    auto it = q.begin();
-    if (it != q.end() && it->sequence < below_sequence) heap.push(Head{it, q.end()});
+    auto it = q.entries.begin();
+    if (it != q.entries.end() && it->sequence < below_sequence) heap.push(Head{it, q.entries.end()});
   }
   while (!heap.empty() && out.size() < max_txs) {
     Head h = heap.top();
@@ -334,14 +314,14 @@ const MempoolEntry* Mempool::at(const AccountKey& sender, uint64_t nonce) const 
 std::pair<size_t, Amount> Mempool::pending(const AccountKey& sender) const {
   auto it = queues_.find(sender);
   if (it == queues_.end()) return {0, 0};
-  return {it->second.size(), it->second.total_cost};
+  return {it->second.entries.size(), it->second.total_cost};
 }
 
 std::vector<TxId> Mempool::ids() const {
   std::vector<TxId> out;
   out.reserve(by_id_.size());
   for (const auto& [sender, q] : queues_)
-    for (const auto& e : q) out.push_back(e.id);
+    for (const auto& e : q.entries) out.push_back(e.id);
   return out;
 }
 
@@ -350,7 +330,7 @@ void Mempool::visit_short_ids(const std::function<uint64_t(const TxId&)>& short_
   // Walks the queues, whose entries carry their ids: looking each id's entry up again (sender
   // in queues_, then nonce) cost more than the SipHash, ~10 ms per block of 4,000 under load.
   for (const auto& [sender, q] : queues_)
-    for (const auto& e : q) take(e, short_id(e.id));
+    for (const auto& e : q.entries) take(e, short_id(e.id));
 }
 
 }  // namespace peerchain::chain

@@ -17,6 +17,7 @@
 // Not thread-safe: its owner (ChainState) serialises access.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -72,8 +73,8 @@ class Mempool {
   // disconnected blocks, already verified) are re-admitted in nonce order; what no longer
   // fits is dropped. Returns the transactions dropped, each once.
   std::vector<Removed> update_accounts(const std::set<AccountKey>& accounts,
-                                       const std::vector<Transaction>& returned,
-                                       const AccountLookup& state);
+                                    const std::vector<Transaction>& returned,
+                                    const AccountLookup& state);
   // The same, appending the dropped to `dropped`: a caller that keeps the vector between blocks
   // reuses its memory (a fresh one for a 5,000-transfer block was ~350 KB of page faults, half
   // of the update's time).
@@ -118,50 +119,35 @@ class Mempool {
   const std::vector<TxId>& appended() const { return appended_; }
 
  private:
-  // A sender's pooled transactions: consecutive nonces, kept in a vector from `head` on. A
-  // block trims the front by moving `head`; once more than half of the vector is trimmed it is
-  // compacted (each entry moved at most once per trim on average) and its spare room returned
-  // when it is mostly empty. Contiguous: a sender of one transfer costs one entry, not a
-  // deque's 512-byte block, and a block's update walks memory in order.
+  // A sender's pooled transactions: consecutive nonces, so a deque indexed from the first one.
+  // Entries change only at the ends (or in place, a replacement), so they never move: the id
+  // table points at them.
   struct Queue {
-    std::vector<MempoolEntry> slots;
-    size_t head = 0;
+    std::deque<MempoolEntry> entries;
     Amount total_cost = 0;
-
-    size_t size() const { return slots.size() - head; }
-    bool empty() const { return head == slots.size(); }
-    std::vector<MempoolEntry>::const_iterator begin() const { return slots.begin() + static_cast<std::ptrdiff_t>(head); }
-    std::vector<MempoolEntry>::const_iterator end() const { return slots.end(); }
-    MempoolEntry& operator[](size_t i) { return slots[head + i]; }
-    const MempoolEntry& operator[](size_t i) const { return slots[head + i]; }
-    const MempoolEntry& back() const { return slots.back(); }
-    uint64_t first_nonce() const { return slots[head].tx.nonce; }
+    uint64_t first_nonce() const { return entries.front().tx.nonce; }
     const MempoolEntry* find(uint64_t nonce) const {
-      if (empty() || nonce < first_nonce() || nonce - first_nonce() >= size()) return nullptr;
-      return &slots[head + (nonce - first_nonce())];
+      if (entries.empty() || nonce < first_nonce() || nonce - first_nonce() >= entries.size()) return nullptr;
+      return &entries[nonce - first_nonce()];
     }
-    void drop_front(size_t n);
-    void push_back(MempoolEntry e);  // a full vector with trimmed room is compacted, not grown
   };
   // Pooled entries by id: a flat open-addressed table (linear probing, at most half full, erased
-  // by backward shift) of a salted hash of the id and where the entry is (its queue, which does
-  // not move, and its nonce), confirmed against the entry's id on a hit. Users choose their
-  // transfers, so an unsalted hash's low bits could be ground into one probe run. A node-based
-  // hash map here cost an allocation and a free per transfer and, with the per-sender maps,
-  // over half of a block's mempool update (docs/performance.md, fifteenth sitting).
+  // by backward shift) of a salted hash of the id and the entry, confirmed against the entry's
+  // id on a hit. Users choose their transfers, so an unsalted hash's low bits could be ground
+  // into one probe run. A node-based hash map here cost an allocation and a free per transfer
+  // and ~40 % of a block's mempool update (docs/performance.md, fifteenth sitting).
   class IdTable {
    public:
     explicit IdTable(uint64_t salt) : hasher_{salt} {}
     const MempoolEntry* find(const TxId& id) const;
-    void insert(const Queue* q, const MempoolEntry& e);  // REQUIRES: e.id absent
-    void erase(const Queue* q, const MempoolEntry& e);   // REQUIRES: e present
+    void insert(const MempoolEntry* e);  // REQUIRES: e->id absent
+    void erase(const MempoolEntry* e);   // REQUIRES: e present
     size_t size() const { return size_; }
 
    private:
     struct Slot {
       uint64_t tag = 0;  // salted hash | 1; 0: empty
-      const Queue* q = nullptr;
-      uint64_t nonce = 0;
+      const MempoolEntry* e = nullptr;
     };
     uint64_t tag_of(const TxId& id) const { return hasher_(id) | 1; }
     void place(const Slot& s);
