@@ -14,54 +14,7 @@ namespace {
 constexpr size_t kMinIdSlots = 1 << 10;
 }
 
-Mempool::Mempool(MempoolOptions opts) : opts_(opts), by_id_(crypto::random_u64()) {}
-
-const MempoolEntry* Mempool::IdTable::find(const TxId& id) const {
-  if (size_ == 0) return nullptr;
-  const uint64_t tag = tag_of(id);
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = tag & mask; slots_[i].tag != 0; i = (i + 1) & mask)
-    if (slots_[i].tag == tag && slots_[i].e->id == id) return slots_[i].e;
-  return nullptr;
-}
-
-void Mempool::IdTable::place(const Slot& s) {
-  const size_t mask = slots_.size() - 1;
-  size_t i = s.tag & mask;
-  while (slots_[i].tag != 0) i = (i + 1) & mask;
-  slots_[i] = s;
-}
-
-void Mempool::IdTable::insert(const MempoolEntry* e) {
-  if ((size_ + 1) * 2 > slots_.size()) resize(std::max(kMinIdSlots, slots_.size() * 2));
-  place(Slot{tag_of(e->id), e});
-  ++size_;
-}
-
-void Mempool::IdTable::erase(const MempoolEntry* e) {
-  const size_t mask = slots_.size() - 1;
-  size_t i = tag_of(e->id) & mask;
-  while (slots_[i].e != e) i = (i + 1) & mask;
-  // Backward shift: each later slot of the probe run that may live at i moves there, so no
-  // lookup's run is broken by the hole (no tombstones to accumulate).
-  for (size_t j = (i + 1) & mask; slots_[j].tag != 0; j = (j + 1) & mask) {
-    const size_t home = slots_[j].tag & mask;
-    if (((j - home) & mask) >= ((j - i) & mask)) {
-      slots_[i] = slots_[j];
-      i = j;
-    }
-  }
-  slots_[i] = Slot{};
-  --size_;
-  if (size_ * 8 < slots_.size() && slots_.size() > kMinIdSlots) resize(slots_.size() / 2);
-}
-
-void Mempool::IdTable::resize(size_t slots) {
-  std::vector<Slot> old(slots, Slot{});
-  old.swap(slots_);
-  for (const Slot& s : old)
-    if (s.tag != 0) place(s);
-}
+Mempool::Mempool(MempoolOptions opts) : opts_(opts), by_id_(crypto::random_u64(), kMinIdSlots) {}
 
 void Mempool::erase_tail_key(const AccountKey& sender, const Queue& q) {
   if (q.entries.empty()) return;
@@ -79,7 +32,7 @@ void Mempool::pop_last(const AccountKey& sender, Queue& q) {
   erase_tail_key(sender, q);
   const auto& e = q.entries.back();
   q.total_cost -= e.tx.amount + e.tx.fee;
-  by_id_.erase(&e);
+  unindex(&e);
   q.entries.pop_back();
   insert_tail_key(sender, q);
 }
@@ -100,7 +53,7 @@ bool Mempool::evict_one(Amount than_fee, const AccountKey& protect, std::vector<
 }
 
 Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id, const AccountLookup& state) {
-  if (by_id_.find(id)) return reject(RejectCode::kDuplicate, "already in the mempool");
+  if (find_id(id)) return reject(RejectCode::kDuplicate, "already in the mempool");
   if (tx.fee < opts_.min_fee)
     return reject(RejectCode::kFeeTooLow, "fee " + std::to_string(tx.fee) + " below minimum " +
                                               std::to_string(opts_.min_fee));
@@ -134,11 +87,11 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
                                                         " does not cover pending + this transaction");
     erase_tail_key(tx.sender, q);
     removed.push_back({old.id, tx.sender, tx.nonce});
-    by_id_.erase(&old);
+    unindex(&old);
     q.total_cost -= old.tx.amount + old.tx.fee;
     old = MempoolEntry{tx, id, next_sequence_++};
     q.total_cost += cost;
-    by_id_.insert(&old);
+    index(&old);
     // Later transactions that no longer fit the balance go (the replacement itself fits).
     Amount running = before + cost;
     size_t keep = at + 1;
@@ -150,7 +103,7 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
     while (q.entries.size() > keep) {
       const auto& last = q.entries.back();
       q.total_cost -= last.tx.amount + last.tx.fee;
-      by_id_.erase(&last);
+      unindex(&last);
       q.entries.pop_back();
     }
     insert_tail_key(tx.sender, q);
@@ -176,7 +129,7 @@ Checked<std::vector<Removed>> Mempool::add(const Transaction& tx, const TxId& id
   erase_tail_key(tx.sender, q);
   q.entries.push_back(MempoolEntry{tx, id, next_sequence_++});
   q.total_cost += cost;
-  by_id_.insert(&q.entries.back());
+  index(&q.entries.back());
   insert_tail_key(tx.sender, q);
   if (!removed.empty() || appended_.size() >= opts_.max_count) reshaped();
   else appended_.push_back(id);
@@ -217,7 +170,7 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
       erase_tail_key(key, q);
       for (const auto& e : q.entries) {
         dropped.push_back({e.id, key, e.tx.nonce});
-        by_id_.erase(&e);
+        unindex(&e);
       }
       queues_.erase(qit);
       continue;
@@ -226,7 +179,7 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
       const auto& e = q.entries[i];
       q.total_cost -= e.tx.amount + e.tx.fee;
       dropped.push_back({e.id, key, e.tx.nonce});
-      by_id_.erase(&e);
+      unindex(&e);
     }
     q.entries.erase(q.entries.begin(), q.entries.begin() + static_cast<std::ptrdiff_t>(confirmed));
     if (q.first_nonce() != acc.nonce || q.total_cost > acc.balance) rebuild.insert(key);
@@ -247,7 +200,7 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
     for (const auto& e : qit->second.entries) {
       before.emplace(e.id, std::make_pair(key, e.tx.nonce));
       txs.emplace(e.tx.nonce, std::make_pair(e.tx, e.id));
-      by_id_.erase(&e);
+      unindex(&e);
     }
     queues_.erase(qit);
   };
@@ -259,12 +212,12 @@ void Mempool::update_accounts(const std::set<AccountKey>& accounts, const std::v
     for (auto& [nonce, pair] : txs) (void)add(pair.first, pair.second, state);
   }
   for (const auto& [id, at] : before)
-    if (!by_id_.find(id)) dropped.push_back({id, at.first, at.second});
+    if (!find_id(id)) dropped.push_back({id, at.first, at.second});
 }
 
 std::vector<Removed> Mempool::remove(const TxId& id) {
   std::vector<Removed> removed;
-  const MempoolEntry* e = by_id_.find(id);
+  const MempoolEntry* e = find_id(id);
   if (!e) return removed;
   reshaped();
   const AccountKey sender = e->tx.sender;
@@ -304,7 +257,7 @@ std::vector<const MempoolEntry*> Mempool::select(size_t max_txs, uint64_t below_
   return out;
 }
 
-const MempoolEntry* Mempool::get(const TxId& id) const { return by_id_.find(id); }
+const MempoolEntry* Mempool::get(const TxId& id) const { return find_id(id); }
 
 const MempoolEntry* Mempool::at(const AccountKey& sender, uint64_t nonce) const {
   auto qit = queues_.find(sender);

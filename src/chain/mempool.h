@@ -27,6 +27,7 @@
 #include "consensus/checks.h"
 #include "primitives/transaction.h"
 #include "util/bytes.h"
+#include "util/tagged_table.h"
 
 namespace peerchain::chain {
 
@@ -91,7 +92,7 @@ class Mempool {
   // later arrival (its next nonces need it).
   std::vector<const MempoolEntry*> select(size_t max_txs, uint64_t below_sequence = UINT64_MAX) const;
 
-  bool contains(const TxId& id) const { return by_id_.find(id) != nullptr; }
+  bool contains(const TxId& id) const { return find_id(id) != nullptr; }
   // The pooled transaction of `sender` at `nonce`, if any.
   const MempoolEntry* at(const AccountKey& sender, uint64_t nonce) const;
   const MempoolEntry* get(const TxId& id) const;
@@ -131,31 +132,16 @@ class Mempool {
       return &entries[nonce - first_nonce()];
     }
   };
-  // Pooled entries by id: a flat open-addressed table (linear probing, at most half full, erased
-  // by backward shift) of a salted hash of the id and the entry, confirmed against the entry's
-  // id on a hit. Users choose their transfers, so an unsalted hash's low bits could be ground
-  // into one probe run. A node-based hash map here cost an allocation and a free per transfer
-  // and ~40 % of a block's mempool update (docs/performance.md, fifteenth sitting).
-  class IdTable {
-   public:
-    explicit IdTable(uint64_t salt) : hasher_{salt} {}
-    const MempoolEntry* find(const TxId& id) const;
-    void insert(const MempoolEntry* e);  // REQUIRES: e->id absent
-    void erase(const MempoolEntry* e);   // REQUIRES: e present
-    size_t size() const { return size_; }
-
-   private:
-    struct Slot {
-      uint64_t tag = 0;  // salted hash | 1; 0: empty
-      const MempoolEntry* e = nullptr;
-    };
-    uint64_t tag_of(const TxId& id) const { return hasher_(id) | 1; }
-    void place(const Slot& s);
-    void resize(size_t slots);
-    util::SaltedHasher hasher_;
-    std::vector<Slot> slots_;  // power-of-two size (or empty)
-    size_t size_ = 0;
-  };
+  // Pooled entries by id (util/tagged_table.h: salted, flat, erased by backward shift), each
+  // hit confirmed against the entry's id. Entries never move, so the table points at them.
+  const MempoolEntry* find_id(const TxId& id) const {
+    const auto* e = by_id_.find(id, [&](const MempoolEntry* v) { return v->id == id; });
+    return e ? *e : nullptr;
+  }
+  void index(const MempoolEntry* e) { by_id_.insert(e->id, e); }
+  void unindex(const MempoolEntry* e) {
+    by_id_.erase(e->id, [e](const MempoolEntry* v) { return v == e; });
+  }
   struct TailKey {
     Amount fee;
     uint64_t neg_sequence;  // newest first among equal fees
@@ -169,7 +155,7 @@ class Mempool {
 
   MempoolOptions opts_;
   std::map<AccountKey, Queue> queues_;
-  IdTable by_id_;
+  util::TaggedTable<const MempoolEntry*> by_id_;
   std::set<TailKey> tails_;  // each sender's highest-nonce entry, for eviction
   uint64_t next_sequence_ = 1;
   uint64_t layout_generation_ = 0;

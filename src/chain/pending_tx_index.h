@@ -4,9 +4,9 @@
 // A connect adds its block's ids as one chunk (O(transfers): a copy and one slot each in a flat
 // open-addressed table, no allocation per record; a node-based hash map cost ~0.6 us a record
 // here, a third of a 5,000-transfer block's connect). A flush takes the chunks present, writes
-// them, then forgets them; the table is rebuilt from what remains (usually nothing). Slots hold
-// a salted hash of the txid (users choose transfers, so they could grind an unsalted hash's low
-// bits into one probe run) and the record's place; a hit is confirmed against the stored id.
+// them, then forgets them; the table is rebuilt from what remains (usually nothing). The table
+// is util::TaggedTable: a salted hash of the txid and the record's place, each hit confirmed
+// against the stored id.
 //
 // Not thread-safe: ChainState guards it with its deferred_mu_. The chunks a take() returned stay
 // valid (and unchanged) until forget() or put_back(): connects only append.
@@ -22,6 +22,7 @@
 #include "primitives/block.h"
 #include "storage/schema.h"
 #include "util/bytes.h"
+#include "util/tagged_table.h"
 
 namespace peerchain::chain {
 
@@ -32,11 +33,12 @@ class PendingTxIndex {
     std::vector<primitives::TxId> ids;  // position i in the block
   };
 
-  explicit PendingTxIndex(uint64_t salt) : hasher_{salt} {}
+  explicit PendingTxIndex(uint64_t salt);
 
   // The records of `block`, whose transactions' ids are `ids` in order.
   void add(const primitives::BlockId& block, std::vector<primitives::TxId> ids);
-  // Where a pending record puts `id` (the first chunk holding it).
+  // Where a pending record puts `id` (one chain holds a transaction once; disconnects wait for
+  // an empty index).
   std::optional<storage::TxLocation> find(const primitives::TxId& id) const;
   // The chunks present, oldest first, for writing; they stay findable. Call forget() after the
   // write, or put_back() if it failed. REQUIRES: nothing taken and not yet forgotten or put back.
@@ -49,20 +51,17 @@ class PendingTxIndex {
   size_t records() const { return records_; }
 
  private:
-  struct Slot {
-    uint64_t tag = 0;  // salted hash | 1; 0: empty
+  struct Place {
     uint32_t chunk = 0;
     uint32_t pos = 0;
   };
-  uint64_t tag_of(const primitives::TxId& id) const { return hasher_(id) | 1; }
-  void insert(uint32_t chunk, uint32_t pos);
-  void rebuild(size_t capacity);
+  const primitives::TxId& id_at(Place p) const { return chunks_[p.chunk]->ids[p.pos]; }
+  void index_chunk(uint32_t chunk);
 
-  util::SaltedHasher hasher_;
   std::deque<std::unique_ptr<Chunk>> chunks_;
   size_t taken_ = 0;
   size_t records_ = 0;
-  std::vector<Slot> slots_;  // power-of-two size, at most half full
+  util::TaggedTable<Place> places_;  // salted, flat (util/tagged_table.h), confirmed by id_at
 };
 
 }  // namespace peerchain::chain
