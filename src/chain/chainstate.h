@@ -146,6 +146,9 @@ class ChainState {
   // A connect erases a sender's run of at least this many journal records with one range
   // tombstone, a shorter one record by record (ADR 0018).
   static constexpr uint64_t kJournalRangeMin = 32;
+  // The deferred writes (the tx index records and journal erasures of connects, ADR 0026) go to
+  // disk in batches of at most this many ops, so writes queued behind them wait for one slice.
+  static constexpr size_t kDeferredSliceOps = 1024;
   // Opens or initialises the chain in `db` for `params`. Fails if the database belongs to
   // another network or is corrupt.
   static util::Result<std::unique_ptr<ChainState>> open(const consensus::Params& params,

@@ -52,6 +52,8 @@ class WriteBatch {
   // puts later in the batch, or in later batches, are not affected. One op for any number of
   // records (RocksDB's DeleteRange: a single range tombstone).
   void erase_range(Column c, util::ByteSpan begin, util::ByteSpan end) { add(c, Kind::kEraseRange, begin, end); }
+  // Appends a copy of one op (of another batch).
+  void push(const Op& op) { add(op.column, op.kind, op.key, op.value); }
   // Appends `other`'s ops after this batch's, in their order; `other` is left empty.
   void append(WriteBatch&& other) {
     if (ops_.empty()) {
