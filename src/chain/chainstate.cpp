@@ -748,6 +748,9 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
     e->status |= storage::kStatusHaveData;
     e->sequence = next_sequence_++;
     storage::WriteBatch batch;
+    // The headers accepted before (this block's own among them, if its sketch came first) go
+    // in the same write, ahead of this block's record, which supersedes its header-only one.
+    put_unwritten_headers(batch);
     batch.put(Column::kBlocks, id.span(), encoded);
     batch.put(Column::kBlockIndex, id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
     // Not synced: the synced batch of the connect that follows (or any later one) makes it
@@ -758,6 +761,7 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
       e->status &= static_cast<uint8_t>(~storage::kStatusHaveData);
       return util::unexpected(note_fault(st.error(), false));
     }
+    unwritten_headers_.clear();
     result.stored = true;
     if (parent->chain_complete) mark_complete_from(e);
     else unlinked_.emplace(parent->id, e);
@@ -954,12 +958,42 @@ consensus::Checked<bool> ChainState::accept_header(const BlockHeader& header) {
   if (parent->failed()) return reject(RejectCode::kInvalidParent, "parent is invalid");
   if (auto r = consensus::check_header_contextual(params_, header, parent_context(parent), clock_.now_ms()); !r)
     return util::unexpected(r.error());
-  BlockIndexEntry* e = add_entry(header, id, 0, 0);
-  storage::WriteBatch batch;
-  batch.put(Column::kBlockIndex, id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
-  if (auto st = db_->write(batch, false); !st)
-    util::log().warn("storing header {} failed: {}", id.hex(), st.error().to_string());
+  unwritten_headers_.push_back(add_entry(header, id, 0, 0));
+  if (unwritten_headers_.size() >= kMaxUnwrittenHeaders) {
+    storage::WriteBatch batch;
+    put_unwritten_headers(batch);
+    if (auto st = db_->write(batch, false); !st)
+      util::log().warn("storing {} headers failed: {}", unwritten_headers_.size(), st.error().to_string());
+    else
+      unwritten_headers_.clear();
+  }
   return true;
+}
+
+void ChainState::put_unwritten_headers(storage::WriteBatch& batch) const {
+  // Encoded now, under the lock, from the entries as they are: a record written later never
+  // carries an older status than one written before it.
+  for (const BlockIndexEntry* e : unwritten_headers_)
+    batch.put(Column::kBlockIndex, e->id.span(), storage::encode_index_record({e->header, e->status, e->sequence}));
+}
+
+util::Status ChainState::write_headers() {
+  std::lock_guard lock(mu_);
+  if (unwritten_headers_.empty()) return {};
+  storage::WriteBatch batch;
+  put_unwritten_headers(batch);
+  auto st = db_->write(batch, false);
+  if (!st) {
+    util::log().warn("storing {} headers failed: {}", unwritten_headers_.size(), st.error().to_string());
+    return st;
+  }
+  unwritten_headers_.clear();
+  return {};
+}
+
+size_t ChainState::unwritten_headers() const {
+  std::lock_guard lock(mu_);
+  return unwritten_headers_.size();
 }
 
 consensus::Checked<ChainState::HeaderRun> ChainState::check_header_run(std::span<const BlockHeader> headers,

@@ -188,7 +188,16 @@ class ChainState {
   // Headers-first sync: validates a header (proof of work, parent known and valid, height,
   // target, time rules) and adds it to the block index without its data. Returns true if the
   // header was new. Errors as for process_block (kMissingParent: fetch headers from further back).
+  // Its index record is not written here: it waits for the next write that stores a block (the
+  // sketch's block, which follows at once) or for write_headers(), so a header's one-record write
+  // never queues behind other writers while the chain lock is held (ADR 0027).
   consensus::Checked<bool> accept_header(const BlockHeader& header);
+  // Writes the index records of the headers accepted since the last write (one batch). Called
+  // after a headers message; a stop or crash before it loses only headers the peers send again.
+  // Errors: storage (the records stay pending for the next write).
+  util::Status write_headers();
+  // How many accepted headers' records wait for a write (tests, metrics).
+  size_t unwritten_headers() const;
   // Validating a branch's headers without storing them (the peer layer's headers pre-sync):
   // the context the next header of the run is checked against.
   struct HeaderRun {
@@ -451,6 +460,14 @@ class ChainState {
   const std::vector<std::pair<uint64_t, uint64_t>>* journal_erased(const AccountKey& sender) const;
   util::Status upgrade_journal_keys();  // REQUIRES: mu_ (load): schema 1's journal to schema 2's
   uint64_t next_sequence_ = 1;                                // GUARDED_BY(mu_)
+  // Headers accepted whose index records are not written yet (accept_header). GUARDED_BY(mu_)
+  std::vector<BlockIndexEntry*> unwritten_headers_;
+  // Past this many, accept_header writes them at once: a bound on the batch and on what a crash
+  // loses (a headers message carries at most 2,000).
+  static constexpr size_t kMaxUnwrittenHeaders = 4096;
+  // REQUIRES: mu_. Puts the unwritten headers' records (as their entries are now) into `batch`;
+  // the caller clears unwritten_headers_ once the batch is written.
+  void put_unwritten_headers(storage::WriteBatch& batch) const;
   std::atomic<uint64_t> tip_generation_{0};
   std::atomic<uint64_t> mempool_generation_{0};
   ChainEvents events_;

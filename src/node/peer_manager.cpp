@@ -373,11 +373,13 @@ void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::Bl
   for (size_t i = 0; i < k; ++i) {
     auto r = chain_.accept_header(headers[i]);
     if (!r) {
+      (void)chain_.write_headers();  // those accepted before it
       abandon("invalid header: " + r.error().to_string());
       if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid header: " + r.error().to_string());
       return;
     }
   }
+  (void)chain_.write_headers();  // one write for the message (a failure is logged; they wait for the next)
   const bool done = mark->first == ps.marks.back().first;
   {
     std::lock_guard lock(mu_);
@@ -406,6 +408,11 @@ void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::Bl
 }
 
 void PeerManager::store_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers) {
+  // One write for the message's headers, however it ends (chain::ChainState::write_headers).
+  struct WriteHeaders {
+    chain::ChainState& chain;
+    ~WriteHeaders() { (void)chain.write_headers(); }
+  } write_headers{chain_};
   for (size_t i = 0; i < headers.size(); ++i) {
     const auto& h = headers[i];
     auto r = chain_.accept_header(h);
