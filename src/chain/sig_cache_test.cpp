@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <memory>
 #include <thread>
 
 #include "crypto/sha256.h"
@@ -67,6 +69,41 @@ TEST(SigCache, ConcurrentInsertsAndLookupsAgree) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(cache.size(), 8000u);
+}
+
+// A grow's rehash holds only a shared lock: a lookup (a block's checks) and an insert made from
+// another thread while it runs both return at once, and what was inserted meanwhile is found
+// during the grow and kept after it. With the rehash under the exclusive lock (as before) the
+// other thread waits for the whole rehash: here, forever, and the test fails at its deadline.
+TEST(SigCache, LookupsAndInsertsDoNotWaitForAGrow) {
+  SigCache cache(1 << 20);
+  for (uint64_t i = 0; i < 400; ++i) cache.insert(id_of(i));
+  const size_t slots = cache.slots();
+  int grows = 0;
+  bool others_waited = false;
+  cache.set_rehash_hook([&] {
+    ++grows;
+    auto answered = std::make_shared<std::promise<bool>>();
+    auto f = answered->get_future();
+    std::thread other([&cache, answered, grows] {
+      const bool old_found = cache.contains(id_of(1));
+      cache.insert(id_of(1'000'000 + grows));
+      answered->set_value(old_found && cache.contains(id_of(1'000'000 + grows)));
+    });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) others_waited = true;
+    else EXPECT_TRUE(f.get());
+    // Released after the hook returns if it was stuck: joined below only when it finished.
+    if (others_waited) other.detach();
+    else other.join();
+  });
+  for (uint64_t i = 400; i < 5000 && !others_waited; ++i) cache.insert(id_of(i));
+  ASSERT_FALSE(others_waited) << "a lookup or an insert waited for the rehash";
+  ASSERT_GT(grows, 0);
+  EXPECT_GT(cache.slots(), slots);
+  cache.set_rehash_hook(nullptr);
+  for (int g = 1; g <= grows; ++g) EXPECT_TRUE(cache.contains(id_of(1'000'000 + g))) << g;
+  for (uint64_t i = 0; i < 5000; ++i) ASSERT_TRUE(cache.contains(id_of(i))) << i;
+  EXPECT_EQ(cache.size(), 5000u + grows);
 }
 
 }  // namespace
