@@ -959,14 +959,7 @@ consensus::Checked<bool> ChainState::accept_header(const BlockHeader& header) {
   if (auto r = consensus::check_header_contextual(params_, header, parent_context(parent), clock_.now_ms()); !r)
     return util::unexpected(r.error());
   unwritten_headers_.push_back(add_entry(header, id, 0, 0));
-  if (unwritten_headers_.size() >= kMaxUnwrittenHeaders) {
-    storage::WriteBatch batch;
-    put_unwritten_headers(batch);
-    if (auto st = db_->write(batch, false); !st)
-      util::log().warn("storing {} headers failed: {}", unwritten_headers_.size(), st.error().to_string());
-    else
-      unwritten_headers_.clear();
-  }
+  if (unwritten_headers_.size() >= kMaxUnwrittenHeaders) (void)write_unwritten_headers();  // a failure is logged
   return true;
 }
 
@@ -979,6 +972,10 @@ void ChainState::put_unwritten_headers(storage::WriteBatch& batch) const {
 
 util::Status ChainState::write_headers() {
   std::lock_guard lock(mu_);
+  return write_unwritten_headers();
+}
+
+util::Status ChainState::write_unwritten_headers() {
   if (unwritten_headers_.empty()) return {};
   storage::WriteBatch batch;
   put_unwritten_headers(batch);

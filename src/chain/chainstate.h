@@ -468,6 +468,9 @@ class ChainState {
   // REQUIRES: mu_. Puts the unwritten headers' records (as their entries are now) into `batch`;
   // the caller clears unwritten_headers_ once the batch is written.
   void put_unwritten_headers(storage::WriteBatch& batch) const;
+  // REQUIRES: mu_. Writes them in one batch and clears them; a failure is logged and returned,
+  // and they wait for the next write.
+  util::Status write_unwritten_headers();
   std::atomic<uint64_t> tip_generation_{0};
   std::atomic<uint64_t> mempool_generation_{0};
   ChainEvents events_;

@@ -8,6 +8,16 @@
 
 namespace peerchain::node {
 
+namespace {
+// One write for the headers a message brings, however its handling ends: accept_header leaves
+// their records for the next write (chain::ChainState::write_headers; a failure is logged there
+// and they wait for the next one).
+struct HeaderWriteScope {
+  chain::ChainState& chain;
+  ~HeaderWriteScope() { (void)chain.write_headers(); }
+};
+}  // namespace
+
 using consensus::RejectCode;
 using primitives::BlockId;
 
@@ -370,16 +380,17 @@ void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::Bl
   const size_t k = mark ? static_cast<size_t>(mark->first - ps.stored) : 0;
   if (!mark || headers[k - 1].id() != mark->second)
     return abandon("the branch sent again differs from the one checked");
-  for (size_t i = 0; i < k; ++i) {
-    auto r = chain_.accept_header(headers[i]);
-    if (!r) {
-      (void)chain_.write_headers();  // those accepted before it
-      abandon("invalid header: " + r.error().to_string());
-      if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid header: " + r.error().to_string());
-      return;
+  {
+    HeaderWriteScope write_headers{chain_};
+    for (size_t i = 0; i < k; ++i) {
+      auto r = chain_.accept_header(headers[i]);
+      if (!r) {
+        abandon("invalid header: " + r.error().to_string());
+        if (int p = penalty(r.error().code); p > 0) misbehave(id, p, "invalid header: " + r.error().to_string());
+        return;
+      }
     }
   }
-  (void)chain_.write_headers();  // one write for the message (a failure is logged; they wait for the next)
   const bool done = mark->first == ps.marks.back().first;
   {
     std::lock_guard lock(mu_);
@@ -408,11 +419,7 @@ void PeerManager::redownload_headers(PeerId id, const std::vector<primitives::Bl
 }
 
 void PeerManager::store_headers(PeerId id, const std::vector<primitives::BlockHeader>& headers) {
-  // One write for the message's headers, however it ends (chain::ChainState::write_headers).
-  struct WriteHeaders {
-    chain::ChainState& chain;
-    ~WriteHeaders() { (void)chain.write_headers(); }
-  } write_headers{chain_};
+  HeaderWriteScope write_headers{chain_};
   for (size_t i = 0; i < headers.size(); ++i) {
     const auto& h = headers[i];
     auto r = chain_.accept_header(h);
