@@ -1,12 +1,4 @@
-// SHA256_Init/Update/Final are deprecated in OpenSSL 3 but still exported, and unlike EVP they
-// need no heap: OpenSSL 3.0's EVP_DigestInit_ex2 frees and re-allocates the provider context on
-// every re-initialisation, i.e. one malloc per tree node. Silence the deprecation for this file.
-// This must come before any OpenSSL header is included.
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include "crypto/merkle.h"
-
-#include <openssl/sha.h>
 
 #include <vector>
 
@@ -17,26 +9,9 @@ namespace {
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kNodePrefix = 0x01;
 
-Hash256 leaf_hash(const Hash256& id) {
-  SHA256_CTX c;
-  SHA256_Init(&c);
-  SHA256_Update(&c, &kLeafPrefix, 1);
-  SHA256_Update(&c, id.data.data(), id.size());
-  Hash256 out;
-  SHA256_Final(out.data.data(), &c);
-  return out;
-}
+Hash256 leaf_hash(const Hash256& id) { return sha256_prefixed(kLeafPrefix, id); }
 
-Hash256 node_hash(const Hash256& left, const Hash256& right) {
-  SHA256_CTX c;
-  SHA256_Init(&c);
-  SHA256_Update(&c, &kNodePrefix, 1);
-  SHA256_Update(&c, left.data.data(), left.size());
-  SHA256_Update(&c, right.data.data(), right.size());
-  Hash256 out;
-  SHA256_Final(out.data.data(), &c);
-  return out;
-}
+Hash256 node_hash(const Hash256& left, const Hash256& right) { return sha256_prefixed(kNodePrefix, left, right); }
 
 }  // namespace
 

@@ -100,6 +100,51 @@ Hash256 sha256d(ByteSpan data) {
   return sha256(first.span());
 }
 
+// ---- Fixed layouts: the Merkle tree's hashes ----------------------------------------------
+
+namespace {
+// The digest of a finished state, big-endian word by word.
+Hash256 digest(const SHA256_CTX& c) {
+  Hash256 out;
+  for (int i = 0; i < 8; ++i) put_be32(out.data.data() + 4 * i, c.h[i]);
+  return out;
+}
+
+// Terminates a message of `len` bytes whose last block holds its final `used` bytes (used <=
+// 55): the 0x80 marker, zeros, and the length in bits in the block's last 8 bytes.
+void pad(uint8_t* block, size_t used, uint64_t len) {
+  block[used] = 0x80;
+  std::memset(block + used + 1, 0, 64 - 8 - used - 1);
+  put_be32(block + 56, static_cast<uint32_t>((len * 8) >> 32));
+  put_be32(block + 60, static_cast<uint32_t>(len * 8));
+}
+}  // namespace
+
+Hash256 sha256_prefixed(uint8_t prefix, const Hash256& a) {
+  alignas(16) uint8_t block[64];
+  block[0] = prefix;
+  std::memcpy(block + 1, a.data.data(), 32);
+  pad(block, 33, 33);
+  SHA256_CTX c;
+  std::memcpy(c.h, kIv, sizeof kIv);
+  SHA256_Transform(&c, block);
+  return digest(c);
+}
+
+Hash256 sha256_prefixed(uint8_t prefix, const Hash256& a, const Hash256& b) {
+  alignas(16) uint8_t block[64];
+  block[0] = prefix;
+  std::memcpy(block + 1, a.data.data(), 32);
+  std::memcpy(block + 33, b.data.data(), 31);
+  SHA256_CTX c;
+  std::memcpy(c.h, kIv, sizeof kIv);
+  SHA256_Transform(&c, block);
+  block[0] = b.data[31];  // the 65th byte opens the second block
+  pad(block, 1, 65);
+  SHA256_Transform(&c, block);
+  return digest(c);
+}
+
 // ---- TaggedHash ---------------------------------------------------------------------------
 
 TaggedHash::TaggedHash(std::string_view tag) {

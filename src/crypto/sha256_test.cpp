@@ -163,3 +163,15 @@ RC_GTEST_PROP(Sha256, IncrementalEqualsOneShot, (const Bytes& data)) {
   h.write(ByteSpan(data).first(cut)).write(ByteSpan(data).subspan(cut));
   RC_ASSERT(h.finalize() == crypto::sha256(data));
 }
+
+RC_GTEST_PROP(Sha256, PrefixedEqualsSha256OfTheConcatenation, (uint8_t prefix)) {
+  crypto::Hash256 a, b;
+  for (auto& x : a) x = *rc::gen::arbitrary<uint8_t>();
+  for (auto& x : b) x = *rc::gen::arbitrary<uint8_t>();
+  Bytes one = {prefix};
+  one.insert(one.end(), a.begin(), a.end());
+  RC_ASSERT(crypto::sha256_prefixed(prefix, a) == crypto::sha256(one));
+  Bytes two = one;
+  two.insert(two.end(), b.begin(), b.end());
+  RC_ASSERT(crypto::sha256_prefixed(prefix, a, b) == crypto::sha256(two));
+}
