@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <mutex>
 #include <vector>
 
 #include "crypto/random.h"
@@ -58,37 +59,57 @@ struct Keypair {
 };
 
 // Parsing an x-only key costs a field square root (~4.5 us, a tenth of a verification). Senders
-// and recipients repeat (an account sends many transfers), so each thread keeps a small cache of
-// parsed keys; a miss costs one parse, as without the cache. The set index is salted, so nobody
-// can choose keys that keep evicting each other.
+// and recipients repeat (an account sends many transfers), so parsed keys are cached; a miss
+// costs one parse, as without the cache. The set index is salted, so nobody can choose keys that
+// keep evicting each other.
 //
 // Four ways per set: direct-mapped, 4,096 slots held 1,000 accounts' keys with about a fifth of
 // them sharing a slot with another, and the pairs evicted each other all the time (every block of
 // a 1,000-account load run re-parsed ~1,000 recipients, 4-5 ms of a 5,000-transfer block's checks
-// on an idle core, traced in the block-connect thread). With four ways the same 4,096 entries
-// hold 1,000 keys without a miss (BM_RecipientKeyCheck/1000: 46 ns a check); at 3,000 keys about
-// one check in six still misses (820 ns), against two in five before (1,783 ns).
+// on an idle core, traced in the block-connect thread).
+//
+// One cache for the process, not one per thread: with a cache per thread, each thread parsed
+// every key once for itself, so the first large block a thread checked (the miner's own, the
+// block-connect thread's) paid ~1,000 parses, 3-9 ms of thread CPU in a block's checks, traced
+// on the path a block takes to its connect; admission had parsed the same keys long before on
+// other threads. Shared, a key parsed at admission is found by the block's checks. A set is
+// guarded by its own mutex, held for a lookup or a store (never for a parse), so threads meet
+// only on the same set. One cache of 16,384 keys for the process is also larger than each
+// thread's 4,096 were (BM_RecipientKeyCheck, 1,000 / 3,000 / 10,000 keys: 30 / 53 / 409 ns a
+// check, against 54 / 660 / 3,883 ns with a cache per thread).
 class ParsedKeyCache {
  public:
-  // The parsed key, or nullptr if `key` is not on the curve.
-  const secp256k1_xonly_pubkey* parse(const XOnlyPubKey& key) {
+  // Parses `key` into `out`; false if it is not on the curve.
+  bool parse(const XOnlyPubKey& key, secp256k1_xonly_pubkey& out) {
     uint64_t word;
     std::memcpy(&word, key.data.data(), sizeof word);
     Set& set = sets_[((word ^ salt_) * 0x9e3779b97f4a7c15ULL) >> (64 - kSetBits)];
-    for (Entry& e : set.ways)
-      if (e.used && e.key == key) return e.valid ? &e.parsed : nullptr;
+    {
+      std::lock_guard lock(set.mu);
+      for (const Entry& e : set.ways)
+        if (e.used && e.key == key) {
+          if (e.valid) out = e.parsed;
+          return e.valid;
+        }
+    }
+    parses_.fetch_add(1, std::memory_order_relaxed);
+    const bool valid = secp256k1_xonly_pubkey_parse(ctx(), &out, key.data.data()) == 1;
+    std::lock_guard lock(set.mu);
     Entry& e = set.ways[set.next];  // the oldest of the set's keys makes room
     set.next = static_cast<uint8_t>((set.next + 1) % kWays);
     e.used = true;
+    e.valid = valid;
     e.key = key;
-    e.valid = secp256k1_xonly_pubkey_parse(ctx(), &e.parsed, key.data.data()) == 1;
-    return e.valid ? &e.parsed : nullptr;
+    if (valid) e.parsed = out;
+    return valid;
   }
+  uint64_t parses() const { return parses_.load(std::memory_order_relaxed); }
 
  private:
-  // 1,024 sets of 4, ~400 KiB per thread: a sync of transfers among a few thousand accounts
-  // missed half the time with 512 direct-mapped slots.
-  static constexpr unsigned kSetBits = 10;
+  // 4,096 sets of 4, ~1.7 MiB for the process (it was ~400 KiB for each of some twenty threads):
+  // a sync of transfers among a few thousand accounts missed half the time with 512
+  // direct-mapped slots.
+  static constexpr unsigned kSetBits = 12;
   static constexpr unsigned kWays = 4;
   struct Entry {
     XOnlyPubKey key;
@@ -97,17 +118,22 @@ class ParsedKeyCache {
     bool valid = false;
   };
   struct Set {
-    std::array<Entry, kWays> ways{};
-    uint8_t next = 0;
+    std::mutex mu;
+    std::array<Entry, kWays> ways{};  // GUARDED_BY(mu)
+    uint8_t next = 0;                 // GUARDED_BY(mu)
   };
   std::array<Set, size_t{1} << kSetBits> sets_{};
   const uint64_t salt_ = random_u64();
+  std::atomic<uint64_t> parses_{0};
 };
 
-const secp256k1_xonly_pubkey* parse_key(const XOnlyPubKey& key) {
-  thread_local ParsedKeyCache cache;
-  return cache.parse(key);
+ParsedKeyCache& key_cache() {
+  static ParsedKeyCache* const cache = new ParsedKeyCache;  // never freed: threads use it until exit
+  return *cache;
 }
+
+// Parses `key` into `out` through the process's cache; false if it is not on the curve.
+bool parse_key(const XOnlyPubKey& key, secp256k1_xonly_pubkey& out) { return key_cache().parse(key, out); }
 
 }  // namespace
 
@@ -180,9 +206,9 @@ uint64_t schnorr_verifications() { return g_verifications.load(std::memory_order
 
 bool schnorr_verify(const XOnlyPubKey& pubkey, ByteSpan msg, const SchnorrSig& sig) {
   g_verifications.fetch_add(1, std::memory_order_relaxed);
-  const secp256k1_xonly_pubkey* pk = parse_key(pubkey);
-  if (pk == nullptr) return false;
-  return secp256k1_schnorrsig_verify(ctx(), sig.data.data(), msg.data(), msg.size(), pk) == 1;
+  secp256k1_xonly_pubkey pk;
+  if (!parse_key(pubkey, pk)) return false;
+  return secp256k1_schnorrsig_verify(ctx(), sig.data.data(), msg.data(), msg.size(), &pk) == 1;
 }
 
 namespace {
@@ -229,9 +255,7 @@ bool verify_batch_part(std::span<const SchnorrCheck> checks) {
   std::vector<const secp256k1_xonly_pubkey*> key_ptrs(checks.size());
   std::vector<const unsigned char*> sigs(checks.size()), msgs(checks.size());
   for (size_t i = 0; i < checks.size(); ++i) {
-    const secp256k1_xonly_pubkey* pk = parse_key(*checks[i].pubkey);
-    if (pk == nullptr) return false;
-    keys[i] = *pk;  // copied: the cache slot may be reused by a later key of this batch
+    if (!parse_key(*checks[i].pubkey, keys[i])) return false;
     key_ptrs[i] = &keys[i];
     sigs[i] = checks[i].sig->data.data();
     msgs[i] = checks[i].msg.data.data();
@@ -254,6 +278,11 @@ bool schnorr_verify_batch(std::span<const SchnorrCheck> checks) {
   return true;
 }
 
-bool is_valid_pubkey(const XOnlyPubKey& pubkey) { return parse_key(pubkey) != nullptr; }
+bool is_valid_pubkey(const XOnlyPubKey& pubkey) {
+  secp256k1_xonly_pubkey pk;
+  return parse_key(pubkey, pk);
+}
+
+uint64_t schnorr_key_parses() { return key_cache().parses(); }
 
 }  // namespace peerchain::crypto

@@ -72,5 +72,8 @@ bool schnorr_verify_batch(std::span<const SchnorrCheck> checks);
 uint64_t schnorr_verifications();
 // True iff `pubkey` is the x coordinate of a point on the curve.
 bool is_valid_pubkey(const XOnlyPubKey& pubkey);
+// Keys this process has parsed (a field square root each): the misses of the cache of parsed
+// keys that verification and is_valid_pubkey share across threads.
+uint64_t schnorr_key_parses();
 
 }  // namespace peerchain::crypto

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <secp256k1_extrakeys.h>
+
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace peerchain;
@@ -194,8 +198,66 @@ TEST(Schnorr, WrongKeyMessageOrSignatureRefused) {
   EXPECT_FALSE(crypto::schnorr_verify(sk.pubkey(), msg.span(), SchnorrSig{}));
 }
 
-// More keys than the per-thread cache of parsed keys holds (4,096), in an order that keeps
-// evicting them, with invalid keys among them: each check still uses its own key.
+// x coordinates from a hash (about half are on the curve) and, for each, libsecp256k1's own
+// answer, parsed directly.
+std::vector<std::pair<XOnlyPubKey, bool>> hashed_keys(size_t n, std::string_view tag) {
+  std::vector<std::pair<XOnlyPubKey, bool>> out;
+  for (size_t i = 0; i < n; ++i) {
+    XOnlyPubKey k;
+    auto h = crypto::sha256(util::as_bytes(std::string(tag) + std::to_string(i)));
+    std::copy(h.begin(), h.end(), k.data.begin());
+    secp256k1_xonly_pubkey parsed;
+    out.emplace_back(k, secp256k1_xonly_pubkey_parse(secp256k1_context_static, &parsed, k.data.data()) == 1);
+  }
+  return out;
+}
+
+// More keys than the cache of parsed keys holds (16,384), in orders that keep evicting them,
+// about half of them off the curve: each answer is still its own key's.
+TEST(Schnorr, ParsedKeyCacheEvictionsKeepEachKeyItsOwnAnswer) {
+  const auto keys = hashed_keys(40'000, "evict");
+  size_t valid = 0;
+  for (int round = 0; round < 3; ++round)
+    for (size_t k = 0; k < keys.size(); ++k) {
+      const size_t i = round == 1 ? keys.size() - 1 - k : (k * 2654435761u) % keys.size();
+      ASSERT_EQ(crypto::is_valid_pubkey(keys[i].first), keys[i].second) << i;
+      valid += keys[i].second;
+    }
+  EXPECT_GT(valid, keys.size());  // both kinds were asked (about half valid, three rounds)
+  EXPECT_LT(valid, 2 * keys.size());
+}
+
+// A key parsed on one thread is not parsed again on another: admission parses a block's keys
+// before the block's checks ask for them on the block-connect thread or the miner's.
+TEST(Schnorr, ParsedKeyCacheIsSharedByThreads) {
+  const auto keys = hashed_keys(1'000, "shared");
+  std::thread([&] {
+    for (const auto& [k, ok] : keys) ASSERT_EQ(crypto::is_valid_pubkey(k), ok);
+  }).join();
+  const uint64_t parses = crypto::schnorr_key_parses();
+  for (const auto& [k, ok] : keys) ASSERT_EQ(crypto::is_valid_pubkey(k), ok);
+  EXPECT_EQ(crypto::schnorr_key_parses(), parses);
+}
+
+// Threads asking for the same keys at once, in different orders, each get every key's own
+// answer (and the sanitizer builds see no race).
+TEST(Schnorr, ParsedKeyCacheServesThreadsAtOnce) {
+  const auto keys = hashed_keys(20'000, "concurrent");
+  std::atomic<size_t> wrong{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t k = 0; k < keys.size(); ++k) {
+        const size_t i = (k * (2654435761u + 2 * t) + t * 7919) % keys.size();
+        if (crypto::is_valid_pubkey(keys[i].first) != keys[i].second) wrong.fetch_add(1);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0u);
+}
+
+// More keys than the per-thread cache of parsed keys once held (4,096), with invalid keys among
+// them: each signature check still uses its own key.
 TEST(Schnorr, ParsedKeyCacheEvictionsKeepEachKeyItsOwn) {
   constexpr size_t kKeys = 5000;
   std::vector<crypto::SecretKey> keys;
