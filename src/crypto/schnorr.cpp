@@ -95,6 +95,8 @@ class ParsedKeyCache {
     parses_.fetch_add(1, std::memory_order_relaxed);
     const bool valid = secp256k1_xonly_pubkey_parse(ctx(), &out, key.data.data()) == 1;
     std::lock_guard lock(set.mu);
+    for (const Entry& e : set.ways)
+      if (e.used && e.key == key) return valid;  // another thread stored it meanwhile
     Entry& e = set.ways[set.next];  // the oldest of the set's keys makes room
     set.next = static_cast<uint8_t>((set.next + 1) % kWays);
     e.used = true;
