@@ -369,6 +369,9 @@ class ChainState {
   // All below: REQUIRES mu_ held.
   BlockIndexEntry* add_entry(const BlockHeader& h, const BlockId& id, uint8_t status, uint64_t seq);
   consensus::ParentContext parent_context(const BlockIndexEntry* parent) const;
+  // A block about to be stored: its parent, or why it is not stored (a duplicate, no known
+  // parent, a failed parent, a timestamp its parent's context refuses).
+  ChainResult<BlockIndexEntry*> check_place(const primitives::Block& block, const primitives::BlockId& id) const;
   primitives::Account load_account(const primitives::AccountKey& key) const;
   // REQUIRES mu_. Where the tx index says `id` was confirmed (its block's place and the
   // transfer's position in it); nullopt if nowhere. A read fault or a corrupt record is noted.
