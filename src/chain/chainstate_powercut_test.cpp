@@ -358,6 +358,30 @@ TEST(ChainStatePowerCut, CutBetweenTheIndexSlicesOfALargeBlockReopensWithEveryTr
   }
 }
 
+// A block's bytes are written outside the chain lock, ahead of its record (ADR 0028), but only
+// once its place is checked: a block whose parent is unknown, or one already stored, writes
+// nothing; a stored one writes its bytes, then its record.
+TEST(ChainStatePowerCut, OnlyABlockWithAPlaceWritesItsBytes) {
+  Forge forge(params());
+  const auto blocks = forge_chain(forge, params().genesis_id, 2, 1);
+  SimChain node;
+  const size_t before = node.disk->volatile_batches();
+  auto orphan = node->process_block(blocks[1], nullptr, ChainState::Durability::kByNextSync);
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_EQ(node.disk->volatile_batches(), before) << "an orphan's bytes were written";
+  ASSERT_TRUE(node->process_block(blocks[0], nullptr, ChainState::Durability::kByNextSync).ok());
+  EXPECT_EQ(node.disk->volatile_batches(), before + 3);  // bytes, record, connect
+  EXPECT_FALSE(node->process_block(blocks[0], nullptr, ChainState::Durability::kByNextSync).ok());
+  EXPECT_EQ(node.disk->volatile_batches(), before + 3);
+  // The cut keeps the bytes and not the record: the block is unknown, as if never received, and
+  // is taken again.
+  node.power_cut_and_restart(before + 1);
+  EXPECT_EQ(node->tip().height, 0u);
+  EXPECT_TRUE(node->verify().ok());
+  process_all(*node.chain, blocks);
+  EXPECT_EQ(node->tip().id, blocks.back().id());
+}
+
 // Accepted headers' index records wait for one write (ADR 0027): none per header, one for the
 // lot by write_headers() (after a headers message) or with the next block stored.
 TEST(ChainStatePowerCut, AcceptedHeadersAreWrittenTogetherNotOneByOne) {
