@@ -4,12 +4,14 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -154,6 +156,37 @@ TEST(ChainState, BlockReadRacingItsStoreIsNotCorruption) {
     reader.join();
     ASSERT_EQ(node->storage_status().state, StorageState::kOk) << node->storage_status().message;
   }
+}
+
+// The same block stored by two threads at once (a sketch rebuilt from one peer, the block whole
+// from another): both may write its bytes outside the chain lock (ADR 0028), and the place is
+// checked again under it, so exactly one of them connects the block; the other hears it is a
+// duplicate.
+TEST(ChainState, SameBlockFromTwoThreadsIsConnectedOnce) {
+  TestNode node(params());
+  Forge forge(params());
+  primitives::BlockId parent = params().genesis_id;
+  for (int i = 0; i < 100; ++i) {
+    const auto b = forge.make(parent);
+    std::atomic<int> ready{0};
+    std::array<std::optional<ChainResult<ProcessResult>>, 2> r;
+    auto run = [&](size_t k) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      r[k] = node->process_block(b);
+    };
+    std::thread other(run, 1);
+    run(0);
+    other.join();
+    ASSERT_EQ(r[0]->ok() + r[1]->ok(), 1) << "block " << i << " connected by both threads or neither";
+    const auto& second = r[0]->ok() ? *r[1] : *r[0];
+    ASSERT_TRUE(second.error().rejection());
+    EXPECT_EQ(second.error().rejection()->code, RejectCode::kDuplicateBlock);
+    ASSERT_EQ(node->tip().id, b.id());
+    parent = b.id();
+  }
+  EXPECT_TRUE(node->verify().ok());
 }
 
 TEST(ChainState, FirstSeenWinsATie) {
