@@ -737,11 +737,11 @@ ChainResult<ProcessResult> ChainState::process_block(const Block& block, const s
   // Its place in the index is checked (a block with no known parent, a failed one or a bad
   // timestamp is not stored), then its bytes are written without the chain lock: a megabyte's
   // write took 10 ms on average and up to 130 ms under load while the disk wrote back other
-  // nodes' syncs, and the miner, admission and the next sketch waited behind it (ADR 0028). Put first and alone, the bytes
-  // reach the log before the index record that names them (RocksDB recovers a prefix of the
-  // writes), so no crash leaves a block indexed as stored without its bytes; bytes without a
-  // record (a crash between the two writes, or the checks below failing after a race) are
-  // never read, and the block is fetched and written again.
+  // nodes' syncs, and the miner, admission and the next sketch waited behind it (ADR 0028).
+  // Put first and alone, the bytes reach the log before the index record that names them
+  // (RocksDB recovers a prefix of the writes), so no crash leaves a block indexed as stored
+  // without its bytes; bytes without a record (a crash between the two writes, or the checks
+  // below failing after a race) are never read, and the block is fetched and written again.
   {
     std::lock_guard lock(mu_);
     if (auto r = check_place(block, id); !r) return util::unexpected(r.error());
