@@ -64,13 +64,18 @@ bool make_dirs(const std::string& dir) {
 }
 
 // True while `pid` is a live (not zombie) peerchaind process started with `--home home`.
-bool is_our_node(pid_t pid, const std::string& home) {
+// True while `pid` runs: it exists and is not a zombie waiting for its reaper.
+bool running(pid_t pid) {
   if (pid <= 0) return false;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(stat, line)) return false;
   auto rp = line.rfind(')');
-  if (rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] == 'Z' || line[rp + 2] == 'X') return false;
+  return rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] != 'Z' && line[rp + 2] != 'X';
+}
+
+bool is_our_node(pid_t pid, const std::string& home) {
+  if (!running(pid)) return false;
   std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
   std::string needle = std::string("--home") + '\0' + home + '\0';
@@ -154,13 +159,17 @@ bool write_label(const std::string& home, const std::string& label) {
 }
 
 // SIGTERM every live node, wait up to `grace` for all to exit, SIGKILL what remains.
+// The wait is for the signalled processes to be gone, not for their command lines to stop
+// matching: an exiting process's cmdline reads empty before it is a zombie, so it still ran
+// (its database still open) when the match failed, and a test saw it alive after stop returned.
 void stop_nodes(const std::vector<NodeRecord>& nodes, std::chrono::seconds grace, bool verbose) {
+  std::vector<pid_t> signalled;
   for (const auto& n : nodes)
-    if (is_our_node(n.pid, n.home)) ::kill(n.pid, SIGTERM);
+    if (is_our_node(n.pid, n.home) && ::kill(n.pid, SIGTERM) == 0) signalled.push_back(n.pid);
   auto deadline = Clock::now() + grace;
   for (;;) {
     bool any = false;
-    for (const auto& n : nodes) any = any || is_our_node(n.pid, n.home);
+    for (pid_t pid : signalled) any = any || running(pid);
     if (!any || Clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
