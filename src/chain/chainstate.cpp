@@ -935,6 +935,8 @@ bool ChainState::try_resume_writes() {
   if (s.state == StorageState::kCorrupt) return false;
   if (auto st = db_->resume(); !st) {
     util::log().debug("storage resume refused: {}", st.error().to_string());
+    // Not for want of space: the storage needs a restart (ADR 0029); say so once, at error.
+    if (st.error().code == storage::kErrIo) note_fault(st.error(), false);
     return false;
   }
   // RocksDB may accept the resume before the disk has room again: only a synced write proves it.

@@ -1,12 +1,24 @@
 #include "storage/database.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <mutex>
+#include <string_view>
+
+#include <sys/statvfs.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/transaction_log.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
@@ -74,20 +86,52 @@ rocksdb::ReadOptions checked_reads() {
   return ro;
 }
 
+// RocksDB's own log goes into the node's log, not to a LOG file beside the tables. On a full disk
+// that file's writer fails once and remembers it; Debian's RocksDB is built with assertions, and
+// the next line logged through that writer (the one saying the disk is full) aborted the process
+// (WritableFileWriter::AssertFalseAndGetStatusForPrevError). A line here needs no disk of its own.
+// RocksDB's INFO (flushes, compactions, the options at open) is the node's debug; WARN and ERROR
+// (stalls, a missing directory at creation, a full disk) its info; FATAL its warn. The node
+// says what a storage error means for it at error level itself (ChainState::note_fault).
+class NodeLogSink final : public rocksdb::Logger {
+ public:
+  NodeLogSink() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const auto to = level <= rocksdb::InfoLogLevel::INFO_LEVEL || level == rocksdb::InfoLogLevel::HEADER_LEVEL
+                        ? spdlog::level::debug
+                    : level == rocksdb::InfoLogLevel::FATAL_LEVEL ? spdlog::level::warn
+                                                                  : spdlog::level::info;
+    auto& log = util::log();
+    if (!log.should_log(to)) return;
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof line, format, ap);
+    if (n < 0) return;
+    std::string_view text(line, std::min<size_t>(static_cast<size_t>(n), sizeof line - 1));
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+    log.log(to, "rocksdb: {}", text);
+  }
+};
+
 class RocksDatabase final : public Database {
  public:
   RocksDatabase(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                rocksdb::ColumnFamilyOptions cf_options)
-      : db_(db), handles_(std::move(handles)), cf_options_(std::move(cf_options)) {}
+                rocksdb::ColumnFamilyOptions cf_options, std::string path, uint64_t min_free)
+      : db_(db), handles_(std::move(handles)), cf_options_(std::move(cf_options)), path_(std::move(path)),
+        min_free_(min_free) {}
 
   ~RocksDatabase() override {
-    if (write_failed_.load() && !db_->Resume().ok()) {
-      // RocksDB still holds a failed log writer (the disk is full or failing): closing would
-      // touch it again, and RocksDB aborts on that (an assertion in Debian's build). Every
-      // acknowledged write is already in the log or the tables, and the database recovers from
-      // an unclosed handle exactly as after kill -9 (ADR 0006), so the handle is left to the
-      // process exit instead.
+    if (!resume_rocksdb().ok()) {
+      // RocksDB still holds a failed log writer (the disk is full or failing, or its resume kept
+      // that writer): closing would touch it again, and RocksDB aborts on that (an assertion in
+      // Debian's build). Every acknowledged write is already in the log or the tables, and the
+      // database recovers from an unclosed handle exactly as after kill -9 (ADR 0006), so the
+      // handle is left to the process exit instead.
       util::log().warn("storage: database left unclosed after a failed write (it reopens as after a crash)");
+#ifdef __SANITIZE_ADDRESS__
+      __lsan_ignore_object(db_);  // left on purpose, as above
+#endif
       return;
     }
     for (auto* h : handles_)
@@ -105,6 +149,8 @@ class RocksDatabase final : public Database {
   }
 
   util::Status write(const WriteBatch& batch, bool sync) override {
+    if (failed_.load()) return refused("write");
+    if (auto st = check_room(batch.byte_size() + 16 * batch.size()); !st) return st;
     // Sized once: RocksDB's record of each op is its bytes plus a few of framing.
     rocksdb::WriteBatch wb(batch.byte_size() + 16 * batch.size() + 16);
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -117,10 +163,7 @@ class RocksDatabase final : public Database {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     auto s = db_->Write(wo, &wb);
-    if (!s.ok()) {
-      write_failed_.store(true);
-      return io_error("write", s);
-    }
+    if (!s.ok()) return failed("write", s);
     writes_.fetch_add(1, std::memory_order_release);
     return {};
   }
@@ -131,9 +174,12 @@ class RocksDatabase final : public Database {
     const uint64_t mine = writes_.load(std::memory_order_acquire);
     std::lock_guard lock(sync_mu_);
     if (synced_ >= mine) return {};
+    // After RocksDB failed a write its log writer may hold the error: syncing it would abort.
+    // (Writes refused for room alone leave the log sound: what was written is synced.)
+    if (rocks_failed_.load()) return refused("sync");
     const uint64_t upto = writes_.load(std::memory_order_acquire);
     auto s = db_->SyncWAL();
-    if (!s.ok()) return io_error("sync", s);
+    if (!s.ok()) return failed("sync", s);
     synced_ = upto;
     return {};
   }
@@ -183,9 +229,10 @@ class RocksDatabase final : public Database {
   }
 
   util::Status resume() override {
-    auto s = db_->Resume();
-    if (!s.ok()) return io_error("resume", s);
-    write_failed_.store(false);
+    if (!failed_.load()) return {};
+    if (auto st = resume_rocksdb(); !st) return st;
+    if (auto st = check_room(0); !st) return st;
+    failed_.store(false);
     return {};
   }
 
@@ -194,7 +241,96 @@ class RocksDatabase final : public Database {
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyOptions cf_options_;
-  std::atomic<bool> write_failed_{false};  // a write failed and no resume() succeeded since
+  // Refuses a write or sync while an earlier one's failure is not resumed: RocksDB refuses it
+  // too, and some of its failed log writers abort the process when touched again.
+  util::Unexpected<util::Error> refused(const char* what) const {
+    std::lock_guard lock(fail_mu_);
+    return util::fail(failure_.code, std::string(what) + " refused until the storage resumes: " + failure_.message);
+  }
+
+  // Records a failure of RocksDB's: writes stop until resume(). Notes the log file if the failure
+  // names it (an append or sync of the log failed), as resume() must see that log replaced.
+  util::Unexpected<util::Error> failed(const char* what, const rocksdb::Status& s) {
+    auto e = io_error(what, s);
+    std::lock_guard lock(fail_mu_);
+    if (!failed_.load() || !rocks_failed_.load()) {
+      const uint64_t log = current_log();
+      char name[32];
+      std::snprintf(name, sizeof name, "%06llu.log", static_cast<unsigned long long>(log));
+      failed_log_ = log != 0 && s.ToString().find(name) != std::string::npos ? log : 0;
+      if (std::string_view(what) == "sync") failed_log_ = log;  // a failed sync leaves the writer failed too
+      failure_ = e.error;
+      rocks_failed_.store(true);
+      failed_.store(true);
+    }
+    return e;
+  }
+
+  // kErrNoSpace when the disk's free space is below the reserve plus `bytes` (then writes stop
+  // until resume()), so that RocksDB's log, whose writer stays failed after a full disk, does not
+  // meet one in the normal course (ADR 0029).
+  util::Status check_room(uint64_t bytes) {
+    if (min_free_ == 0) return {};
+    struct statvfs st {};
+    if (::statvfs(path_.c_str(), &st) != 0) return {};  // cannot tell: RocksDB reports what it meets
+    const uint64_t size = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
+    const uint64_t free = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    const uint64_t reserve = std::min<uint64_t>(min_free_, size / 32);
+    if (free >= reserve + bytes) return {};
+    util::Error e{std::string(kErrNoSpace), "write: " + std::to_string(free >> 10) + " KiB free on the disk of " +
+                                                path_ + ", below the " + std::to_string(reserve >> 10) +
+                                                " KiB kept free (No space left on device)"};
+    std::lock_guard lock(fail_mu_);
+    if (!failed_.load()) {
+      failure_ = e;
+      failed_.store(true);
+    }
+    return util::unexpected(std::move(e));
+  }
+
+  // Clears RocksDB's own failure, if any: its background error, and the log writer that failed.
+  util::Status resume_rocksdb() {
+    std::lock_guard lock(fail_mu_);
+    if (!rocks_failed_.load()) return {};
+    if (stuck_) return util::fail(std::string(kErrIo), stuck_reason());
+    auto s = db_->Resume();
+    // Busy: RocksDB's own recovery (it starts one when the disk fills) is still under way.
+    if (s.IsBusy())
+      return util::fail(failure_.code, "resume: RocksDB's own recovery is under way: " + failure_.message);
+    if (!s.ok()) return io_error("resume", s);
+    // RocksDB 7.8 resumes by flushing the memtables, which starts a new log only when one holds
+    // something; otherwise the log writer that failed stays current and the next write aborts
+    // on its remembered error (RocksDB issues 11643, 12998). So that log must have been replaced.
+    if (failed_log_ != 0 && current_log() == failed_log_) {
+      stuck_ = true;
+      util::log().error("storage: {}", stuck_reason());
+      return util::fail(std::string(kErrIo), stuck_reason());
+    }
+    rocks_failed_.store(false);
+    failed_log_ = 0;
+    return {};
+  }
+
+  uint64_t current_log() const {
+    std::unique_ptr<rocksdb::LogFile> log;
+    return db_->GetCurrentWalFile(&log).ok() && log ? log->LogNumber() : 0;
+  }
+
+  std::string stuck_reason() const {
+    return "RocksDB resumed but kept the log file " + std::to_string(failed_log_) +
+           " that failed (it had nothing to flush); writes stay refused until the node is restarted, "
+           "which loses nothing acknowledged";
+  }
+
+  std::string path_;
+  uint64_t min_free_;
+  // Failure state: failed_ is read without the lock on every write and sync.
+  std::atomic<bool> failed_{false};  // a write or sync failed (or found no room); no resume() since
+  mutable std::mutex fail_mu_;
+  util::Error failure_;              // GUARDED_BY(fail_mu_): the first failure
+  std::atomic<bool> rocks_failed_{false};  // RocksDB itself failed, not check_room(); set under fail_mu_
+  uint64_t failed_log_ = 0;          // GUARDED_BY(fail_mu_): the log file whose writer failed, or 0
+  bool stuck_ = false;               // GUARDED_BY(fail_mu_): resumed with failed_log_ still current
   std::atomic<uint64_t> writes_{0};         // writes that returned (each is in the log's file)
   std::mutex sync_mu_;                      // one SyncWAL at a time
   uint64_t synced_ = 0;                     // GUARDED_BY(sync_mu_): writes_ covered by the last sync
@@ -210,7 +346,7 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   // Checks that cost little: a corrupt WAL or manifest fails open (kErrCorrupt) instead of
   // silently dropping records, and table files are checked when written.
   options.paranoid_checks = true;
-  options.keep_log_file_num = 3;
+  options.info_log = std::make_shared<NodeLogSink>();  // no LOG file: see NodeLogSink
   options.max_background_jobs = 2;
   // Six column families with two 16 MiB memtables each could hold 192 MiB: cap them together
   // (the fullest is flushed first), so memory stays flat as the chain grows.
@@ -235,7 +371,7 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, path, cfs, &handles, &db);
   if (!s.ok()) return io_error("cannot open database at " + path, s);
-  return std::unique_ptr<Database>(new RocksDatabase(db, std::move(handles), cf_options));
+  return std::unique_ptr<Database>(new RocksDatabase(db, std::move(handles), cf_options, path, opts.min_free_bytes));
 }
 
 }  // namespace peerchain::storage

@@ -114,6 +114,10 @@ struct Options {
   int max_open_files = 128;                 // default: 128, bounded so fds stay bounded
   size_t write_buffer_bytes = 16 << 20;     // default: 16 MiB memtable per column family
   size_t total_write_buffer_bytes = 48 << 20;  // default: 48 MiB of memtables over all families
+  // Writes are refused (kErrNoSpace) while the disk has less than this free, so RocksDB's log
+  // never meets a full disk in the normal course (ADR 0029); capped at 1/32 of the file system's
+  // size for small ones. 0: no check.
+  uint64_t min_free_bytes = 64 << 20;         // default: 64 MiB
 };
 
 // Error codes of the storage layer (util::Error::code), so callers can tell whose fault a
@@ -144,8 +148,9 @@ class Database {
   // column with a corrupt file can be cleared. REQUIRES: no other thread uses the database
   // meanwhile (the column's handle is replaced).
   virtual util::Status clear(Column c) = 0;
-  // After a failed write RocksDB refuses further writes (its "background error"). This clears
-  // that state once the cause is gone (space freed); it fails while the cause remains.
+  // After a failed write (or sync) further writes and syncs are refused, as RocksDB refuses
+  // them (its "background error"). This clears that state once the cause is gone (space freed);
+  // it fails while the cause remains, and for good where only a restart can clear it (ADR 0029).
   virtual util::Status resume() = 0;
 };
 

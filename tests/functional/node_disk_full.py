@@ -4,7 +4,9 @@ small tmpfs made (and removed) by this test; A mines blocks that B takes until B
 Then B must still run, ban nobody, serve reads, say "disk-full" in getblockchaininfo, /health
 and /metrics, refuse transfers with a storage error (not a rejection), and log the cause once.
 When space is freed it resumes by itself and catches up with A. Full once more, it stops
-cleanly on SIGTERM (exit 0, no abort) and catches up after a restart.
+cleanly on SIGTERM (exit 0, no abort) and catches up after a restart. B meets the full disk at
+its reserve (768 KiB kept free on this tmpfs, ADR 0029); RocksDB's own full-disk path is tested
+by the DatabaseDiskFull unit tests.
 
 Needs root for `mount -t tmpfs`; exits 77 (skipped) with a message when it cannot mount."""
 import json
