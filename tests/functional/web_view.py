@@ -10,6 +10,7 @@ screenshots are kept under BUILD/test-output/web/.
 Runs `npm ci` in tests/browser when node_modules does not match package-lock.json.
 Skipped (exit 77) without root/iptables, like p2p_partition_heal.py; every rule it adds is tagged
 and removed, also on failure."""
+import fcntl
 import hashlib
 import json
 import os
@@ -42,11 +43,18 @@ def partition(side_a, side_b):
 
 # --- the browser -------------------------------------------------------------------------------
 def npm_ci():
-    """`npm ci` in tests/browser unless node_modules was installed from this very lockfile."""
+    """`npm ci` in tests/browser unless node_modules was installed from this very lockfile. The
+    browser tests run in parallel (ctest -j): an exclusive lock on the lockfile makes one of them
+    install while the others wait, instead of several `npm ci` runs emptying node_modules under
+    each other (ENOTEMPTY, then "Cannot find module" in CI)."""
     lock = os.path.join(BROWSER_DIR, "package-lock.json")
-    stamp = os.path.join(BROWSER_DIR, "node_modules", ".peerchain-lock-sha256")
     with open(lock, "rb") as f:
-        want = hashlib.sha256(f.read()).hexdigest()
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when f closes
+        npm_ci_locked(hashlib.sha256(f.read()).hexdigest())
+
+
+def npm_ci_locked(want):
+    stamp = os.path.join(BROWSER_DIR, "node_modules", ".peerchain-lock-sha256")
     try:
         with open(stamp) as f:
             if f.read().strip() == want and os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
