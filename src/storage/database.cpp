@@ -103,6 +103,7 @@ class NodeLogSink final : public rocksdb::Logger {
                         ? spdlog::level::debug
                     : level == rocksdb::InfoLogLevel::FATAL_LEVEL ? spdlog::level::warn
                                                                   : spdlog::level::info;
+    if (muted_.load(std::memory_order_acquire)) return;
     auto& log = util::log();
     if (!log.should_log(to)) return;
     char line[1024];
@@ -112,14 +113,21 @@ class NodeLogSink final : public rocksdb::Logger {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
     log.log(to, "rocksdb: {}", text);
   }
+  // For a handle left unclosed: RocksDB's threads (its recovery polls for space every few
+  // seconds) may log on while the process exits and the node's logger is destroyed.
+  void mute() { muted_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> muted_{false};
 };
 
 class RocksDatabase final : public Database {
  public:
   RocksDatabase(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                rocksdb::ColumnFamilyOptions cf_options, std::string path, uint64_t min_free)
-      : db_(db), handles_(std::move(handles)), cf_options_(std::move(cf_options)), path_(std::move(path)),
-        min_free_(min_free) {}
+                rocksdb::ColumnFamilyOptions cf_options, std::shared_ptr<NodeLogSink> log_sink, std::string path,
+                uint64_t min_free)
+      : db_(db), handles_(std::move(handles)), cf_options_(std::move(cf_options)), log_sink_(std::move(log_sink)),
+        path_(std::move(path)), min_free_(min_free) {}
 
   ~RocksDatabase() override {
     if (!resume_rocksdb().ok()) {
@@ -129,6 +137,7 @@ class RocksDatabase final : public Database {
       // database recovers from an unclosed handle exactly as after kill -9 (ADR 0006), so the
       // handle is left to the process exit instead.
       util::log().warn("storage: database left unclosed after a failed write (it reopens as after a crash)");
+      log_sink_->mute();
 #ifdef __SANITIZE_ADDRESS__
       __lsan_ignore_object(db_);  // left on purpose, as above
 #endif
@@ -322,6 +331,7 @@ class RocksDatabase final : public Database {
            "which loses nothing acknowledged";
   }
 
+  std::shared_ptr<NodeLogSink> log_sink_;
   std::string path_;
   uint64_t min_free_;
   // Failure state: failed_ is read without the lock on every write and sync.
@@ -346,7 +356,8 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   // Checks that cost little: a corrupt WAL or manifest fails open (kErrCorrupt) instead of
   // silently dropping records, and table files are checked when written.
   options.paranoid_checks = true;
-  options.info_log = std::make_shared<NodeLogSink>();  // no LOG file: see NodeLogSink
+  auto log_sink = std::make_shared<NodeLogSink>();
+  options.info_log = log_sink;  // no LOG file: see NodeLogSink
   options.max_background_jobs = 2;
   // Six column families with two 16 MiB memtables each could hold 192 MiB: cap them together
   // (the fullest is flushed first), so memory stays flat as the chain grows.
@@ -371,7 +382,8 @@ util::Result<std::unique_ptr<Database>> Database::open(const std::string& path, 
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(options, path, cfs, &handles, &db);
   if (!s.ok()) return io_error("cannot open database at " + path, s);
-  return std::unique_ptr<Database>(new RocksDatabase(db, std::move(handles), cf_options, path, opts.min_free_bytes));
+  return std::unique_ptr<Database>(new RocksDatabase(db, std::move(handles), cf_options, std::move(log_sink), path,
+                                                     opts.min_free_bytes));
 }
 
 }  // namespace peerchain::storage
