@@ -9,7 +9,14 @@
 
 #include <sys/statvfs.h>
 
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__)
+#define PEERCHAIN_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PEERCHAIN_LSAN 1
+#endif
+#endif
+#ifdef PEERCHAIN_LSAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -138,8 +145,10 @@ class RocksDatabase final : public Database {
       // handle is left to the process exit instead.
       util::log().warn("storage: database left unclosed after a failed write (it reopens as after a crash)");
       log_sink_->mute();
-#ifdef __SANITIZE_ADDRESS__
-      __lsan_ignore_object(db_);  // left on purpose, as above
+#ifdef PEERCHAIN_LSAN
+      __lsan_ignore_object(db_);  // left on purpose, as above, with the column handles it gave out
+      for (auto* h : handles_)
+        if (h) __lsan_ignore_object(h);
 #endif
       return;
     }
